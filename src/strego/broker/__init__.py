@@ -1,0 +1,1 @@
+"""Brokers: the protocols the client and worker need, and the Redis implementation."""

@@ -1,0 +1,126 @@
+"""The broker seams: what the client and the worker need, and nothing more.
+
+The worker core depends on :class:`WorkerBroker` only; it never imports Redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from strego.envelope import TaskMessage
+from strego.outcome import Outcome
+from strego.task import TaskState
+
+__all__ = [
+    "Delivery",
+    "EnqueueRequest",
+    "EnqueueResult",
+    "ProducerBroker",
+    "QueueSignal",
+    "WorkerBroker",
+    "WorkerRegistration",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """One stream entry handed to this consumer."""
+
+    queue: str
+    band: int
+    entry_id: str
+    fields: Mapping[bytes, bytes]  # raw: entries may hold any bytes
+    deliveries: int = 1
+
+    @property
+    def blob(self) -> bytes | None:
+        return self.fields.get(b"d")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    message: TaskMessage
+    delay_s: float | None = None
+    process_at: datetime | None = None
+    unique_ttl_s: float = 3600.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    """``state`` pending/scheduled, or None with ``duplicate_of`` set."""
+
+    task_id: str
+    queue: str
+    state: TaskState | None
+    process_at: datetime | None = None
+    duplicate_of: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueSignal:
+    """A message on a queue's event channel."""
+
+    queue: str
+    kind: str  # "w" work waiting, "s" sooner due time, "c" cancel request
+    value: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerRegistration:
+    name: str
+    host: str
+    pid: int
+    queues: Sequence[str]
+    concurrency: int
+    started_ms: int
+
+
+class ProducerBroker(Protocol):
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]: ...
+
+    async def cancel(self, task_id: str, queue: str | None) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+class WorkerBroker(Protocol):
+    """The operations a worker runs against its broker."""
+
+    @property
+    def consumer(self) -> str: ...
+
+    async def prepare(self, queues: Sequence[str]) -> None: ...
+
+    async def fetch(self, queue: str, count: int) -> list[Delivery] | None:
+        """Up to ``count`` tasks, highest priority first; None when the queue is paused."""
+
+    async def own_pending(self, queue: str, count: int) -> list[Delivery]: ...
+
+    async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
+        """Apply outcomes (each atomically); return ids of tasks whose lease was lost."""
+
+    async def promote_due(self, queue: str) -> float | None:
+        """Move due tasks to their stream; seconds until the next one is due."""
+
+    async def claim_stale(
+        self, queue: str, min_idle_s: float, limit: int
+    ) -> tuple[list[Delivery], list[str]]:
+        """Reclaim abandoned tasks; also return entry ids reported deleted."""
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> list[str]: ...
+
+    async def listen(
+        self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
+    ) -> Callable[[], Awaitable[None]]:
+        """Subscribe to the queues' channels; returns an async stop function."""
+
+    async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None: ...
+
+    async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None: ...
+
+    async def cleanup_consumers(self, queue: str, idle_s: float) -> int: ...
+
+    async def dead_letter_lost(self, queue: str, band: int, entry_id: str) -> None: ...

@@ -1,0 +1,567 @@
+"""RedisBroker: the producer and worker operations on Redis Streams.
+
+Every state change of a task is one Lua script (see ``lua/``); this module only
+builds keys and arguments and parses replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from strego.broker.base import (
+    Delivery,
+    EnqueueRequest,
+    EnqueueResult,
+    QueueSignal,
+    WorkerRegistration,
+)
+from strego.broker.redis.config import BrokerConfig, Retention
+from strego.broker.redis.connection import (
+    TRANSIENT_ERRORS,
+    default_consumer_name,
+    make_client,
+    text,
+    with_retries,
+)
+from strego.broker.redis.keys import GlobalKeys, QueueKeys
+from strego.broker.redis.scripts import ScriptCall, Scripts
+from strego.durations import Duration
+from strego.envelope import encode
+from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded, lost_entry
+from strego.task import TaskState
+
+__all__ = ["RedisBroker"]
+
+log = logging.getLogger("strego")
+_ENQUEUE_CHUNK = 500
+_PROMOTE_BATCH = 500
+_HEARTBEAT_TTL_S = 60
+
+
+class RedisBroker:
+    """Tasks in Redis Streams, shared by one consumer group per application."""
+
+    def __init__(
+        self,
+        url_or_client: str | Redis,
+        *,
+        group: str = "strego-workers",
+        consumer: str | None = None,
+        batch_size: int = 10,
+        block: Duration = 5.0,
+        claim_stale_after: Duration = 300.0,
+        claim_check_interval: Duration = 30.0,
+        prefix: str = "strego",
+        socket_timeout: Duration = 5.0,
+        enqueue_attempts: int = 5,
+    ) -> None:
+        self.config = BrokerConfig.build(
+            group=group,
+            consumer=consumer or default_consumer_name(),
+            batch_size=batch_size,
+            block=block,
+            claim_stale_after=claim_stale_after,
+            claim_check_interval=claim_check_interval,
+            prefix=prefix,
+            socket_timeout=socket_timeout,
+            enqueue_attempts=enqueue_attempts,
+        )
+        self.redis, self._owns_client = make_client(
+            url_or_client, socket_timeout_s=self.config.socket_timeout_s
+        )
+        self.scripts = Scripts()
+        self.global_keys = GlobalKeys(self.config.prefix)
+        self.retention = Retention()
+        self._registered_queues: set[str] = set()
+
+    # -- shared -----------------------------------------------------------------
+
+    @property
+    def consumer(self) -> str:
+        return self.config.consumer
+
+    @property
+    def group(self) -> str:
+        return self.config.group
+
+    def keys(self, queue: str) -> QueueKeys:
+        return QueueKeys(self.config.prefix, queue)
+
+    async def known_queues(self) -> list[str]:
+        members = await self.redis.smembers(self.global_keys.queues)  # type: ignore[misc]
+        return sorted(text(m) for m in members)
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this broker created it."""
+        if self._owns_client:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> RedisBroker:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- producer ---------------------------------------------------------------
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
+        """Enqueue tasks, pipelined in chunks (one round trip per chunk)."""
+        results: list[EnqueueResult] = []
+        for start in range(0, len(requests), _ENQUEUE_CHUNK):
+            chunk = requests[start : start + _ENQUEUE_CHUNK]
+            results.extend(
+                await with_retries(
+                    "enqueue",
+                    lambda chunk=chunk: self._enqueue_chunk(chunk),  # type: ignore[misc]
+                    attempts=self.config.enqueue_attempts,
+                )
+            )
+        return results
+
+    async def _enqueue_chunk(self, chunk: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
+        new_queues = {r.message.queue for r in chunk} - self._registered_queues
+        if new_queues:
+            await self.redis.sadd(self.global_keys.queues, *new_queues)  # type: ignore[misc]
+            self._registered_queues |= new_queues
+        calls = [self._enqueue_call(r) for r in chunk]
+        if len(calls) == 1:
+            script, keys, args = calls[0]
+            replies = [await script(self.redis, keys, args)]
+        else:
+            replies = await self.scripts.run_many(self.redis, calls)
+        return [_enqueue_result(r, reply) for r, reply in zip(chunk, replies, strict=True)]
+
+    def _enqueue_call(self, request: EnqueueRequest) -> ScriptCall:
+        message = request.message
+        keys = self.keys(message.queue)
+        delay_ms = -1 if request.delay_s is None else int(request.delay_s * 1000)
+        at_ms = -1 if request.process_at is None else int(request.process_at.timestamp() * 1000)
+        return (
+            self.scripts.enqueue,
+            [
+                keys.stream(message.priority),
+                keys.index,
+                keys.bodies,
+                keys.delayed,
+                keys.stats,
+                keys.unique(message.unique_key) if message.unique_key else "",
+                keys.processed(message.id) if message.explicit_id else "",
+                keys.idle,
+            ],
+            [
+                message.id,
+                encode(message),
+                message.priority,
+                delay_ms,
+                at_ms,
+                int(request.unique_ttl_s * 1000),
+                keys.channel,
+            ],
+        )
+
+    async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
+        acked: int = await self.redis.execute_command("WAIT", replicas, int(timeout_s * 1000))
+        return acked
+
+    async def locate(self, task_id: str, queue: str | None) -> tuple[str, bytes] | None:
+        """(queue, index record) of a task Redis knows, looking in every queue if needed."""
+        queues = [queue] if queue else await self.known_queues()
+        pipe = self.redis.pipeline(transaction=False)
+        for name in queues:
+            pipe.hget(self.keys(name).index, task_id)
+        records = await pipe.execute()
+        for name, record in zip(queues, records, strict=True):
+            if record is not None:
+                return name, record
+        return None
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        found = await self.locate(task_id, queue)
+        if found is None:
+            return False
+        keys = self.keys(found[0])
+        reply = await self.scripts.cancel(
+            self.redis,
+            [*keys.streams, keys.index, keys.bodies, keys.delayed, keys.finished, keys.stats],
+            [task_id, self.config.group, keys.channel, self.retention.keep_completed],
+        )
+        return int(reply) > 0
+
+    # -- worker -----------------------------------------------------------------
+
+    async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
+        """Create the consumer group on every band stream (idempotent)."""
+        if retention is not None:
+            self.retention = retention
+        await self.redis.sadd(self.global_keys.queues, *queues)  # type: ignore[misc]
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in queues:
+            for stream in self.keys(queue).streams:
+                pipe.xgroup_create(stream, self.config.group, id="0", mkstream=True)
+        for reply in await pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                raise reply
+
+    async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
+        """Up to ``count`` tasks per queue (one pipeline); None for a paused queue."""
+        idle_ttl_ms = int(self.config.block_s * 2000)
+        calls: list[ScriptCall] = []
+        for queue, count in wants:
+            keys = self.keys(queue)
+            calls.append(
+                (
+                    self.scripts.fetch,
+                    [*keys.streams, keys.paused, keys.idle],
+                    [self.config.group, self.config.consumer, count, idle_ttl_ms],
+                )
+            )
+        replies = await self.scripts.run_many(self.redis, calls)
+        found: dict[str, list[Delivery] | None] = {}
+        for (queue, _), reply in zip(wants, replies, strict=True):
+            if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
+                await self.prepare([queue])
+                found[queue] = []
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                found[queue] = None if reply == -1 else _deliveries(queue, reply)
+        return found
+
+    async def own_pending(self, queue: str, count: int) -> list[Delivery]:
+        """Entries this consumer already holds (a restart with a stable consumer name)."""
+        found: list[Delivery] = []
+        for band, stream in enumerate(self.keys(queue).streams):
+            reply = await self.redis.xreadgroup(
+                self.config.group, self.config.consumer, {stream: "0"}, count=count
+            )
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    if fields:
+                        found.append(Delivery(queue, band, text(entry_id), fields, 2))
+                    else:  # deleted while pending: nothing to run
+                        await self.dead_letter_lost(queue, band, text(entry_id))
+        return found
+
+    async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
+        """Apply outcomes in one pipeline; return task ids whose lease had been lost."""
+        minute = int(time.time() // 60)
+        acks: dict[str, list[tuple[Delivery, str, str, bool]]] = {}
+        calls: list[ScriptCall] = []
+        call_ids: list[list[str]] = []
+        for delivery, outcome in outcomes:
+            if isinstance(outcome, Succeeded | Cancelled):
+                state = "c" if isinstance(outcome, Succeeded) else "x"
+                acks.setdefault(delivery.queue, []).append(
+                    (delivery, outcome.task_id, state, outcome.explicit_id)
+                )
+            elif isinstance(outcome, Retry):
+                calls.append(self._retry_call(delivery, outcome, minute))
+                call_ids.append([outcome.message.id])
+            elif isinstance(outcome, Dead):
+                calls.append(self._dead_call(delivery, outcome, minute))
+                call_ids.append([outcome.message.id])
+        for queue, items in acks.items():
+            calls.append(self._ack_call(queue, items, minute))
+            call_ids.append([task_id for _, task_id, _, _ in items])
+        replies = await self.scripts.run_many(self.redis, calls)
+        lost: list[str] = []
+        for reply, ids in zip(replies, call_ids, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(reply, list):
+                lost.extend(text(r) for r in reply)
+            elif int(reply) == 0:
+                lost.extend(ids)
+        return lost
+
+    def _ack_call(
+        self, queue: str, items: list[tuple[Delivery, str, str, bool]], minute: int
+    ) -> ScriptCall:
+        keys = self.keys(queue)
+        markers = [keys.processed(task_id) for _, task_id, _, explicit in items if explicit]
+        args: list[str | int | float] = [
+            self.config.group,
+            self.config.consumer,
+            self.retention.keep_completed,
+            int(self.retention.processed_ttl_s * 1000),
+            str(minute),
+        ]
+        for delivery, task_id, state, explicit in items:
+            args += [delivery.entry_id, task_id, delivery.band, state, int(explicit)]
+        return (
+            self.scripts.ack,
+            [
+                *keys.streams,
+                keys.index,
+                keys.bodies,
+                keys.finished,
+                keys.stats,
+                keys.throughput(minute // 60),
+                *markers,
+            ],
+            args,
+        )
+
+    def _retry_call(self, delivery: Delivery, outcome: Retry, minute: int) -> ScriptCall:
+        keys = self.keys(delivery.queue)
+        return (
+            self.scripts.retry,
+            [
+                keys.stream(delivery.band),
+                keys.index,
+                keys.bodies,
+                keys.delayed,
+                keys.stats,
+                keys.throughput(minute // 60),
+                keys.finished,
+            ],
+            [
+                self.config.group,
+                self.config.consumer,
+                delivery.entry_id,
+                outcome.message.id,
+                encode(outcome.message),
+                int(outcome.delay_s * 1000),
+                delivery.band,
+                str(minute),
+                keys.channel,
+                self.retention.keep_completed,
+            ],
+        )
+
+    def _dead_call(self, delivery: Delivery, outcome: Dead, minute: int) -> ScriptCall:
+        keys = self.keys(delivery.queue)
+        return (
+            self.scripts.dead,
+            [
+                keys.stream(delivery.band),
+                keys.index,
+                keys.bodies,
+                keys.dead,
+                keys.stats,
+                keys.throughput(minute // 60),
+            ],
+            [
+                self.config.group,
+                self.config.consumer,
+                delivery.entry_id,
+                outcome.message.id,
+                encode(outcome.message),
+                delivery.band,
+                self.retention.dead_max,
+                int(self.retention.dead_ttl_s * 1000),
+                str(minute),
+            ],
+        )
+
+    async def dead_letter_lost(self, queue: str, band: int, entry_id: str) -> None:
+        """Record an entry Redis reported deleted while pending (its body is gone)."""
+        delivery = Delivery(queue, band, "", {})
+        script, keys, args = self._dead_call(
+            delivery, lost_entry(queue, entry_id), int(time.time() // 60)
+        )
+        await script(self.redis, keys, args)
+
+    async def promote_due(self, queue: str) -> float | None:
+        keys = self.keys(queue)
+        moved, next_due_ms, now_ms = await self.scripts.promote(
+            self.redis,
+            [*keys.streams, keys.index, keys.bodies, keys.delayed, keys.idle],
+            [_PROMOTE_BATCH, keys.channel],
+        )
+        if int(moved) >= _PROMOTE_BATCH:
+            return 0.0  # more are due right now
+        if int(next_due_ms) < 0:
+            return None
+        return max(0.0, (int(next_due_ms) - int(now_ms)) / 1000)
+
+    async def claim_stale(
+        self, queue: str, min_idle_s: float, limit: int
+    ) -> tuple[list[Delivery], list[str]]:
+        """XAUTOCLAIM every band, looping each cursor to 0-0 or until ``limit`` entries."""
+        claimed: list[Delivery] = []
+        deleted: list[str] = []
+        for band, stream in enumerate(self.keys(queue).streams):
+            cursor = "0-0"
+            while len(claimed) < limit:
+                reply = await self.scripts.claim(
+                    self.redis,
+                    [stream],
+                    [
+                        self.config.group,
+                        self.config.consumer,
+                        int(min_idle_s * 1000),
+                        cursor,
+                        max(1, min(100, limit - len(claimed))),
+                    ],
+                )
+                cursor = text(reply[0])
+                flat = reply[1]
+                for i in range(0, len(flat), 3):
+                    fields = _pairs(flat[i + 1])
+                    claimed.append(Delivery(queue, band, text(flat[i]), fields, int(flat[i + 2])))
+                for entry_id in reply[2]:
+                    deleted.append(text(entry_id))
+                    await self.dead_letter_lost(queue, band, text(entry_id))
+                if cursor == "0-0":
+                    break
+        return claimed, deleted
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> list[str]:
+        by_queue: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_queue.setdefault(delivery.queue, []).append(delivery)
+        calls: list[ScriptCall] = []
+        for queue, items in by_queue.items():
+            args: list[str | int] = [self.config.group, self.config.consumer]
+            for d in items:
+                args += [d.band, d.entry_id]
+            calls.append((self.scripts.renew, self.keys(queue).streams, args))
+        lost: list[str] = []
+        for reply in await self.scripts.run_many(self.redis, calls):
+            if isinstance(reply, Exception):
+                raise reply
+            lost.extend(text(r) for r in reply)
+        return lost
+
+    async def listen(
+        self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
+    ) -> Callable[[], Awaitable[None]]:
+        channels = {self.keys(q).channel.encode(): q for q in queues}
+        task = asyncio.create_task(self._listen(channels, on_signal), name="strego-listen")
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        return stop
+
+    async def _listen(
+        self, channels: dict[bytes, str], on_signal: Callable[[QueueSignal], None]
+    ) -> None:
+        delay = 0.05
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(*channels)
+                delay = 0.05
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        continue
+                    queue = channels.get(message["channel"])
+                    data = text(message["data"])
+                    if queue is not None:
+                        kind, _, value = data.partition(":")
+                        on_signal(QueueSignal(queue, kind, value))
+            except TRANSIENT_ERRORS as exc:
+                log.warning("event subscription lost, resubscribing (%s)", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                await asyncio.shield(_close_pubsub(pubsub))
+
+    async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
+        now_ms = int(time.time() * 1000)
+        key = self.global_keys.worker(registration.name)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(
+            key,
+            mapping={
+                "name": registration.name,
+                "host": registration.host,
+                "pid": registration.pid,
+                "queues": ",".join(registration.queues),
+                "concurrency": registration.concurrency,
+                "in_flight": in_flight,
+                "started_ms": registration.started_ms,
+                "heartbeat_ms": now_ms,
+            },
+        )
+        pipe.expire(key, _HEARTBEAT_TTL_S)
+        pipe.zadd(self.global_keys.workers, {registration.name: now_ms})
+        # Drop registry entries of workers whose hash expired (crashed long ago).
+        pipe.zremrangebyscore(self.global_keys.workers, 0, now_ms - _HEARTBEAT_TTL_S * 1000)
+        await pipe.execute()
+
+    async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None:
+        """Forget this worker; remove its consumer where it holds nothing pending."""
+        await self.redis.delete(self.global_keys.worker(registration.name))
+        await self.redis.zrem(self.global_keys.workers, registration.name)
+        for queue in queues:
+            for stream in self.keys(queue).streams:
+                await self._remove_consumer_if_idle(stream, self.config.consumer, min_idle_ms=0)
+
+    async def cleanup_consumers(self, queue: str, idle_s: float) -> int:
+        """Remove consumers idle longer than ``idle_s`` that hold nothing pending."""
+        removed = 0
+        for stream in self.keys(queue).streams:
+            try:
+                consumers = await self.redis.xinfo_consumers(stream, self.config.group)
+            except ResponseError:
+                continue
+            for consumer in consumers:
+                name = text(consumer["name"])
+                if name == self.config.consumer:
+                    continue
+                if int(consumer["pending"]) == 0 and int(consumer["idle"]) > idle_s * 1000:
+                    removed += await self._remove_consumer_if_idle(stream, name, int(idle_s * 1000))
+        return removed
+
+    async def _remove_consumer_if_idle(self, stream: str, name: str, min_idle_ms: int) -> int:
+        # DELCONSUMER drops the consumer's pending entries, so it is only ever run on
+        # a consumer that holds none: otherwise those tasks could never be reclaimed.
+        try:
+            consumers = await self.redis.xinfo_consumers(stream, self.config.group)
+        except ResponseError:
+            return 0
+        for consumer in consumers:
+            if text(consumer["name"]) == name and int(consumer["pending"]) == 0:
+                if int(consumer["idle"]) >= min_idle_ms:
+                    await self.redis.xgroup_delconsumer(stream, self.config.group, name)
+                    return 1
+        return 0
+
+
+async def _close_pubsub(pubsub: Any) -> None:
+    try:
+        await pubsub.aclose()
+    except Exception:  # closing a broken connection may fail; nothing to keep
+        pass
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes]:
+    if isinstance(fields, dict):
+        return fields
+    return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}
+
+
+def _deliveries(queue: str, flat: list[Any]) -> list[Delivery]:
+    return [
+        Delivery(queue, int(flat[i]), text(flat[i + 1]), _pairs(flat[i + 2]))
+        for i in range(0, len(flat), 3)
+    ]
+
+
+def _enqueue_result(request: EnqueueRequest, reply: Any) -> EnqueueResult:
+    message = request.message
+    status, ref = text(reply[0]), text(reply[1])
+    if status == "duplicate":
+        return EnqueueResult(message.id, message.queue, None, duplicate_of=ref)
+    if status == "scheduled":
+        at = datetime.fromtimestamp(int(ref) / 1000, UTC)
+        return EnqueueResult(message.id, message.queue, TaskState.SCHEDULED, at)
+    if status == "exists":
+        state = TaskState.SCHEDULED if ref[:1] in ("s", "r") else TaskState.PENDING
+        return EnqueueResult(message.id, message.queue, state)
+    # pending, or 'processed' (an explicit id that already ran: a no-op)
+    state = TaskState.COMPLETED if status == "processed" else TaskState.PENDING
+    return EnqueueResult(message.id, message.queue, state)

@@ -1,0 +1,118 @@
+"""Every Redis key strego uses, in one place.
+
+All keys of one queue share the hash tag ``{<queue>}``, so they live in one Redis
+Cluster slot and every Lua script can touch them atomically.
+
+=================================  ====================================================
+key                                holds
+=================================  ====================================================
+``P:{q}:stream:<band>``            stream of waiting and in-flight tasks, one per
+                                   priority band 0-10; consumer group = broker group
+``P:{q}:tasks``                    hash task id → state record ``state|band|ref[|x]``
+                                   (the O(1) index behind get_task and cancel)
+``P:{q}:bodies``                   hash task id → task blob, for tasks not in a stream
+                                   (scheduled, retry, dead, recently finished)
+``P:{q}:delayed``                  zset task id → due time (ms): scheduled and retry
+``P:{q}:dead``                     zset task id → failed time (ms); capped by count/age
+``P:{q}:finished``                 list of the last ``keep_completed`` finished ids
+``P:{q}:stats``                    hash of counters: enqueued, processed, failed,
+                                   retried, dead, cancelled
+``P:{q}:tp:<hour>``                hash ``<minute>:p|f`` → count, expires after 25 h
+``P:{q}:unique:<key>``             task id holding a unique key, for ``unique_ttl``
+``P:{q}:processed:<id>``           marker for explicit ids, for ``processed_ttl``
+``P:{q}:paused``                   exists while the queue is paused
+``P:{q}:idle``                     exists while some worker waits for this queue
+``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
+``P:queues``                       set of known queue names
+``P:workers``                      zset worker name → last heartbeat (ms)
+``P:worker:<name>``                hash describing one live worker; expires
+=================================  ====================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+BANDS = 11  # priorities 0..10, one stream each
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.prefix}:{{{self.queue}}}"
+
+    def stream(self, band: int) -> str:
+        return f"{self.tag}:stream:{band}"
+
+    @property
+    def streams(self) -> list[str]:
+        return [self.stream(band) for band in range(BANDS)]
+
+    @property
+    def index(self) -> str:
+        return f"{self.tag}:tasks"
+
+    @property
+    def bodies(self) -> str:
+        return f"{self.tag}:bodies"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.tag}:delayed"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.tag}:dead"
+
+    @property
+    def finished(self) -> str:
+        return f"{self.tag}:finished"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.tag}:stats"
+
+    def throughput(self, hour: int) -> str:
+        return f"{self.tag}:tp:{hour}"
+
+    def unique(self, unique_key: str) -> str:
+        return f"{self.tag}:unique:{unique_key}"
+
+    def processed(self, task_id: str) -> str:
+        return f"{self.tag}:processed:{task_id}"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.tag}:paused"
+
+    @property
+    def idle(self) -> str:
+        return f"{self.tag}:idle"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.tag}:events"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GlobalKeys:
+    """Keys that span queues (each its own slot in a cluster; never used in scripts)."""
+
+    prefix: str
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}:queues"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def worker(self, name: str) -> str:
+        return f"{self.prefix}:worker:{name}"

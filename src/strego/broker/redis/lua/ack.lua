@@ -1,0 +1,32 @@
+-- Finish a batch of tasks this consumer ran: completed or cancelled.
+-- Per task, atomically: ownership check, XACK + XDEL, index → finished ring, counters.
+-- KEYS: 1..11 streams  12 index  13 bodies  14 finished  15 stats  16 throughput hour
+--       17.. processed markers, one per task with explicit = 1, in order
+-- ARGV: 1 group  2 consumer  3 keep_completed  4 processed ttl ms  5 minute field ('' = none)
+--       then per task 5 values: entry id, task id, band, state ('c' or 'x'), explicit (0/1)
+-- Returns the task ids whose entries this consumer no longer owned (late, dropped).
+local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local dropped = {}
+local done, cancelled = 0, 0
+local marker = 17
+for i = 6, #ARGV, 5 do
+  local eid, tid, band, state, explicit = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
+                                          ARGV[i + 3], ARGV[i + 4]
+  local stream = KEYS[band + 1]
+  local marker_key = nil
+  if explicit == '1' then marker_key = KEYS[marker]; marker = marker + 1 end
+  if owned(stream, group, eid, consumer) then
+    local blob = entry_blob(stream, eid)
+    redis.call('XACK', stream, group, eid)
+    redis.call('XDEL', stream, eid)
+    finish(KEYS[12], KEYS[13], KEYS[14], tid, band, state, blob, now, consumer, keep)
+    if marker_key then redis.call('SET', marker_key, '1', 'PX', ARGV[4]) end
+    if state == 'x' then cancelled = cancelled + 1 else done = done + 1 end
+  else
+    dropped[#dropped + 1] = tid
+  end
+end
+if done > 0 then count(KEYS[15], KEYS[16], 'processed', ARGV[5] .. ':p', done) end
+if cancelled > 0 then count(KEYS[15], '', 'cancelled', '', cancelled) end
+return dropped

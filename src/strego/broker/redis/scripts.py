@@ -1,0 +1,97 @@
+"""Lua scripts: loaded from ``lua/*.lua`` once, run by EVALSHA, reloaded on NOSCRIPT.
+
+``_lib.lua`` is prepended to every script so helpers (ownership check, finished
+ring, counters) are written once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, ResponseError
+
+__all__ = ["Script", "ScriptCall", "Scripts"]
+
+KeyOrArg = str | bytes | int | float
+
+
+class Script:
+    """One Lua script with its SHA1, so calls cost one EVALSHA."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def load(self, client: Any) -> None:
+        await client.script_load(self.source)
+
+    async def __call__(
+        self, client: Any, keys: Sequence[KeyOrArg], args: Sequence[KeyOrArg]
+    ) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load(client)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+ScriptCall = tuple[Script, Sequence[KeyOrArg], Sequence[KeyOrArg]]
+
+
+def _read(name: str) -> str:
+    return resources.files("strego.broker.redis").joinpath("lua", f"{name}.lua").read_text()
+
+
+class Scripts:
+    """Every script strego runs, by name."""
+
+    def __init__(self) -> None:
+        lib = _read("_lib")
+        names = ("enqueue", "fetch", "ack", "retry", "dead", "promote", "renew", "claim", "cancel")
+        loaded = {name: Script(name, lib + _read(name)) for name in names}
+        self.enqueue = loaded["enqueue"]
+        self.fetch = loaded["fetch"]
+        self.ack = loaded["ack"]
+        self.retry = loaded["retry"]
+        self.dead = loaded["dead"]
+        self.promote = loaded["promote"]
+        self.renew = loaded["renew"]
+        self.claim = loaded["claim"]
+        self.cancel = loaded["cancel"]
+
+    async def run_many(self, client: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run many script calls in one pipeline (one round trip when all are loaded).
+
+        Results are returned in order; a script error is returned as the exception
+        instance so one bad call does not hide the others' results.
+        """
+        if not calls:
+            return []
+        results = await _pipeline(client, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:  # after a Redis restart or SCRIPT FLUSH: load and re-run those
+            for script in {calls[i][0] for i in missing}:
+                await script.load(client)
+            again = await _pipeline(client, [calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+
+async def _pipeline(client: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    results: list[Any] = await pipe.execute(raise_on_error=False)
+    return [_classify(r) for r in results]
+
+
+def _classify(result: Any) -> Any:
+    if isinstance(result, ResponseError) and str(result).startswith("NOSCRIPT"):
+        return NoScriptError(str(result))
+    return result

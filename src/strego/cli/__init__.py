@@ -1,0 +1,1 @@
+"""The ``strego`` command. Each subcommand lives in its own ``*_cmd.py`` module."""

@@ -1,0 +1,138 @@
+"""The wire format of a task in Redis: one opaque blob, a JSON header line + payload.
+
+``{"id": ..., "t": "email:send", ...}\\n<payload bytes>``. JSON escapes newlines, so
+the first newline always ends the header; the payload after it is stored untouched
+(JSON payloads stay human readable in Redis). Lua scripts never look inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic_core
+
+__all__ = ["MalformedTaskError", "TaskMessage", "decode", "encode"]
+
+_TRACEBACK_LIMIT = 8 * 1024
+
+
+class MalformedTaskError(ValueError):
+    """A blob in Redis is not a task this strego can read (kept and dead-lettered)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TaskMessage:
+    """Everything a worker needs to run a task, as stored in Redis."""
+
+    id: str
+    type: str
+    queue: str
+    payload: bytes
+    serializer: str = "json"
+    max_retry: int = 3
+    timeout_s: float | None = None
+    priority: int = 0
+    unique_key: str | None = None
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    created_ms: int = 0
+    retry_count: int = 0
+    explicit_id: bool = False
+    last_error: str | None = None
+    traceback: str | None = None
+    dead_reason: str | None = None
+    failed_ms: int | None = None
+
+    def evolve(self, **changes: Any) -> TaskMessage:
+        return dataclasses.replace(self, **changes)
+
+
+# (attribute, header key, default) — defaults are left out of the header to keep
+# every waiting task small in Redis memory.
+_OPTIONAL: tuple[tuple[str, str, Any], ...] = (
+    ("serializer", "s", "json"),
+    ("max_retry", "mr", 3),
+    ("timeout_s", "to", None),
+    ("priority", "pr", 0),
+    ("unique_key", "uk", None),
+    ("retry_count", "rc", 0),
+    ("explicit_id", "x", False),
+    ("last_error", "e", None),
+    ("traceback", "tb", None),
+    ("dead_reason", "dr", None),
+    ("failed_ms", "fa", None),
+)
+
+
+def encode(message: TaskMessage) -> bytes:
+    header: dict[str, Any] = {
+        "id": message.id,
+        "t": message.type,
+        "q": message.queue,
+        "ca": message.created_ms,
+    }
+    for attr, key, default in _OPTIONAL:
+        value = getattr(message, attr)
+        if value != default:
+            header[key] = value
+    if message.labels:
+        header["l"] = dict(message.labels)
+    if message.traceback and len(message.traceback) > _TRACEBACK_LIMIT:
+        header["tb"] = "…" + message.traceback[-_TRACEBACK_LIMIT:]
+    return pydantic_core.to_json(header) + b"\n" + message.payload
+
+
+def decode(blob: bytes) -> TaskMessage:
+    """Parse a blob; raise :class:`MalformedTaskError` saying what is wrong."""
+    cut = blob.find(b"\n")
+    if cut < 0:
+        raise MalformedTaskError("no header line (expected JSON header, newline, payload)")
+    try:
+        header = pydantic_core.from_json(blob[:cut])
+    except ValueError as exc:
+        raise MalformedTaskError(f"header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise MalformedTaskError("header is not a JSON object")
+    try:
+        fields: dict[str, Any] = {
+            "id": _text(header, "id"),
+            "type": _text(header, "t"),
+            "queue": _text(header, "q"),
+            "created_ms": int(header.get("ca", 0)),
+            "payload": blob[cut + 1 :],
+        }
+        for attr, key, _default in _OPTIONAL:
+            if key in header:
+                fields[attr] = header[key]
+        labels = header.get("l", {})
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise MalformedTaskError("labels must map str to str")
+        fields["labels"] = labels
+        message = TaskMessage(**fields)
+    except (TypeError, ValueError) as exc:
+        raise MalformedTaskError(f"bad header field: {exc}") from exc
+    _check_types(message)
+    return message
+
+
+def _text(header: Mapping[str, Any], key: str) -> str:
+    value = header.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedTaskError(f"header field {key!r} missing or not a string")
+    return value
+
+
+def _check_types(message: TaskMessage) -> None:
+    if not isinstance(message.serializer, str):
+        raise MalformedTaskError("serializer name must be a string")
+    for name in ("max_retry", "retry_count", "priority"):
+        value = getattr(message, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise MalformedTaskError(f"{name} must be a non-negative integer")
+    if message.timeout_s is not None and (
+        not isinstance(message.timeout_s, int | float) or message.timeout_s <= 0
+    ):
+        raise MalformedTaskError("timeout must be a positive number")

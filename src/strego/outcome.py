@@ -1,0 +1,108 @@
+"""Outcomes: what running one task decided. The worker decides, the broker applies.
+
+Each outcome maps to exactly one atomic broker script, so a task is never both
+pending and scheduled for retry, or neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Mapping
+
+from strego.envelope import TaskMessage
+from strego.ids import new_task_id
+
+__all__ = [
+    "Cancelled",
+    "Dead",
+    "DeadReason",
+    "Outcome",
+    "Retry",
+    "Succeeded",
+    "lost_entry",
+    "unreadable_entry",
+]
+
+
+class DeadReason(enum.StrEnum):
+    EXHAUSTED = "exhausted"  # max_retry used up
+    SKIP_RETRY = "skip_retry"  # the handler raised SkipRetry
+    VALIDATION = "validation"  # the payload failed the handler's type
+    UNDECODABLE = "undecodable"  # the serializer could not read the payload
+    MALFORMED = "malformed"  # the stream entry is not a strego task
+    UNKNOWN_TYPE = "unknown_type"  # no handler registered for the type
+    UNKNOWN_SERIALIZER = "unknown_serializer"
+    POISON = "poison"  # delivered max_deliveries times without an outcome
+    LOST = "lost"  # the entry was deleted while pending (reported by XAUTOCLAIM)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Succeeded:
+    task_id: str
+    explicit_id: bool = False  # leaves a "processed" marker for processed_ttl
+    duration_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retry:
+    message: TaskMessage  # with retry_count incremented and last_error set
+    delay_s: float
+    duration_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Dead:
+    message: TaskMessage  # with dead_reason, last_error and traceback set
+    reason: DeadReason
+    duration_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cancelled:
+    task_id: str
+    explicit_id: bool = False
+    duration_s: float = 0.0
+
+
+Outcome = Succeeded | Retry | Dead | Cancelled
+
+
+def unreadable_entry(
+    queue: str, entry_id: str, fields: Mapping[bytes, bytes], reason: DeadReason, error: str
+) -> Dead:
+    """Dead-letter a stream entry that is not a task we can read, keeping its raw bytes."""
+    raw = fields.get(b"d")
+    if raw is None:  # not even our field layout: keep every field, length-prefixed
+        raw = b"".join(b"%d:%s=%d:%s;" % (len(k), k, len(v), v) for k, v in fields.items())
+    message = TaskMessage(
+        id=f"malformed-{entry_id}",
+        type="?",
+        queue=queue,
+        payload=raw,
+        serializer="raw",
+        max_retry=0,
+        created_ms=int(time.time() * 1000),
+        last_error=error,
+        dead_reason=reason.value,
+        failed_ms=int(time.time() * 1000),
+    )
+    return Dead(message, reason)
+
+
+def lost_entry(queue: str, entry_id: str) -> Dead:
+    """Dead-letter record for an entry Redis reported deleted while it was pending."""
+    message = TaskMessage(
+        id=f"lost-{entry_id}-{new_task_id()[-6:]}",
+        type="?",
+        queue=queue,
+        payload=b"",
+        serializer="raw",
+        max_retry=0,
+        created_ms=int(time.time() * 1000),
+        last_error=f"stream entry {entry_id} was deleted while pending; its body is gone",
+        dead_reason=DeadReason.LOST.value,
+        failed_ms=int(time.time() * 1000),
+    )
+    return Dead(message, DeadReason.LOST)
