@@ -20,8 +20,10 @@ __all__ = [
     "EnqueueResult",
     "ProducerBroker",
     "QueueSignal",
+    "Retention",
     "WorkerBroker",
     "WorkerRegistration",
+    "WorkerTiming",
 ]
 
 
@@ -69,6 +71,25 @@ class QueueSignal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerTiming:
+    """Broker-side timings a worker paces itself by."""
+
+    block_s: float  # longest wait for new work before looking again
+    claim_stale_after_s: float  # a lease not renewed for this long may be reclaimed
+    claim_check_interval_s: float  # how often to look for abandoned work
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """How much finished work the broker keeps (set by the Server; bounded by design)."""
+
+    keep_completed: int = 1000
+    processed_ttl_s: float = 86400.0
+    dead_max: int = 10_000
+    dead_ttl_s: float = 7 * 86400.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerRegistration:
     name: str
     host: str
@@ -92,10 +113,15 @@ class WorkerBroker(Protocol):
     @property
     def consumer(self) -> str: ...
 
-    async def prepare(self, queues: Sequence[str]) -> None: ...
+    @property
+    def timing(self) -> WorkerTiming: ...
 
-    async def fetch(self, queue: str, count: int) -> list[Delivery] | None:
-        """Up to ``count`` tasks, highest priority first; None when the queue is paused."""
+    async def aclose(self) -> None: ...
+
+    async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None: ...
+
+    async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
+        """Up to ``count`` tasks per queue, highest priority first; None if paused."""
 
     async def own_pending(self, queue: str, count: int) -> list[Delivery]: ...
 

@@ -21,9 +21,11 @@ from strego.broker.base import (
     EnqueueRequest,
     EnqueueResult,
     QueueSignal,
+    Retention,
     WorkerRegistration,
+    WorkerTiming,
 )
-from strego.broker.redis.config import BrokerConfig, Retention
+from strego.broker.redis.config import BrokerConfig
 from strego.broker.redis.connection import (
     TRANSIENT_ERRORS,
     default_consumer_name,
@@ -87,6 +89,14 @@ class RedisBroker:
     @property
     def consumer(self) -> str:
         return self.config.consumer
+
+    @property
+    def timing(self) -> WorkerTiming:
+        return WorkerTiming(
+            block_s=self.config.block_s,
+            claim_stale_after_s=self.config.claim_stale_after_s,
+            claim_check_interval_s=self.config.claim_check_interval_s,
+        )
 
     @property
     def group(self) -> str:

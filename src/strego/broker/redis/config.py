@@ -57,13 +57,3 @@ class BrokerConfig:
             socket_timeout_s=to_seconds(socket_timeout, "socket_timeout", allow_zero=False),
             enqueue_attempts=enqueue_attempts,
         )
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Retention:
-    """How much finished work Redis keeps (set by the Server, bounded by design)."""
-
-    keep_completed: int = 1000
-    processed_ttl_s: float = 86400.0
-    dead_max: int = 10_000
-    dead_ttl_s: float = 7 * 86400.0

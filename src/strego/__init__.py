@@ -1,0 +1,81 @@
+"""strego: a distributed task queue on Redis Streams.
+
+``import strego`` stays light: the Redis-backed parts load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from strego.errors import (
+    BrokerUnavailableError,
+    ConfigurationError,
+    DuplicateTaskError,
+    RetryAfter,
+    SkipRetry,
+    StregoError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+)
+from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
+from strego.task import Task, TaskInfo, TaskState
+
+if TYPE_CHECKING:
+    from strego.broker.redis import RedisBroker
+    from strego.client import Client, SyncClient
+    from strego.inspector import Inspector, QueueInfo, TaskRecord, WorkerInfo
+    from strego.worker import Server
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BrokerUnavailableError",
+    "Client",
+    "ConfigurationError",
+    "DuplicateTaskError",
+    "Inspector",
+    "JsonSerializer",
+    "MsgpackSerializer",
+    "QueueInfo",
+    "RawSerializer",
+    "RedisBroker",
+    "RetryAfter",
+    "Serializer",
+    "Server",
+    "SkipRetry",
+    "StregoError",
+    "SyncClient",
+    "Task",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "TaskRecord",
+    "TaskState",
+    "TaskTimeoutError",
+    "WorkerInfo",
+    "__version__",
+]
+
+_LAZY = {
+    "RedisBroker": "strego.broker.redis",
+    "Client": "strego.client",
+    "SyncClient": "strego.client",
+    "Server": "strego.worker",
+    "Inspector": "strego.inspector",
+    "QueueInfo": "strego.inspector",
+    "TaskRecord": "strego.inspector",
+    "WorkerInfo": "strego.inspector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strego' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

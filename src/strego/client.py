@@ -1,0 +1,188 @@
+"""Client and SyncClient: enqueue, enqueue_many, cancel.
+
+Neither closes a broker it was given: the broker's owner calls ``broker.aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+from strego.broker.base import EnqueueRequest, EnqueueResult
+from strego.broker.redis import RedisBroker
+from strego.durations import Duration, to_seconds
+from strego.errors import BrokerUnavailableError, ConfigurationError, DuplicateTaskError
+from strego.events import TaskEvent
+from strego.store.base import NullHistory, TaskHistory
+from strego.task import Task, TaskInfo, TaskState
+
+__all__ = ["Client", "SyncClient"]
+
+T = TypeVar("T")
+
+
+class Client:
+    """Enqueues tasks. An async context manager; cheap to create."""
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        *,
+        store: TaskHistory | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: Duration = 5.0,
+    ) -> None:
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+            raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        self.broker = broker
+        self.history: TaskHistory = store if store is not None else NullHistory()
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_s = to_seconds(wait_timeout, "wait_timeout", allow_zero=False)
+        self._history_started = store is None
+
+    async def enqueue(self, task: Task) -> TaskInfo:
+        """Enqueue one task. Raises DuplicateTaskError if its unique key is held."""
+        (result,) = await self._enqueue([task])
+        if isinstance(result, DuplicateTaskError):
+            raise result
+        return result
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
+        """Enqueue many tasks, pipelined; a held unique key gives an error in its slot."""
+        return await self._enqueue(list(tasks))
+
+    async def _enqueue(self, tasks: list[Task]) -> list[TaskInfo | DuplicateTaskError]:
+        for task in tasks:
+            if not isinstance(task, Task):
+                raise TypeError(f"enqueue takes strego.Task objects, got {type(task).__name__}")
+        requests = [
+            EnqueueRequest(t.to_message(), t.delay_s, t.process_at, t.unique_ttl) for t in tasks
+        ]
+        results = await self.broker.enqueue(requests)
+        await self._replicate()
+        await self._ensure_history()
+        out: list[TaskInfo | DuplicateTaskError] = []
+        for task, result in zip(tasks, results, strict=True):
+            if result.state is None:
+                out.append(
+                    DuplicateTaskError(
+                        result.duplicate_of or "", queue=task.queue, unique_key=task.unique_key or ""
+                    )
+                )
+                continue
+            out.append(TaskInfo(result.task_id, result.queue, result.state, result.process_at))
+            self.history.record(_created(task, result))
+        return out
+
+    async def _replicate(self) -> None:
+        if self._wait_replicas:
+            acked = await self.broker.wait_replicas(self._wait_replicas, self._wait_timeout_s)
+            if acked < self._wait_replicas:
+                raise BrokerUnavailableError(
+                    f"WAIT for {self._wait_replicas} replicas (only {acked} acknowledged)", 1
+                )
+
+    async def _ensure_history(self) -> None:
+        if not self._history_started:
+            self._history_started = True
+            await self.history.start()
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        """Cancel a pending, scheduled, retrying or running task. False if unknown/finished."""
+        return await self.broker.cancel(task_id, queue)
+
+    async def aclose(self) -> None:
+        """Flush and close the history store, if this client started it."""
+        if self._history_started and not isinstance(self.history, NullHistory):
+            await self.history.aclose()
+
+    async def __aenter__(self) -> Client:
+        await self._ensure_history()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _created(task: Task, result: EnqueueResult) -> TaskEvent:
+    return TaskEvent(
+        task_id=task.id,
+        queue=task.queue,
+        type=task.type,
+        state=result.state or TaskState.PENDING,
+        at=datetime.now(UTC),
+        max_retry=task.max_retry,
+        priority=task.priority,
+        labels=task.labels,
+        payload=task.payload_bytes,
+        serializer=task.serializer.name,
+        created_at=task.created_at,
+        process_at=result.process_at,
+    )
+
+
+class SyncClient:
+    """The Client for synchronous code (Django, Flask, scripts).
+
+    Runs a private event loop in a daemon thread, so it works from any thread and
+    inside frameworks that already run their own loop.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Redis,
+        *,
+        store: TaskHistory | None = None,
+        wait_replicas: int = 0,
+        **broker_options: Any,
+    ) -> None:
+        self._broker = RedisBroker(url_or_client, **broker_options)
+        self._client = Client(self._broker, store=store, wait_replicas=wait_replicas)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="strego-sync-client")
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def broker(self) -> RedisBroker:
+        return self._broker
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("SyncClient is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def enqueue(self, task: Task) -> TaskInfo:
+        return self._call(self._client.enqueue(task))
+
+    def enqueue_many(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
+        return self._call(self._client.enqueue_many(tasks))
+
+    def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        return self._call(self._client.cancel(task_id, queue))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._call(self._shutdown())
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        await self._client.aclose()
+        await self._broker.aclose()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

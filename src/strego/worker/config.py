@@ -1,0 +1,85 @@
+"""ServerConfig: every Server option, validated once at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from strego.durations import Duration, optional_seconds, to_seconds
+from strego.errors import ConfigurationError
+from strego.retry import Jitter, RetryPolicy
+from strego.task import validate_queue_name
+
+__all__ = ["ServerConfig"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    queues: Mapping[str, int]  # name → weight, in the given order (strict order)
+    concurrency: int
+    strict_priority: bool
+    shutdown_timeout_s: float
+    retry: RetryPolicy
+    processed_ttl_s: float
+    max_deliveries: int
+    keep_completed: int
+    cleanup_interval_s: float | None
+    cleanup_idle_s: float
+    dead_letter_max: int
+    dead_letter_ttl_s: float
+    heartbeat_interval_s: float = 5.0
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        queues: Iterable[str] | Mapping[str, int],
+        concurrency: int,
+        strict_priority: bool,
+        shutdown_timeout: Duration,
+        retry_base: Duration,
+        retry_max: Duration,
+        retry_jitter: Jitter | str,
+        processed_ttl: Duration,
+        max_deliveries: int,
+        keep_completed: int,
+        cleanup_interval: Duration | None,
+        cleanup_idle: Duration,
+        dead_letter_max: int,
+        dead_letter_ttl: Duration,
+    ) -> ServerConfig:
+        return cls(
+            queues=_queues(queues),
+            concurrency=_int(concurrency, "concurrency", minimum=1),
+            strict_priority=bool(strict_priority),
+            shutdown_timeout_s=to_seconds(shutdown_timeout, "shutdown_timeout"),
+            retry=RetryPolicy.build(retry_base, retry_max, retry_jitter),
+            processed_ttl_s=to_seconds(processed_ttl, "processed_ttl", allow_zero=False),
+            max_deliveries=_int(max_deliveries, "max_deliveries", minimum=1),
+            keep_completed=_int(keep_completed, "keep_completed", minimum=0),
+            cleanup_interval_s=optional_seconds(
+                cleanup_interval, "cleanup_interval", allow_zero=False
+            ),
+            cleanup_idle_s=to_seconds(cleanup_idle, "cleanup_idle", allow_zero=False),
+            dead_letter_max=_int(dead_letter_max, "dead_letter_max", minimum=1),
+            dead_letter_ttl_s=to_seconds(dead_letter_ttl, "dead_letter_ttl", allow_zero=False),
+        )
+
+
+def _int(value: object, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _queues(queues: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
+    if isinstance(queues, str):
+        raise ConfigurationError("queues must be a list of names or a {name: weight} mapping")
+    if isinstance(queues, Mapping):
+        weighted = {validate_queue_name(q): _int(w, f"weight of {q!r}", minimum=1)
+                    for q, w in queues.items()}
+    else:
+        weighted = {validate_queue_name(q): 1 for q in queues}
+    if not weighted:
+        raise ConfigurationError("a Server needs at least one queue")
+    return weighted

@@ -1,0 +1,126 @@
+"""Outcome batching: finished tasks are acknowledged in pipelined batches.
+
+While one batch is in flight the next accumulates, so acks cost about one round trip
+per batch instead of one per task, without adding latency when the worker is quiet.
+If Redis is unreachable the batch is kept and retried: until its outcome lands a task
+stays pending (and leased), so at worst it runs again; it is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from strego.broker.base import Delivery, WorkerBroker
+from strego.envelope import TaskMessage
+from strego.events import TaskEvent
+from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
+from strego.store.base import TaskHistory
+from strego.task import TaskState
+
+__all__ = ["OutcomeSink"]
+
+log = logging.getLogger("strego")
+_STATE = {Succeeded: TaskState.COMPLETED, Retry: TaskState.RETRY, Dead: TaskState.DEAD,
+          Cancelled: TaskState.CANCELLED}
+
+
+class OutcomeSink:
+    def __init__(
+        self,
+        broker: WorkerBroker,
+        history: TaskHistory,
+        release: Callable[[Delivery], None],
+        worker: str,
+    ) -> None:
+        self._broker = broker
+        self._history = history
+        self._release = release  # stop renewing the lease of a delivery that is done
+        self._worker = worker
+        self._pending: list[tuple[Delivery, Outcome, TaskMessage | None]] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def put(self, delivery: Delivery, outcome: Outcome, message: TaskMessage | None) -> None:
+        self._pending.append((delivery, outcome, message))
+        self._idle.clear()
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Apply outcomes forever (cancel to stop; call :meth:`drain` first)."""
+        delay = 0.05
+        while True:
+            await self._ready.wait()
+            batch, self._pending = self._pending, []
+            self._ready.clear()
+            try:
+                lost = await self._broker.apply([(d, o) for d, o, _ in batch])
+            except Exception as exc:  # Redis down: keep the batch, retry with backoff
+                log.warning("could not record %d outcomes, retrying (%s)", len(batch), exc)
+                self._pending[:0] = batch
+                self._ready.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            self._settled(batch, set(lost))
+            if not self._pending:
+                self._idle.set()
+
+    def _settled(
+        self, batch: list[tuple[Delivery, Outcome, TaskMessage | None]], lost: set[str]
+    ) -> None:
+        now = datetime.now(UTC)
+        for delivery, outcome, message in batch:
+            self._release(delivery)
+            task_id = _task_id(outcome, message)
+            if task_id in lost:
+                log.warning(
+                    "late outcome dropped: task %s was reclaimed by another worker",
+                    task_id,
+                    extra={"task_id": task_id, "queue": delivery.queue},
+                )
+                continue
+            self._history.record(_event(outcome, message, delivery, now, self._worker))
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every outcome put so far is applied; False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _task_id(outcome: Outcome, message: TaskMessage | None) -> str:
+    if isinstance(outcome, Retry | Dead):
+        return outcome.message.id
+    return outcome.task_id
+
+
+def _event(
+    outcome: Outcome,
+    message: TaskMessage | None,
+    delivery: Delivery,
+    now: datetime,
+    worker: str,
+) -> TaskEvent:
+    final = outcome.message if isinstance(outcome, Retry | Dead) else message
+    return TaskEvent(
+        task_id=_task_id(outcome, message),
+        queue=delivery.queue,
+        type=final.type if final else "?",
+        state=_STATE[type(outcome)],
+        at=now,
+        retry_count=final.retry_count if final else 0,
+        max_retry=final.max_retry if final else 0,
+        error=final.last_error if isinstance(outcome, Retry | Dead) else None,
+        traceback=final.traceback if isinstance(outcome, Retry | Dead) else None,
+        dead_reason=outcome.reason.value if isinstance(outcome, Dead) else None,
+        payload=final.payload if isinstance(outcome, Dead) and message is None else None,
+        worker=worker,
+        duration_ms=outcome.duration_s * 1000,
+    )

@@ -1,0 +1,210 @@
+"""Running one task: decode, call the handler, turn what happened into an Outcome.
+
+Nothing here talks to Redis. Exceptions from handlers never escape: every way a
+handler can end maps to one explicit outcome value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import time
+import traceback
+from collections.abc import Awaitable
+from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from strego.broker.base import Delivery
+from strego.envelope import MalformedTaskError, TaskMessage, decode
+from strego.errors import RetryAfter, SkipRetry, TaskTimeoutError
+from strego.handlers import DecodeError, Handler, HandlerRegistry
+from strego.outcome import (
+    Cancelled,
+    Dead,
+    DeadReason,
+    Outcome,
+    Retry,
+    Succeeded,
+    unreadable_entry,
+)
+from strego.retry import RetryPolicy
+from strego.serializers import SerializerRegistry
+from strego.task import Task
+
+__all__ = ["Attempt", "Runner"]
+
+log = logging.getLogger("strego")
+
+
+@dataclasses.dataclass(slots=True)
+class Attempt:
+    """The result of running one delivery.
+
+    ``holdover`` is set when a sync handler timed out: its outcome is recorded now,
+    but its thread cannot be killed, so the slot stays taken until it returns.
+    """
+
+    outcome: Outcome
+    message: TaskMessage | None
+    holdover: Awaitable[Any] | None = None
+
+
+class Runner:
+    def __init__(
+        self,
+        handlers: HandlerRegistry,
+        serializers: SerializerRegistry,
+        retry_policy: RetryPolicy,
+        max_deliveries: int,
+        executor: Executor,
+        cancel_requested: set[str],
+    ) -> None:
+        self._handlers = handlers
+        self._serializers = serializers
+        self._retry_policy = retry_policy
+        self._max_deliveries = max_deliveries
+        self._executor = executor
+        self._cancel_requested = cancel_requested
+
+    def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
+        """Decode the entry and find its handler, or say why it must be dead-lettered."""
+        blob = delivery.blob
+        try:
+            if blob is None:
+                raise MalformedTaskError("stream entry has no 'd' field")
+            message = decode(blob)
+        except MalformedTaskError as exc:
+            dead = unreadable_entry(
+                delivery.queue, delivery.entry_id, delivery.fields, DeadReason.MALFORMED, str(exc)
+            )
+            return Attempt(dead, None)
+        if delivery.deliveries > self._max_deliveries:
+            error = f"delivered {delivery.deliveries} times without an outcome (max_deliveries)"
+            return Attempt(_dead(message, DeadReason.POISON, error), message)
+        handler = self._handlers.get(message.type)
+        if handler is None:
+            error = f"no handler registered for task type {message.type!r}"
+            return Attempt(_dead(message, DeadReason.UNKNOWN_TYPE, error), message)
+        try:
+            payload = handler.decode(message, self._serializers)
+        except DecodeError as exc:
+            return Attempt(_dead(message, DeadReason(exc.reason), exc.detail), message)
+        return message, handler, payload
+
+    async def run(self, delivery: Delivery) -> Attempt:
+        prepared = self.prepare(delivery)
+        if isinstance(prepared, Attempt):
+            return prepared
+        return await self.execute(*prepared)
+
+    async def execute(self, message: TaskMessage, handler: Handler, payload: Any) -> Attempt:
+        """Run the handler of a prepared task and decide its outcome."""
+        started = time.monotonic()
+        deadline = None
+        if message.timeout_s is not None:
+            deadline = datetime.now(UTC) + timedelta(seconds=message.timeout_s)
+        task = Task.received(message, payload, deadline)
+        try:
+            if handler.is_async:
+                await self._run_async(handler, payload, task, message.timeout_s)
+            else:
+                holdover = await self._run_sync(handler, payload, task, message.timeout_s)
+                if holdover is not None:
+                    failure = self._failure(message, handler, task, holdover[0], started)
+                    return Attempt(failure, message, holdover[1])
+        except asyncio.CancelledError:
+            if message.id not in self._cancel_requested:
+                raise  # shutdown: no outcome, the entry stays pending and is reclaimed
+            self._cancel_requested.discard(message.id)
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            return Attempt(Cancelled(message.id, message.explicit_id, _since(started)), message)
+        except SkipRetry as exc:
+            return Attempt(_dead(message, DeadReason.SKIP_RETRY, exc.reason, exc), message)
+        except Exception as exc:
+            return Attempt(self._failure(message, handler, task, exc, started), message)
+        return Attempt(Succeeded(message.id, message.explicit_id, _since(started)), message)
+
+    async def _run_async(
+        self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
+    ) -> None:
+        call = handler.call(payload, task)
+        if timeout_s is None:
+            await call  # type: ignore[misc]
+            return
+        try:
+            async with asyncio.timeout(timeout_s) as scope:
+                await call  # type: ignore[misc]
+        except TimeoutError as exc:
+            if scope.expired():
+                raise TaskTimeoutError(task.id, timeout_s) from exc
+            raise
+
+    async def _run_sync(
+        self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
+    ) -> tuple[TaskTimeoutError, Awaitable[Any]] | None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(handler.call, payload, task))
+        if timeout_s is None:
+            await future
+            return None
+        done, _ = await asyncio.wait({future}, timeout=timeout_s)
+        if done:
+            future.result()
+            return None
+        # A thread cannot be interrupted: record the timeout now, keep the slot until
+        # the thread returns (the caller awaits the holdover before freeing it).
+        return TaskTimeoutError(task.id, timeout_s), future
+
+    def _failure(
+        self,
+        message: TaskMessage,
+        handler: Handler,
+        task: Task,
+        exc: BaseException,
+        started: float,
+    ) -> Outcome:
+        error = _describe(exc)
+        tb = "".join(traceback.format_exception(exc))
+        if message.retry_count >= message.max_retry:
+            return _dead(message, DeadReason.EXHAUSTED, error, exc, duration_s=_since(started))
+        retry_number = message.retry_count + 1
+        if isinstance(exc, RetryAfter):
+            delay = exc.delay_s
+        elif handler.retry_policy is not None:
+            delay = max(0.0, float(handler.retry_policy(task, retry_number, exc)))
+        else:
+            delay = self._retry_policy.delay(retry_number)
+        retried = message.evolve(retry_count=retry_number, last_error=error, traceback=tb)
+        return Retry(retried, delay, _since(started))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _dead(
+    message: TaskMessage,
+    reason: DeadReason,
+    error: str,
+    exc: BaseException | None = None,
+    *,
+    duration_s: float = 0.0,
+) -> Dead:
+    tb = "".join(traceback.format_exception(exc)) if exc is not None else message.traceback
+    dead = message.evolve(
+        last_error=error,
+        traceback=tb,
+        dead_reason=reason.value,
+        failed_ms=int(time.time() * 1000),
+    )
+    return Dead(dead, reason, duration_s)
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

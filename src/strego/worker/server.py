@@ -1,0 +1,169 @@
+"""Server: register handlers, then run workers (blocking or inside an event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from strego.broker.base import WorkerBroker
+from strego.durations import Duration
+from strego.handlers import HandlerFn, HandlerRegistry
+from strego.retry import Jitter, RetryPolicyFn
+from strego.serializers import Serializer, SerializerRegistry
+from strego.store.base import NullHistory, TaskHistory
+from strego.worker.config import ServerConfig
+from strego.worker.engine import Engine
+from strego.worker.runner import Runner
+
+__all__ = ["Server"]
+
+log = logging.getLogger("strego")
+F = TypeVar("F", bound=HandlerFn)
+
+
+class Server:
+    """A worker: takes tasks from its queues and runs their handlers.
+
+    Construction is pure (no I/O); connections open in :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        broker: WorkerBroker,
+        *,
+        queues: Iterable[str] | Mapping[str, int] = ("default",),
+        concurrency: int = 10,
+        strict_priority: bool = False,
+        shutdown_timeout: Duration = 30.0,
+        retry_base: Duration = 1.0,
+        retry_max: Duration = 600.0,
+        retry_jitter: Jitter | str = Jitter.BOUNDED,
+        processed_ttl: Duration = 86400.0,
+        max_deliveries: int = 10,
+        keep_completed: int = 1000,
+        cleanup_interval: Duration | None = 600.0,
+        cleanup_idle: Duration = 3600.0,
+        dead_letter_max: int = 10_000,
+        dead_letter_ttl: Duration = timedelta(days=7),
+        serializers: Iterable[Serializer] = (),
+        store: TaskHistory | None = None,
+    ) -> None:
+        self.config = ServerConfig.build(
+            queues=queues,
+            concurrency=concurrency,
+            strict_priority=strict_priority,
+            shutdown_timeout=shutdown_timeout,
+            retry_base=retry_base,
+            retry_max=retry_max,
+            retry_jitter=retry_jitter,
+            processed_ttl=processed_ttl,
+            max_deliveries=max_deliveries,
+            keep_completed=keep_completed,
+            cleanup_interval=cleanup_interval,
+            cleanup_idle=cleanup_idle,
+            dead_letter_max=dead_letter_max,
+            dead_letter_ttl=dead_letter_ttl,
+        )
+        self.broker = broker
+        self.handlers = HandlerRegistry()
+        self.serializers = SerializerRegistry(serializers)
+        self.history: TaskHistory = store if store is not None else NullHistory()
+        self._engine: Engine | None = None
+
+    @overload
+    def handle(self, task_type: str) -> Callable[[F], F]: ...
+
+    @overload
+    def handle(self, task_type: str, fn: F, *, retry_policy: RetryPolicyFn | None = None) -> F: ...
+
+    def handle(
+        self, task_type: str, fn: Any = None, *, retry_policy: RetryPolicyFn | None = None
+    ) -> Any:
+        """Register the handler of ``task_type``: as a decorator or called directly."""
+        if fn is not None:
+            self.handlers.register(task_type, fn, retry_policy)
+            return fn
+
+        def decorator(func: F) -> F:
+            self.handlers.register(task_type, func, retry_policy)
+            return func
+
+        return decorator
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def in_flight(self) -> int:
+        return self._engine.in_flight if self._engine else 0
+
+    async def start(self) -> None:
+        """Connect, create consumer groups and start processing in the background."""
+        if self._engine is not None:
+            raise RuntimeError("server already started")
+        if not len(self.handlers):
+            log.warning("server started with no handlers: every task will be dead-lettered")
+        await self.history.start()
+        self._engine = Engine(self.config, self.broker, self._make_runner, self.history)
+        await self._engine.start()
+        log.info(
+            "worker %s started on queues %s (concurrency %d)",
+            self.broker.consumer,
+            ",".join(self.config.queues),
+            self.config.concurrency,
+            extra={"worker": self.broker.consumer},
+        )
+
+    def _make_runner(self, executor: ThreadPoolExecutor, cancel_requested: set[str]) -> Runner:
+        return Runner(
+            self.handlers,
+            self.serializers,
+            self.config.retry,
+            self.config.max_deliveries,
+            executor,
+            cancel_requested,
+        )
+
+    async def stop(self) -> None:
+        """Graceful stop: finish in-flight tasks (up to ``shutdown_timeout``), then exit."""
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        await engine.stop()
+        await self.history.aclose()
+        log.info("worker %s stopped", self.broker.consumer, extra={"worker": self.broker.consumer})
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def run(self) -> None:
+        """Run until SIGINT or SIGTERM, then shut down gracefully. Blocks."""
+        asyncio.run(self._run_until_signalled())
+
+    async def _run_until_signalled(self) -> None:
+        # run() is a process entry point, so it owns the signals (as the CLI does).
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("signal received, shutting down gracefully")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            await self.stop()
+            await self.broker.aclose()
