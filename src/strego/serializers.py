@@ -7,6 +7,7 @@ must never execute what it reads from the network.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,10 +96,8 @@ RAW = RawSerializer()
 
 def _builtin() -> dict[str, Serializer]:
     found: dict[str, Serializer] = {JSON.name: JSON, RAW.name: RAW}
-    try:
+    with contextlib.suppress(ImportError):  # msgpack is an optional extra
         found["msgpack"] = MsgpackSerializer()
-    except ImportError:  # pragma: no cover - depends on the extra
-        pass
     return found
 
 

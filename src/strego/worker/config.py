@@ -65,6 +65,14 @@ class ServerConfig:
             dead_letter_ttl_s=to_seconds(dead_letter_ttl, "dead_letter_ttl", allow_zero=False),
         )
 
+    @staticmethod
+    def build_queues(queues: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
+        return _queues(queues)
+
+    @staticmethod
+    def check_concurrency(value: object) -> int:
+        return _int(value, "concurrency", minimum=1)
+
 
 def _int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -76,8 +84,10 @@ def _queues(queues: Iterable[str] | Mapping[str, int]) -> dict[str, int]:
     if isinstance(queues, str):
         raise ConfigurationError("queues must be a list of names or a {name: weight} mapping")
     if isinstance(queues, Mapping):
-        weighted = {validate_queue_name(q): _int(w, f"weight of {q!r}", minimum=1)
-                    for q, w in queues.items()}
+        weighted = {
+            validate_queue_name(q): _int(w, f"weight of {q!r}", minimum=1)
+            for q, w in queues.items()
+        }
     else:
         weighted = {validate_queue_name(q): 1 for q in queues}
     if not weighted:

@@ -113,7 +113,9 @@ class Engine:
                         self._backlog.append(delivery)
                 return
             except Exception as exc:
-                log.warning("worker cannot reach Redis at start (%s); retrying in %.1fs", exc, delay)
+                log.warning(
+                    "worker cannot reach Redis at start (%s); retrying in %.1fs", exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -220,7 +222,7 @@ class Engine:
                 self._record_active(delivery, message.id, message.type, message.retry_count)
                 current = asyncio.current_task()
                 if current is not None:
-                    self._running[message.id] = current  # type: ignore[assignment]
+                    self._running[message.id] = current
                 try:
                     attempt = await self._runner.execute(message, handler, payload)
                 finally:
@@ -237,11 +239,18 @@ class Engine:
             self._in_flight -= 1
             self._slot_freed.set()
 
-    def _record_active(self, delivery: Delivery, task_id: str, task_type: str, attempt: int) -> None:
+    def _record_active(
+        self, delivery: Delivery, task_id: str, task_type: str, attempt: int
+    ) -> None:
         log.debug(
             "task started",
-            extra={"task_id": task_id, "task_type": task_type, "queue": delivery.queue,
-                   "attempt": attempt, "worker": self._broker.consumer},
+            extra={
+                "task_id": task_id,
+                "task_type": task_type,
+                "queue": delivery.queue,
+                "attempt": attempt,
+                "worker": self._broker.consumer,
+            },
         )
         self._history.record(
             TaskEvent(
@@ -283,7 +292,9 @@ class Engine:
             if claimed or deleted:
                 log.info(
                     "reclaimed %d stale tasks, %d lost entries dead-lettered",
-                    len(claimed), len(deleted), extra={"queue": queue},
+                    len(claimed),
+                    len(deleted),
+                    extra={"queue": queue},
                 )
             for delivery in claimed:
                 self._hold(delivery)

@@ -23,8 +23,12 @@ from strego.task import TaskState
 __all__ = ["OutcomeSink"]
 
 log = logging.getLogger("strego")
-_STATE = {Succeeded: TaskState.COMPLETED, Retry: TaskState.RETRY, Dead: TaskState.DEAD,
-          Cancelled: TaskState.CANCELLED}
+_STATE = {
+    Succeeded: TaskState.COMPLETED,
+    Retry: TaskState.RETRY,
+    Dead: TaskState.DEAD,
+    Cancelled: TaskState.CANCELLED,
+}
 
 
 class OutcomeSink:
@@ -117,10 +121,11 @@ def _event(
         at=now,
         retry_count=final.retry_count if final else 0,
         max_retry=final.max_retry if final else 0,
-        error=final.last_error if isinstance(outcome, Retry | Dead) else None,
-        traceback=final.traceback if isinstance(outcome, Retry | Dead) else None,
+        error=outcome.message.last_error if isinstance(outcome, Retry | Dead) else None,
+        traceback=outcome.message.traceback if isinstance(outcome, Retry | Dead) else None,
         dead_reason=outcome.reason.value if isinstance(outcome, Dead) else None,
-        payload=final.payload if isinstance(outcome, Dead) and message is None else None,
+        # An unreadable entry never had a creation event: keep its raw bytes here.
+        payload=outcome.message.payload if isinstance(outcome, Dead) and message is None else None,
         worker=worker,
         duration_ms=outcome.duration_s * 1000,
     )

@@ -148,7 +148,9 @@ class Runner:
         self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
     ) -> tuple[TaskTimeoutError, Awaitable[Any]] | None:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(handler.call, payload, task))
+        future = loop.run_in_executor(
+            self._executor, functools.partial(handler.call, payload, task)
+        )
         if timeout_s is None:
             await future
             return None

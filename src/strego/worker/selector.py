@@ -17,7 +17,9 @@ class QueueSelector:
     slot to the first queue in order that may have work.
     """
 
-    def __init__(self, weights: Mapping[str, int], *, strict: bool, rng: random.Random | None = None):
+    def __init__(
+        self, weights: Mapping[str, int], *, strict: bool, rng: random.Random | None = None
+    ):
         self._weights = dict(weights)
         self._strict = strict
         self._rng = rng or random.Random()

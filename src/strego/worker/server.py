@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -95,6 +96,16 @@ class Server:
             return func
 
         return decorator
+
+    def reconfigure(self, **changes: object) -> None:
+        """Change options before start (the CLI's --concurrency / --queues overrides)."""
+        if self._engine is not None:
+            raise RuntimeError("cannot reconfigure a running server")
+        if "queues" in changes:
+            changes["queues"] = ServerConfig.build_queues(changes["queues"])  # type: ignore[arg-type]
+        if "concurrency" in changes:
+            ServerConfig.check_concurrency(changes["concurrency"])
+        self.config = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
 
     @property
     def running(self) -> bool:

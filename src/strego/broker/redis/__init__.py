@@ -1,6 +1,6 @@
 """The Redis Streams broker."""
 
-from strego.broker.redis.broker import RedisBroker
 from strego.broker.base import Retention
+from strego.broker.redis.broker import RedisBroker
 
 __all__ = ["RedisBroker", "Retention"]

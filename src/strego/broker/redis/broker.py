@@ -7,6 +7,7 @@ builds keys and arguments and parses replies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -76,9 +77,12 @@ class RedisBroker:
             socket_timeout=socket_timeout,
             enqueue_attempts=enqueue_attempts,
         )
-        self.redis, self._owns_client = make_client(
+        client, self._owns_client = make_client(
             url_or_client, socket_timeout_s=self.config.socket_timeout_s
         )
+        # Typed Any on purpose: redis-py types every reply as bytes | str because
+        # decode_responses is a runtime flag; strego always reads bytes.
+        self.redis: Any = client
         self.scripts = Scripts()
         self.global_keys = GlobalKeys(self.config.prefix)
         self.retention = Retention()
@@ -106,7 +110,7 @@ class RedisBroker:
         return QueueKeys(self.config.prefix, queue)
 
     async def known_queues(self) -> list[str]:
-        members = await self.redis.smembers(self.global_keys.queues)  # type: ignore[misc]
+        members = await self.redis.smembers(self.global_keys.queues)
         return sorted(text(m) for m in members)
 
     async def aclose(self) -> None:
@@ -139,7 +143,7 @@ class RedisBroker:
     async def _enqueue_chunk(self, chunk: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
         new_queues = {r.message.queue for r in chunk} - self._registered_queues
         if new_queues:
-            await self.redis.sadd(self.global_keys.queues, *new_queues)  # type: ignore[misc]
+            await self.redis.sadd(self.global_keys.queues, *new_queues)
             self._registered_queues |= new_queues
         calls = [self._enqueue_call(r) for r in chunk]
         if len(calls) == 1:
@@ -160,7 +164,7 @@ class RedisBroker:
                 keys.stream(message.priority),
                 keys.index,
                 keys.bodies,
-                keys.delayed,
+                keys.scheduled,
                 keys.stats,
                 keys.unique(message.unique_key) if message.unique_key else "",
                 keys.processed(message.id) if message.explicit_id else "",
@@ -200,7 +204,15 @@ class RedisBroker:
         keys = self.keys(found[0])
         reply = await self.scripts.cancel(
             self.redis,
-            [*keys.streams, keys.index, keys.bodies, keys.delayed, keys.finished, keys.stats],
+            [
+                *keys.streams,
+                keys.index,
+                keys.bodies,
+                keys.scheduled,
+                keys.finished,
+                keys.stats,
+                keys.retry,
+            ],
             [task_id, self.config.group, keys.channel, self.retention.keep_completed],
         )
         return int(reply) > 0
@@ -211,7 +223,7 @@ class RedisBroker:
         """Create the consumer group on every band stream (idempotent)."""
         if retention is not None:
             self.retention = retention
-        await self.redis.sadd(self.global_keys.queues, *queues)  # type: ignore[misc]
+        await self.redis.sadd(self.global_keys.queues, *queues)
         pipe = self.redis.pipeline(transaction=False)
         for queue in queues:
             for stream in self.keys(queue).streams:
@@ -328,7 +340,7 @@ class RedisBroker:
                 keys.stream(delivery.band),
                 keys.index,
                 keys.bodies,
-                keys.delayed,
+                keys.retry,
                 keys.stats,
                 keys.throughput(minute // 60),
                 keys.finished,
@@ -384,7 +396,7 @@ class RedisBroker:
         keys = self.keys(queue)
         moved, next_due_ms, now_ms = await self.scripts.promote(
             self.redis,
-            [*keys.streams, keys.index, keys.bodies, keys.delayed, keys.idle],
+            [*keys.streams, keys.index, keys.bodies, keys.scheduled, keys.retry, keys.idle],
             [_PROMOTE_BATCH, keys.channel],
         )
         if int(moved) >= _PROMOTE_BATCH:
@@ -534,18 +546,19 @@ class RedisBroker:
         except ResponseError:
             return 0
         for consumer in consumers:
-            if text(consumer["name"]) == name and int(consumer["pending"]) == 0:
-                if int(consumer["idle"]) >= min_idle_ms:
-                    await self.redis.xgroup_delconsumer(stream, self.config.group, name)
-                    return 1
+            if (
+                text(consumer["name"]) == name
+                and int(consumer["pending"]) == 0
+                and int(consumer["idle"]) >= min_idle_ms
+            ):
+                await self.redis.xgroup_delconsumer(stream, self.config.group, name)
+                return 1
         return 0
 
 
 async def _close_pubsub(pubsub: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # closing a broken connection may fail
         await pubsub.aclose()
-    except Exception:  # closing a broken connection may fail; nothing to keep
-        pass
 
 
 def _pairs(fields: Any) -> dict[bytes, bytes]:

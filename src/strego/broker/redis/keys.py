@@ -12,7 +12,8 @@ key                                holds
                                    (the O(1) index behind get_task and cancel)
 ``P:{q}:bodies``                   hash task id → task blob, for tasks not in a stream
                                    (scheduled, retry, dead, recently finished)
-``P:{q}:delayed``                  zset task id → due time (ms): scheduled and retry
+``P:{q}:scheduled``                zset task id → due time (ms) of scheduled tasks
+``P:{q}:retry``                    zset task id → due time (ms) of tasks awaiting retry
 ``P:{q}:dead``                     zset task id → failed time (ms); capped by count/age
 ``P:{q}:finished``                 list of the last ``keep_completed`` finished ids
 ``P:{q}:stats``                    hash of counters: enqueued, processed, failed,
@@ -63,8 +64,12 @@ class QueueKeys:
         return f"{self.tag}:bodies"
 
     @property
-    def delayed(self) -> str:
-        return f"{self.tag}:delayed"
+    def scheduled(self) -> str:
+        return f"{self.tag}:scheduled"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.tag}:retry"
 
     @property
     def dead(self) -> str:

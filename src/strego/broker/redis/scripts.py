@@ -52,7 +52,10 @@ class Scripts:
 
     def __init__(self) -> None:
         lib = _read("_lib")
-        names = ("enqueue", "fetch", "ack", "retry", "dead", "promote", "renew", "claim", "cancel")
+        names = (
+            "enqueue", "fetch", "ack", "retry", "dead", "promote", "renew", "claim", "cancel",
+            "requeue", "delete", "release_consumer",
+        )  # fmt: skip
         loaded = {name: Script(name, lib + _read(name)) for name in names}
         self.enqueue = loaded["enqueue"]
         self.fetch = loaded["fetch"]
@@ -63,6 +66,9 @@ class Scripts:
         self.renew = loaded["renew"]
         self.claim = loaded["claim"]
         self.cancel = loaded["cancel"]
+        self.requeue = loaded["requeue"]
+        self.delete = loaded["delete"]
+        self.release_consumer = loaded["release_consumer"]
 
     async def run_many(self, client: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run many script calls in one pipeline (one round trip when all are loaded).

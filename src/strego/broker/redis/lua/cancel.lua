@@ -1,5 +1,5 @@
 -- Cancel a task that has not finished.
--- KEYS: 1..11 streams  12 index  13 bodies  14 delayed  15 finished  16 stats
+-- KEYS: 1..11 streams  12 index  13 bodies  14 scheduled  15 finished  16 stats  17 retry
 -- ARGV: 1 task id  2 group  3 channel  4 keep_completed
 -- Returns 1 cancelled, 2 cancel requested from the worker running it, 0 not cancellable.
 local tid = ARGV[1]
@@ -20,6 +20,7 @@ if state == 'p' then
   finish(KEYS[12], KEYS[13], KEYS[15], tid, band, 'x', blob, now, '', keep)
 elseif state == 's' or state == 'r' then
   redis.call('ZREM', KEYS[14], tid)
+  redis.call('ZREM', KEYS[17], tid)
   local blob = redis.call('HGET', KEYS[13], tid)
   finish(KEYS[12], KEYS[13], KEYS[15], tid, band, 'x', blob, now, '', keep)
 elseif state == 'k' then

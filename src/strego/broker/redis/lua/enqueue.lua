@@ -1,5 +1,5 @@
 -- Enqueue one task, atomically with its unique key and index record.
--- KEYS: 1 stream (the task's band)  2 index  3 bodies  4 delayed  5 stats
+-- KEYS: 1 stream (the task's band)  2 index  3 bodies  4 scheduled  5 stats
 --       6 unique key (or '')  7 processed marker (or '')  8 idle
 -- ARGV: 1 task id  2 blob  3 band  4 delay ms (-1: none)  5 process_at ms (-1: none)
 --       6 unique ttl ms  7 channel

@@ -1,6 +1,6 @@
--- Move one failed task from its stream to the delayed set, atomically: there is never
+-- Move one failed task from its stream to the retry set, atomically: there is never
 -- a moment when it is both pending and scheduled for retry, or neither.
--- KEYS: 1 stream  2 index  3 bodies  4 delayed  5 stats  6 throughput hour  7 finished
+-- KEYS: 1 stream  2 index  3 bodies  4 retry  5 stats  6 throughput hour  7 finished
 -- ARGV: 1 group  2 consumer  3 entry id  4 task id  5 new blob (retry_count + 1, error)
 --       6 delay ms  7 band  8 minute field  9 channel  10 keep_completed
 -- Returns 1 scheduled, 0 not owned (late outcome dropped), 2 cancelled instead.

@@ -1,0 +1,89 @@
+"""The raw-Redis ceiling: redis-py (hiredis) asyncio on one stream, no queue library.
+
+Enqueue is XADD (one per await, or pipelined in batches); a worker is one consumer
+loop of XREADGROUP COUNT n + XACK. ``CEILING_COUNT`` picks the variant: 100 reads
+100 entries per round trip and acks them in one pipeline; 1 reads one entry and
+acks it with its own round trip. The worker has no concurrency knob: one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import redis.asyncio as aioredis
+from _common import RECORDER, dist_version, main
+from redis.exceptions import ResponseError
+
+STREAM = "ceiling:stream"
+GROUP = "ceiling"
+
+
+async def ensure_group(client: aioredis.Redis) -> None:
+    try:
+        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:  # BUSYGROUP: another process made it first
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def consume(client: aioredis.Redis, count: int) -> None:
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    await ensure_group(client)
+    while True:
+        reply = await client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=1000)
+        ids = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                RECORDER.start(float(fields[b"ts"]))
+                RECORDER.done()
+                ids.append(entry_id)
+        if not ids:
+            continue
+        if count == 1:
+            await client.xack(STREAM, GROUP, ids[0])
+            continue
+        async with client.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.xack(STREAM, GROUP, entry_id)
+            await pipe.execute()
+
+
+class Ceiling:
+    def __init__(self) -> None:
+        self.client: aioredis.Redis | None = None
+        self.count = int(os.environ.get("CEILING_COUNT", "100"))
+
+    def version(self) -> str:
+        return dist_version("redis", "hiredis")
+
+    async def open(self, url: str) -> None:
+        self.client = aioredis.Redis.from_url(url)
+        await ensure_group(self.client)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def enqueue_one(self, ts: float) -> None:
+        assert self.client is not None
+        await self.client.xadd(STREAM, {"ts": ts})
+
+    async def enqueue_batch(self, stamps: list[float]) -> None:
+        assert self.client is not None
+        async with self.client.pipeline(transaction=False) as pipe:
+            for ts in stamps:
+                pipe.xadd(STREAM, {"ts": ts})
+            await pipe.execute()
+
+    def work(self, url: str, concurrency: int) -> None:
+        async def run() -> None:
+            client = aioredis.Redis.from_url(url)
+            await consume(client, self.count)
+
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main(Ceiling())

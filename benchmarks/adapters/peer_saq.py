@@ -1,0 +1,64 @@
+"""SAQ (redis-py lists + BLMOVE): the no-op workload through its documented API.
+
+Fastest documented settings: ``ttl=-1`` (the job record is deleted when it finishes),
+no job timeout, ``Worker(concurrency=C)``, ``dequeue_timeout=0`` (block in BLMOVE);
+``max_concurrent_ops=100`` so a gathered batch of 100 enqueues is not throttled.
+SAQ has no bulk enqueue: a batch is ``asyncio.gather`` of 100 ``enqueue`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from _common import RECORDER, dist_version, main
+from saq import Queue, Worker
+
+JOB_OPTIONS: dict[str, Any] = {"ttl": -1, "timeout": 0, "retries": 1}
+
+
+async def noop(ctx: dict[str, Any], *, ts: float = 0.0) -> None:
+    RECORDER.start(ts)
+    RECORDER.done()
+
+
+def make_queue(url: str) -> Queue:
+    return Queue.from_url(url, name="bench", max_concurrent_ops=100)
+
+
+class Saq:
+    def __init__(self) -> None:
+        self.queue: Queue | None = None
+
+    def version(self) -> str:
+        return dist_version("saq", "redis", "hiredis")
+
+    async def open(self, url: str) -> None:
+        self.queue = make_queue(url)
+        await self.queue.connect()
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.disconnect()
+
+    async def enqueue_one(self, ts: float) -> None:
+        assert self.queue is not None
+        await self.queue.enqueue("noop", ts=ts, **JOB_OPTIONS)
+
+    async def enqueue_batch(self, stamps: list[float]) -> None:
+        assert self.queue is not None
+        queue = self.queue
+        await asyncio.gather(*(queue.enqueue("noop", ts=ts, **JOB_OPTIONS) for ts in stamps))
+
+    def work(self, url: str, concurrency: int) -> None:
+        async def run() -> None:
+            queue = make_queue(url)
+            await queue.connect()
+            worker = Worker(queue, functions=[("noop", noop)], concurrency=concurrency)
+            await worker.start()
+
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main(Saq())

@@ -1,0 +1,63 @@
+"""strego itself, through the public API of SPEC section 1 only.
+
+Defaults everywhere (``batch_size=10``, JSON serializer); ``Server(concurrency=C)``
+run by ``server.run()``. Bulk enqueue is ``Client.enqueue_many`` (one pipelined
+round trip per chunk). ``enqueue_at`` feeds the scheduled-task precision workload.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from _common import RECORDER, dist_version, main
+
+import strego
+
+GROUP = "bench"
+
+
+class Strego:
+    def __init__(self) -> None:
+        self.broker: strego.RedisBroker | None = None
+        self.client: strego.Client | None = None
+
+    def version(self) -> str:
+        return dist_version("strego", "redis", "hiredis")
+
+    async def open(self, url: str) -> None:
+        self.broker = strego.RedisBroker(url, group=GROUP)
+        self.client = strego.Client(self.broker)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        if self.broker is not None:
+            await self.broker.aclose()
+
+    async def enqueue_one(self, ts: float) -> None:
+        assert self.client is not None
+        await self.client.enqueue(strego.Task("noop", {"ts": ts}))
+
+    async def enqueue_batch(self, stamps: list[float]) -> None:
+        assert self.client is not None
+        await self.client.enqueue_many([strego.Task("noop", {"ts": ts}) for ts in stamps])
+
+    async def enqueue_at(self, due: float) -> None:
+        assert self.client is not None
+        when = datetime.fromtimestamp(due, UTC)
+        await self.client.enqueue(strego.Task("noop", {"ts": due}, process_at=when))
+
+    def work(self, url: str, concurrency: int) -> None:
+        broker = strego.RedisBroker(url, group=GROUP)
+        server = strego.Server(broker, queues=["default"], concurrency=concurrency)
+
+        @server.handle("noop")
+        async def noop(task: strego.Task) -> None:
+            RECORDER.start(float(task.payload["ts"]))
+            RECORDER.done()
+
+        server.run()
+
+
+if __name__ == "__main__":
+    main(Strego())

@@ -1,0 +1,53 @@
+"""How big each workload is and how long it may take: the full run and ``--quick``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Params:
+    enqueue_single_n: int
+    enqueue_bulk_n: int
+    batch: int = 100
+    processed_n: int
+    latency_n: int
+    scheduled_n: int
+    scheduled_spacing_s: float = 0.02
+    rss_n: int
+    rss_chunk: int = 20_000
+    enqueue_timeout_s: float
+    process_timeout_s: float
+    latency_timeout_s: float
+    rss_timeout_s: float
+
+    @classmethod
+    def full(cls) -> Params:
+        return cls(
+            enqueue_single_n=5_000,
+            enqueue_bulk_n=20_000,
+            processed_n=20_000,
+            latency_n=200,
+            scheduled_n=200,
+            rss_n=200_000,
+            enqueue_timeout_s=120,
+            process_timeout_s=240,
+            latency_timeout_s=180,
+            rss_timeout_s=900,
+        )
+
+    @classmethod
+    def quick(cls) -> Params:
+        return cls(
+            enqueue_single_n=500,
+            enqueue_bulk_n=2_000,
+            processed_n=2_000,
+            latency_n=30,
+            scheduled_n=30,
+            rss_n=20_000,
+            rss_chunk=10_000,
+            enqueue_timeout_s=60,
+            process_timeout_s=60,
+            latency_timeout_s=60,
+            rss_timeout_s=180,
+        )

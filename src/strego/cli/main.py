@@ -1,0 +1,75 @@
+"""The ``strego`` command: parses arguments and dispatches to one ``*_cmd`` module.
+
+Errors are one clear line on stderr and a non-zero exit code (``--debug`` shows the
+traceback). Subcommand modules expose ``add_parsers(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+
+import strego
+
+__all__ = ["main"]
+
+# Each module adds its subcommands; a missing optional one (an extra not installed)
+# only removes its commands.
+_COMMAND_MODULES = (
+    "strego.cli.worker_cmd",
+    "strego.cli.ui_cmd",
+    "strego.cli.dev_cmd",
+    "strego.cli.admin_cmd",
+    "strego.cli.history_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strego",
+        description="strego: a distributed task queue on Redis Streams.",
+        epilog="Run 'strego COMMAND --help' for the options and examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"strego {strego.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("strego.cli"):
+                continue  # that command group is not part of this build
+            raise
+        module.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        result = func(args)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)  # type: ignore[arg-type]
+        return int(result or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        logging.getLogger("strego").debug("command failed", exc_info=True)
+        print(f"strego: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Inspector: the admin API (read and act on queues and tasks) the UI and CLI use.
+
+All methods are async. ``queue=None`` looks in every known queue, one O(1) index
+lookup per queue, pipelined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from strego.broker.redis import RedisBroker
+from strego.broker.redis.admin import RedisAdmin
+from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.serializers import Serializer, SerializerRegistry
+from strego.store.base import TaskHistory
+
+__all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPoint", "WorkerInfo"]
+
+
+class Inspector:
+    """Read and manage queues, tasks, dead letters and workers.
+
+    Does not close the broker it is given.
+    """
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        store: TaskHistory | None = None,
+        *,
+        serializers: Iterable[Serializer] = (),
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
+
+    async def queues(self) -> list[QueueInfo]:
+        return await self._admin.queues()
+
+    async def queue_info(self, queue: str) -> QueueInfo:
+        return await self._admin.queue_info(queue)
+
+    async def list_tasks(
+        self, queue: str, state: str, *, offset: int = 0, limit: int = 50
+    ) -> list[TaskRecord]:
+        """Tasks of one state: pending, active, scheduled, retry, dead or completed."""
+        return await self._admin.list_tasks(queue, str(state), offset=offset, limit=limit)
+
+    async def dead_letters(
+        self, queue: str, *, offset: int = 0, limit: int = 50
+    ) -> list[TaskRecord]:
+        """Dead tasks, newest first."""
+        return await self._admin.list_tasks(queue, "dead", offset=offset, limit=limit)
+
+    async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
+        return await self._admin.get_task(task_id, queue)
+
+    async def retry(self, task_id: str, queue: str | None = None) -> bool:
+        """Run a dead, retry or scheduled task now, with its attempts reset to 0."""
+        return await self._admin.retry(task_id, queue)
+
+    async def retry_all_dead(self, queue: str) -> int:
+        return await self._admin.retry_all_dead(queue)
+
+    async def delete(self, task_id: str, queue: str | None = None) -> bool:
+        """Delete a task that is not running (cancel a running one instead)."""
+        return await self._admin.delete(task_id, queue)
+
+    async def purge_dead(self, queue: str) -> int:
+        return await self._admin.purge_dead(queue)
+
+    async def purge_queue(self, queue: str) -> int:
+        """Delete waiting, scheduled and retry tasks; running and dead ones stay."""
+        return await self._admin.purge_queue(queue)
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        return await self.broker.cancel(task_id, queue)
+
+    async def pause(self, queue: str) -> None:
+        """Workers stop fetching from ``queue`` (within a second); enqueue still works."""
+        await self._admin.pause(queue)
+
+    async def resume(self, queue: str) -> None:
+        await self._admin.resume(queue)
+
+    async def workers(self) -> list[WorkerInfo]:
+        return await self._admin.workers()
+
+    async def consumers(self, queue: str) -> list[ConsumerInfo]:
+        return await self._admin.consumers(queue)
+
+    async def remove_consumer(self, queue: str, consumer: str) -> bool:
+        """Remove a consumer; its pending tasks are handed over for reclaim, not lost."""
+        return await self._admin.remove_consumer(queue, consumer)
+
+    async def throughput(
+        self, queue: str | None = None, minutes: int = 60
+    ) -> list[ThroughputPoint]:
+        """Processed/failed per minute, oldest first (kept for 24 h)."""
+        return await self._admin.throughput(queue, minutes)
+
+    async def redis_info(self) -> dict[str, Any]:
+        return await self._admin.redis_info()
