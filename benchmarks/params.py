@@ -12,6 +12,7 @@ class Params:
     batch: int = 100
     processed_n: int
     latency_n: int
+    latency_gap_s: float = 0.05
     scheduled_n: int
     scheduled_spacing_s: float = 0.02
     rss_n: int

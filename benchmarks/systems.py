@@ -73,7 +73,8 @@ SYSTEMS: tuple[System, ...] = (
         workloads=PEER_WORKLOADS,
         requirements=("saq[hiredis]", "redis[hiredis]", "typing_extensions"),
         settings="Worker(concurrency=C), BLMOVE dequeue; job ttl=-1 (record deleted "
-        "on finish), timeout=0; max_concurrent_ops=100; bulk: gather of 100 enqueue",
+        "on finish), timeout=0; max_concurrent_ops=100, pool of 1000 connections; bulk: "
+        "gather of 100 enqueue",
     ),
     System(
         name="taskiq",

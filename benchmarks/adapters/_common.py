@@ -149,7 +149,7 @@ async def drive_latency(adapter: Adapter, args: argparse.Namespace) -> dict[str,
     for i in range(args.n):
         await adapter.enqueue_one(time.time())
         await wait_processed(stats_dir, warmup + i + 1, args.task_timeout)
-        await asyncio.sleep(0.005)  # let the worker settle back into its idle wait
+        await asyncio.sleep(args.gap)  # the worker goes back to its idle wait (poll back-off)
     return {"n": args.n}
 
 
@@ -196,6 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--warmup-timeout", type=float, default=60.0)
     parser.add_argument("--task-timeout", type=float, default=10.0)
+    parser.add_argument("--gap", type=float, default=0.05)
     parser.add_argument("--lead", type=float, default=1.5)
     parser.add_argument("--spacing", type=float, default=0.02)
     return parser.parse_args(argv)
