@@ -78,7 +78,9 @@ async def check_schema(conn: psycopg.AsyncConnection[Any]) -> int:
     versions = await applied_versions(conn)
     latest = latest_version()
     if not versions:
-        raise SchemaError(f"the strego history schema is missing in this database; {_HOW_TO_MIGRATE}")
+        raise SchemaError(
+            f"the strego history schema is missing in this database; {_HOW_TO_MIGRATE}"
+        )
     current = max(versions)
     if current > latest:
         raise SchemaError(
