@@ -1,0 +1,3 @@
+"""pytester runs inner pytest sessions to test the strego pytest plugin."""
+
+pytest_plugins = ["pytester"]
