@@ -211,7 +211,10 @@ class RedisAdmin:
             if not entries:
                 return None
             blob = entries[0][1].get(b"d")
-            pel = await self._redis.xpending_range(stream, self._broker.group, ref, ref, 1)
+            try:
+                pel = await self._redis.xpending_range(stream, self._broker.group, ref, ref, 1)
+            except ResponseError:  # NOGROUP: no worker has read this queue yet
+                pel = []
             if pel:
                 record = self._active_record(blob, pel[0])
                 return _with(record, cancel_requested=state == "k")

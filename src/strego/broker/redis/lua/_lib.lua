@@ -9,6 +9,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- True when entry `eid` has been delivered to some consumer and not acknowledged yet.
+-- A stream whose group does not exist yet (no worker ever started on the queue)
+-- has delivered nothing: XPENDING's NOGROUP error means "no", not a failure.
+local function delivered(stream, group, eid)
+  local ok, p = pcall(redis.call, 'XPENDING', stream, group, eid, eid, 1)
+  return ok and #p > 0
+end
+
 local function split_record(rec)
   local state, band, ref, extra = string.match(rec, '^(%a)|(%d+)|([^|]*)|?(.*)$')
   return state, tonumber(band), ref, extra

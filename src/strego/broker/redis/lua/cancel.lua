@@ -10,7 +10,7 @@ local now = now_ms()
 local keep = tonumber(ARGV[4])
 if state == 'p' then
   local stream = KEYS[band + 1]
-  if #redis.call('XPENDING', stream, ARGV[2], ref, ref, 1) > 0 then
+  if delivered(stream, ARGV[2], ref) then
     redis.call('HSET', KEYS[12], tid, 'k|' .. band .. '|' .. ref)
     redis.call('PUBLISH', ARGV[3], 'c:' .. tid)
     return 2

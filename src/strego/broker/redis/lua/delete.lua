@@ -14,7 +14,7 @@ for i = 2, #ARGV do
     local ok = true
     if state == 'p' then
       local stream = KEYS[band + 1]
-      if #redis.call('XPENDING', stream, ARGV[1], ref, ref, 1) > 0 then
+      if delivered(stream, ARGV[1], ref) then
         ok = false
       else
         redis.call('XDEL', stream, ref)
