@@ -1,4 +1,7 @@
-"""Connecting to Redis: URLs or existing clients, consumer names, bounded retries."""
+"""Connecting to Redis: URLs or existing clients, consumer names, bounded retries.
+
+``redis+cluster://`` and ``redis+sentinel://`` URLs are built in ``topology.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +13,59 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    ConnectionError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TimeoutError,
+    TryAgainError,
+)
 
+from strego.broker.redis.topology import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
+    RedisClient,
+    make_topology_client,
+)
 from strego.errors import BrokerUnavailableError, ConfigurationError
 
 log = logging.getLogger("strego")
 T = TypeVar("T")
 
-#: Errors that mean "Redis is not reachable right now", worth retrying.
+#: Errors that mean "Redis is not reachable right now", worth retrying. The cluster
+#: ones come and go while a master fails over or slots move (CLUSTERDOWN, TRYAGAIN,
+#: a slot briefly without an owner).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     BusyLoadingError,
     OSError,
+    ClusterError,
+    TryAgainError,
+    SlotNotCoveredError,
 )
-_SCHEMES = ("redis://", "rediss://", "unix://")
+# with_retries also catches this, then keeps only the transient ones (see is_transient).
+_MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, RedisClusterException)
+_PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
+_SCHEMES = (*_PLAIN_SCHEMES, *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
 
-def make_client(url_or_client: str | Redis, *, socket_timeout_s: float) -> tuple[Redis, bool]:
+def make_client(
+    url_or_client: str | RedisClient, *, socket_timeout_s: float
+) -> tuple[RedisClient, bool]:
     """Return (client, owned). An owned client is closed by the broker."""
-    if isinstance(url_or_client, Redis):
+    if isinstance(url_or_client, Redis | RedisCluster):
         return url_or_client, False
     if not isinstance(url_or_client, str) or not url_or_client.startswith(_SCHEMES):
         raise ConfigurationError(
-            f"Redis URL must start with one of {', '.join(_SCHEMES)} "
-            f"(or pass a redis.asyncio.Redis), got {url_or_client!r}"
+            f"Redis URL must start with one of {', '.join(_SCHEMES)} (or pass a "
+            f"redis.asyncio.Redis or RedisCluster), got {url_or_client!r}"
         )
+    if not url_or_client.startswith(_PLAIN_SCHEMES):
+        return make_topology_client(url_or_client, socket_timeout_s=socket_timeout_s), True
     # decode_responses stays off: stream entries may hold any bytes.
     client = Redis.from_url(
         url_or_client,
@@ -68,7 +97,9 @@ async def with_retries(
     for attempt in range(1, attempts + 1):
         try:
             return await fn()
-        except TRANSIENT_ERRORS as exc:
+        except _MAYBE_TRANSIENT as exc:
+            if not is_transient(exc):
+                raise
             if attempt == attempts:
                 raise BrokerUnavailableError(operation, attempts, exc) from exc
             log.warning(
@@ -81,6 +112,17 @@ async def with_retries(
             await asyncio.sleep(delay)
             delay = min(cap_s, delay * 2)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying: Redis unreachable, or a cluster in transition.
+
+    redis-py reports "no startup node reachable" as a bare RedisClusterException
+    caused by a connection error; other RedisClusterExceptions are usage errors.
+    """
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, TRANSIENT_ERRORS)
 
 
 def text(value: Any) -> str:

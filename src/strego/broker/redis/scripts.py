@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
+
+from strego.broker.redis.topology import RedisClient
 
 __all__ = ["Script", "ScriptCall", "Scripts"]
 
@@ -28,6 +29,8 @@ class Script:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
     async def load(self, client: Any) -> None:
+        # On a cluster redis-py sends SCRIPT LOAD to every master (a promoted replica
+        # lacks scripts: Redis does not replicate SCRIPT LOAD), so one call covers all.
         await client.script_load(self.source)
 
     async def __call__(
@@ -70,7 +73,7 @@ class Scripts:
         self.delete = loaded["delete"]
         self.release_consumer = loaded["release_consumer"]
 
-    async def run_many(self, client: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+    async def run_many(self, client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run many script calls in one pipeline (one round trip when all are loaded).
 
         Results are returned in order; a script error is returned as the exception
@@ -89,10 +92,13 @@ class Scripts:
         return results
 
 
-async def _pipeline(client: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+async def _pipeline(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
     pipe = client.pipeline(transaction=False)
     for script, keys, args in calls:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        # execute_command, not pipe.evalsha: redis-py blocks the latter in cluster
+        # pipelines (a node may lack the script); NOSCRIPT is handled by run_many.
+        # On a cluster the pipeline is split per node, each call routed by its keys.
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     results: list[Any] = await pipe.execute(raise_on_error=False)
     return [_classify(r) for r in results]
 
