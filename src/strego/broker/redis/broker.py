@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from strego.broker.base import (
@@ -36,6 +35,12 @@ from strego.broker.redis.connection import (
 )
 from strego.broker.redis.keys import GlobalKeys, QueueKeys
 from strego.broker.redis.scripts import ScriptCall, Scripts
+from strego.broker.redis.topology import (
+    RedisClient,
+    masters_for,
+    open_pubsub,
+    wait_for_replicas,
+)
 from strego.durations import Duration
 from strego.envelope import encode
 from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded, lost_entry
@@ -54,7 +59,7 @@ class RedisBroker:
 
     def __init__(
         self,
-        url_or_client: str | Redis,
+        url_or_client: str | RedisClient,
         *,
         group: str = "strego-workers",
         consumer: str | None = None,
@@ -166,8 +171,10 @@ class RedisBroker:
                 keys.bodies,
                 keys.scheduled,
                 keys.stats,
-                keys.unique(message.unique_key) if message.unique_key else "",
-                keys.processed(message.id) if message.explicit_id else "",
+                # Unused keys get a placeholder in the queue's slot (a cluster refuses
+                # a script whose keys span slots): the tag itself, never a real key.
+                keys.unique(message.unique_key) if message.unique_key else keys.tag,
+                keys.processed(message.id) if message.explicit_id else keys.tag,
                 keys.idle,
             ],
             [
@@ -178,12 +185,16 @@ class RedisBroker:
                 at_ms,
                 int(request.unique_ttl_s * 1000),
                 keys.channel,
+                int(bool(message.unique_key)),
+                int(message.explicit_id),
             ],
         )
 
     async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
-        acked: int = await self.redis.execute_command("WAIT", replicas, int(timeout_s * 1000))
-        return acked
+        """WAIT on every master holding a queue this broker enqueued to (see topology)."""
+        queues = sorted(self._registered_queues)
+        sync_keys = masters_for(self.redis, [self.keys(q).sync for q in queues])
+        return await wait_for_replicas(self.redis, sync_keys, replicas, int(timeout_s * 1000))
 
     async def locate(self, task_id: str, queue: str | None) -> tuple[str, bytes] | None:
         """(queue, index record) of a task Redis knows, looking in every queue if needed."""
@@ -457,8 +468,15 @@ class RedisBroker:
     async def listen(
         self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
     ) -> Callable[[], Awaitable[None]]:
+        """Subscribe to the queues' event channels; the subscription is live on return.
+
+        A message published while the subscription is down (Redis restart) is lost, so
+        after every resubscribe each queue gets a synthetic wake-up: look again.
+        """
         channels = {self.keys(q).channel.encode(): q for q in queues}
-        task = asyncio.create_task(self._listen(channels, on_signal), name="strego-listen")
+        pubsub = open_pubsub(self.redis)
+        await pubsub.subscribe(*channels)
+        task = asyncio.create_task(self._listen(pubsub, channels, on_signal), name="strego-listen")
 
         async def stop() -> None:
             task.cancel()
@@ -467,28 +485,33 @@ class RedisBroker:
         return stop
 
     async def _listen(
-        self, channels: dict[bytes, str], on_signal: Callable[[QueueSignal], None]
+        self, pubsub: Any, channels: dict[bytes, str], on_signal: Callable[[QueueSignal], None]
     ) -> None:
         delay = 0.05
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(*channels)
-                delay = 0.05
-                while True:
+        try:
+            while True:
+                try:
+                    if pubsub is None:
+                        pubsub = open_pubsub(self.redis)
+                        await pubsub.subscribe(*channels)
+                        for queue in channels.values():
+                            on_signal(QueueSignal(queue, "w"))
+                        delay = 0.05
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is None:
-                        continue
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("event subscription lost, resubscribing (%s)", exc)
+                    await _close_pubsub(pubsub)
+                    pubsub = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                if message is not None and message.get("type") == "message":
                     queue = channels.get(message["channel"])
-                    data = text(message["data"])
                     if queue is not None:
-                        kind, _, value = data.partition(":")
+                        kind, _, value = text(message["data"]).partition(":")
                         on_signal(QueueSignal(queue, kind, value))
-            except TRANSIENT_ERRORS as exc:
-                log.warning("event subscription lost, resubscribing (%s)", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            finally:
+        finally:
+            if pubsub is not None:
                 await asyncio.shield(_close_pubsub(pubsub))
 
     async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:

@@ -24,6 +24,8 @@ key                                holds
 ``P:{q}:paused``                   exists while the queue is paused
 ``P:{q}:idle``                     exists while some worker waits for this queue
 ``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
+``P:{q}:sync``                     written right before WAIT (``wait_replicas``), so
+                                   the WAIT covers this client's writes; expires
 ``P:queues``                       set of known queue names
 ``P:workers``                      zset worker name → last heartbeat (ms)
 ``P:worker:<name>``                hash describing one live worker; expires
@@ -103,6 +105,10 @@ class QueueKeys:
     @property
     def channel(self) -> str:
         return f"{self.tag}:events"
+
+    @property
+    def sync(self) -> str:
+        return f"{self.tag}:sync"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

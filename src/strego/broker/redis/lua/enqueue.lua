@@ -1,8 +1,10 @@
 -- Enqueue one task, atomically with its unique key and index record.
 -- KEYS: 1 stream (the task's band)  2 index  3 bodies  4 scheduled  5 stats
---       6 unique key (or '')  7 processed marker (or '')  8 idle
+--       6 unique key  7 processed marker  8 idle
+--       (6 and 7 are always passed, so every key is in the queue's cluster slot: when
+--       the task has no unique key / no explicit id they are placeholders: see ARGV 8, 9)
 -- ARGV: 1 task id  2 blob  3 band  4 delay ms (-1: none)  5 process_at ms (-1: none)
---       6 unique ttl ms  7 channel
+--       6 unique ttl ms  7 channel  8 '1' if KEYS[6] is used  9 '1' if KEYS[7] is used
 -- Returns {status, ref}: {'pending', entry id} | {'scheduled', due ms}
 --   | {'duplicate', holder id} | {'exists', record} | {'processed', ''}
 local tid, blob, band = ARGV[1], ARGV[2], ARGV[3]
@@ -11,8 +13,8 @@ if existing then
   local st = string.sub(existing, 1, 1)
   if st ~= 'c' and st ~= 'x' then return {'exists', existing} end
 end
-if KEYS[7] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then return {'processed', ''} end
-if KEYS[6] ~= '' then
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return {'processed', ''} end
+if ARGV[8] == '1' then
   local holder = redis.call('GET', KEYS[6])
   if holder then return {'duplicate', holder} end
   redis.call('SET', KEYS[6], tid, 'PX', ARGV[6])
