@@ -4,6 +4,10 @@
 -- one transaction, and recorded in strego_schema_migrations. Never edit a shipped
 -- migration: add 0002_*.sql instead.
 
+-- The functions below are small SQL functions that PostgreSQL inlines into the upsert
+-- (merge rules written once, at no call cost). Inlining needs the declared volatility to
+-- match the body's: timestamptz + interval and jsonb_build_array are STABLE, so are they.
+
 -- The rank of a state inside one attempt. Within the same retry_count a task moves
 -- scheduled/retry (waiting) -> pending (in the stream) -> active -> a final state.
 CREATE FUNCTION strego_state_rank(state text) RETURNS smallint
@@ -30,7 +34,7 @@ CREATE FUNCTION strego_event_advances(
     cur_state text, cur_retry integer, cur_finished_at timestamptz,
     new_state text, new_retry integer, new_at timestamptz
 ) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN cur_finished_at IS NOT NULL THEN
             new_state IN ('pending', 'scheduled', 'active')
@@ -45,7 +49,7 @@ $$;
 -- commit acknowledgement) and keeping only the newest `cap` entries.
 CREATE FUNCTION strego_timeline_append(timeline jsonb, entry jsonb, cap integer)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN timeline @> jsonb_build_array(entry) THEN timeline
         WHEN jsonb_array_length(timeline) >= cap
