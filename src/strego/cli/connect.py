@@ -1,0 +1,79 @@
+"""Connections for admin commands: fail fast and say what is wrong in one line.
+
+A worker retries Redis for ever; a person typing a command wants an answer in a
+couple of seconds. So CLI brokers use a short socket timeout, few enqueue attempts,
+and a PING up front that turns "connection refused" into a sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.exceptions import RedisError
+
+from strego.broker.redis import RedisBroker
+from strego.inspector import Inspector
+
+__all__ = ["CommandError", "admin_session", "redact", "require_queue"]
+
+SOCKET_TIMEOUT_S = 2.0
+ENQUEUE_ATTEMPTS = 2
+_PING_TIMEOUT_S = 5.0
+
+
+class CommandError(Exception):
+    """A user-facing failure: ``strego`` prints its message as one line and exits 1."""
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def cli_broker(args: argparse.Namespace) -> RedisBroker:
+    """A RedisBroker built from ``--redis/--group/--prefix`` that gives up quickly."""
+    return RedisBroker(
+        args.redis,
+        group=args.group,
+        prefix=args.prefix,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        enqueue_attempts=ENQUEUE_ATTEMPTS,
+    )
+
+
+async def ping(broker: RedisBroker, url: str) -> None:
+    """Raise CommandError unless Redis answers within a few seconds."""
+    try:
+        await asyncio.wait_for(broker.redis.ping(), _PING_TIMEOUT_S)
+    except (RedisError, OSError, TimeoutError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise CommandError(f"cannot reach Redis at {redact(url)}: {detail}") from exc
+
+
+@contextlib.asynccontextmanager
+async def admin_session(args: argparse.Namespace) -> AsyncIterator[Inspector]:
+    """An Inspector on a checked connection; the broker is closed on exit."""
+    broker = cli_broker(args)
+    try:
+        await ping(broker, args.redis)
+        yield Inspector(broker)
+    finally:
+        await broker.aclose()
+
+
+async def require_queue(inspector: Inspector, queue: str) -> None:
+    """Raise CommandError if ``queue`` is not one Redis knows (a typo, usually)."""
+    known = await inspector.broker.known_queues()
+    if queue not in known:
+        listed = ", ".join(known) if known else "none yet"
+        raise CommandError(f"unknown queue {queue!r} (known queues: {listed})")

@@ -1,0 +1,88 @@
+"""Every ``strego`` command answers --help, with examples, and errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from strego.cli.main import build_parser
+from tests.cli.conftest import Cli
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the parser tree, e.g. ("dead", "retry-all")."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((*path, name))
+                found.extend(_commands(sub, (*path, name)))
+    return found
+
+
+COMMANDS = _commands(build_parser())
+TOP_LEVEL = sorted({path[0] for path in COMMANDS})
+
+
+def test_the_command_tree_is_complete() -> None:
+    """The admin, dev and history commands are all registered."""
+    for path in [
+        ("enqueue",),
+        ("stats",),
+        ("queues", "list"),
+        ("queues", "pause"),
+        ("queues", "resume"),
+        ("queues", "purge"),
+        ("dead", "list"),
+        ("dead", "retry"),
+        ("dead", "retry-all"),
+        ("dead", "delete"),
+        ("dead", "purge"),
+        ("task", "get"),
+        ("task", "cancel"),
+        ("worker",),
+        ("dev",),
+    ]:
+        assert path in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+async def test_help_everywhere(cli: Cli, path: tuple[str, ...]) -> None:
+    """``strego ... --help`` exits 0 and prints a usage line."""
+    result = await cli(*path, "--help", connect=False)
+    assert result.code == 0
+    assert f"usage: strego {' '.join(path)}" in " ".join(result.out.split())
+
+
+@pytest.mark.parametrize("command", TOP_LEVEL)
+async def test_every_command_shows_examples(cli: Cli, command: str) -> None:
+    """Each command's help (its own or its actions') shows example invocations."""
+    texts = []
+    for path in [p for p in COMMANDS if p[0] == command]:
+        texts.append((await cli(*path, "--help", connect=False)).out)
+    helps = "\n".join(texts)
+    assert "example" in helps
+    assert f"strego {command}" in helps.split("example", 1)[1]
+
+
+async def test_no_command_prints_help(cli: Cli) -> None:
+    """Bare ``strego`` lists the commands and exits 2."""
+    result = await cli(connect=False)
+    assert result.code == 2
+    assert "enqueue" in result.out
+
+
+async def test_errors_are_one_line_without_traceback(cli: Cli) -> None:
+    """A failing command prints ``strego: error: ...`` once, no traceback."""
+    result = await cli("stats", "--redis", "http://nope", connect=False)
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert result.err.startswith("strego: error: Redis URL must start with")
+    assert "Traceback" not in result.err
+
+
+async def test_debug_shows_the_traceback(cli: Cli) -> None:
+    """``strego --debug`` lets the exception through for a full traceback."""
+    with pytest.raises(ValueError, match="Redis URL must start with"):
+        await cli("--debug", "stats", "--redis", "http://nope", connect=False)

@@ -1,0 +1,129 @@
+"""``strego stats`` and ``strego queues list|pause|resume|purge``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import strego
+from tests.cli.conftest import Cli
+
+
+async def _fill(client: strego.Client) -> None:
+    await client.enqueue_many([strego.Task("a") for _ in range(3)])
+    await client.enqueue(strego.Task("b", process_in=3600))
+    await client.enqueue(strego.Task("c", queue="other"))
+
+
+async def test_stats_table(cli: Cli, client: strego.Client) -> None:
+    """stats shows a row per queue with its counts, and a TOTAL row."""
+    await _fill(client)
+    result = await cli("stats")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("strego stats  redis://127.0.0.1:")
+    assert lines[1].startswith("workers: 0 (0 tasks running)")
+    header = lines[3].split()
+    assert header[:7] == ["QUEUE", "STATE", "PENDING", "ACTIVE", "SCHEDULED", "RETRY", "DEAD"]
+    rows = {line.split()[0]: line.split() for line in lines[4:]}
+    assert rows["default"][1:5] == ["active", "3", "0", "1"]
+    assert rows["other"][1:3] == ["active", "1"]
+    assert rows["TOTAL"][1:3] == ["4", "0"]
+
+
+async def test_stats_json(cli: Cli, client: strego.Client) -> None:
+    """stats --json gives queues and workers as JSON."""
+    await _fill(client)
+    data = json.loads((await cli("stats", "--json")).out)
+    by_name = {q["name"]: q for q in data["queues"]}
+    assert (by_name["default"]["pending"], by_name["default"]["scheduled"]) == (3, 1)
+    assert data["workers"] == []
+
+
+async def test_stats_watch_refreshes(cli: Cli, client: strego.Client) -> None:
+    """stats --watch --count 3 prints the table three times (not a TTY: one after another)."""
+    await _fill(client)
+    result = await cli("stats", "--watch", "--count", "3", "--interval", "0.05")
+    assert result.code == 0
+    assert result.out.count("strego stats  ") == 3
+    assert "\x1b[" not in result.out  # no escape codes when the output is not a terminal
+
+
+async def test_stats_on_an_empty_redis(cli: Cli) -> None:
+    """With no queue yet, stats says so instead of printing an empty table."""
+    result = await cli("stats")
+    assert "no queues yet" in result.out
+
+
+async def test_queues_list(cli: Cli, client: strego.Client) -> None:
+    """queues list prints the table; --json the QueueInfo fields."""
+    await _fill(client)
+    assert "other" in (await cli("queues", "list")).out
+    data = json.loads((await cli("queues", "list", "--json")).out)
+    assert sorted(q["name"] for q in data) == ["default", "other"]
+
+
+async def test_pause_and_resume(
+    cli: Cli, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """pause sets the queue's paused flag; resume clears it."""
+    await _fill(client)
+    result = await cli("queues", "pause", "default")
+    assert result.code == 0
+    assert (await inspector.queue_info("default")).paused
+    assert "paused" in (await cli("queues", "list")).out
+    result = await cli("queues", "resume", "default")
+    assert result.code == 0
+    assert not (await inspector.queue_info("default")).paused
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["queues", "pause", "nope"],
+        ["queues", "resume", "nope"],
+        ["queues", "purge", "nope", "--yes"],
+        ["dead", "list", "nope"],
+        ["dead", "retry-all", "nope"],
+        ["dead", "purge", "nope", "--yes"],
+        ["dead", "retry", "nope", "01ABC"],
+        ["dead", "delete", "nope", "01ABC"],
+    ],
+    ids=" ".join,
+)
+async def test_unknown_queue_is_an_error(cli: Cli, client: strego.Client, argv: list[str]) -> None:
+    """A queue Redis does not know is a one-line error listing the known ones."""
+    await _fill(client)
+    result = await cli(*argv)
+    assert result.code == 1
+    assert result.err == "strego: error: unknown queue 'nope' (known queues: default, other)\n"
+
+
+async def test_purge_asks_first(
+    cli: Cli, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """Without --yes, purge asks; anything but yes deletes nothing."""
+    await _fill(client)
+    result = await cli("queues", "purge", "default", stdin="n\n")
+    assert result.code == 1
+    assert "Delete 4 waiting, scheduled and retry tasks of queue 'default'? [y/N]" in result.out
+    assert "aborted: nothing deleted" in result.err
+    no_answer = await cli("queues", "purge", "default")  # stdin closed: EOF means no
+    assert no_answer.code == 1
+    assert (await inspector.queue_info("default")).pending == 3
+    result = await cli("queues", "purge", "default", stdin="y\n")
+    assert result.code == 0
+    assert "purged 4 tasks from queue 'default'" in result.out
+    info = await inspector.queue_info("default")
+    assert (info.pending, info.scheduled) == (0, 0)
+
+
+async def test_purge_with_yes(cli: Cli, client: strego.Client, inspector: strego.Inspector) -> None:
+    """--yes purges without a question; other queues are untouched."""
+    await _fill(client)
+    result = await cli("queues", "purge", "default", "--yes")
+    assert result.out == "purged 4 tasks from queue 'default'\n"
+    assert (await inspector.queue_info("other")).pending == 1
+    again = await cli("queues", "purge", "default", "--yes")
+    assert "has no waiting, scheduled or retry tasks" in again.out
