@@ -1,0 +1,176 @@
+"""Delivery semantics: idempotency keys, ownership, reclaim, leases, poison, garbage."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import strego
+from strego.outcome import Succeeded
+from tests.conftest import wait_until
+from tests.integration.conftest import ServerFactory
+
+
+def ghost(redis_url: str, prefix: str, consumer: str) -> strego.RedisBroker:
+    """A broker acting as a worker that takes tasks and then dies (never acks)."""
+    return strego.RedisBroker(redis_url, prefix=prefix, group="tests", consumer=consumer)
+
+
+async def test_explicit_id_is_idempotent(
+    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """Enqueueing an explicit id again, while live or after it ran, is a no-op."""
+    runs: list[str] = []
+
+    async def work(task: strego.Task) -> None:
+        runs.append(task.id)
+
+    first = await client.enqueue(strego.Task("w", id="order-42"))
+    again = await client.enqueue(strego.Task("w", id="order-42"))
+    assert first.id == again.id == "order-42"
+    await make_server({"w": work})
+    await wait_until(lambda: runs == ["order-42"])
+    after = await client.enqueue(strego.Task("w", id="order-42"))
+    assert after.state == "completed"
+    await asyncio.sleep(0.3)
+    assert runs == ["order-42"]
+    assert (await inspector.queue_info("default")).enqueued == 1
+
+
+async def test_late_ack_of_a_reclaimed_task_is_dropped(
+    redis_url: str, prefix: str, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A frozen worker's late outcome cannot acknowledge the new owner's delivery."""
+    info = await client.enqueue(strego.Task("w"))
+    frozen, alive = ghost(redis_url, prefix, "frozen"), ghost(redis_url, prefix, "alive")
+    try:
+        await frozen.prepare(["default"])
+        taken = (await frozen.fetch([("default", 1)]))["default"]
+        assert taken
+        claimed, _ = await alive.claim_stale("default", 0.0, 10)
+        assert [d.entry_id for d in claimed] == [taken[0].entry_id]
+        lost = await frozen.apply([(taken[0], Succeeded(info.id))])
+        assert lost == [info.id]
+        record = await inspector.get_task(info.id)
+        assert record is not None and record.state == "active" and record.worker == "alive"
+        assert await alive.apply([(claimed[0], Succeeded(info.id))]) == []
+        record = await inspector.get_task(info.id)
+        assert record is not None and record.state == "completed"
+        assert (await inspector.queue_info("default")).processed == 1
+    finally:
+        await frozen.aclose()
+        await alive.aclose()
+
+
+async def test_dead_workers_tasks_are_reclaimed(
+    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory
+) -> None:
+    """Tasks held by a consumer that died are reclaimed and run by a live worker."""
+    runs: list[str] = []
+
+    async def work(task: strego.Task) -> None:
+        runs.append(task.id)
+
+    infos = await client.enqueue_many([strego.Task("w") for _ in range(5)])
+    dead = ghost(redis_url, prefix, "dead-worker")
+    await dead.prepare(["default"])
+    assert len((await dead.fetch([("default", 5)]))["default"] or []) == 5
+    await dead.aclose()
+    await make_server(
+        {"w": work},
+        broker_options={"claim_stale_after": 0.3, "claim_check_interval": 0.1},
+    )
+    await wait_until(lambda: len(runs) == 5)
+    assert sorted(runs) == sorted(i.id for i in infos if isinstance(i, strego.TaskInfo))
+
+
+async def test_leases_keep_long_handlers_from_being_stolen(
+    client: strego.Client, make_server: ServerFactory
+) -> None:
+    """A handler running 3x claim_stale_after, with two workers alive, runs exactly once."""
+    runs: list[str] = []
+
+    async def slow(task: strego.Task) -> None:
+        runs.append(task.id)
+        await asyncio.sleep(1.5)
+
+    options: dict[str, Any] = {"claim_stale_after": 0.5, "claim_check_interval": 0.1}
+    await make_server({"slow": slow}, broker_options=options)
+    await make_server({"slow": slow}, broker_options=options)
+    info = await client.enqueue(strego.Task("slow"))
+    await asyncio.sleep(2.5)
+    assert runs == [info.id]
+
+
+async def test_poison_task_is_dead_lettered(
+    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory,
+    inspector: strego.Inspector,
+) -> None:
+    """A task delivered max_deliveries times without an outcome goes to dead letters."""
+    info = await client.enqueue(strego.Task("w"))
+    for n in range(3):  # three workers took it and died
+        dead = ghost(redis_url, prefix, f"victim-{n}")
+        await dead.prepare(["default"])
+        if n == 0:
+            await dead.fetch([("default", 1)])
+        else:
+            await dead.claim_stale("default", 0.0, 1)
+        await dead.aclose()
+
+    async def work(task: strego.Task) -> None:
+        raise AssertionError("a poison task must not run again")
+
+    await make_server(
+        {"w": work}, max_deliveries=3,
+        broker_options={"claim_stale_after": 0.1, "claim_check_interval": 0.1},
+    )
+    await wait_until(lambda: _dead_count(inspector, 1))
+    (record,) = await inspector.dead_letters("default")
+    assert (record.id, record.dead_reason) == (info.id, "poison")
+
+
+async def test_stable_consumer_reruns_its_own_pending_first(
+    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory
+) -> None:
+    """A worker restarting under a stable name re-runs what it held, without waiting."""
+    runs: list[str] = []
+
+    async def work(task: strego.Task) -> None:
+        runs.append(task.id)
+
+    info = await client.enqueue(strego.Task("w"))
+    before = ghost(redis_url, prefix, "pod-0")
+    await before.prepare(["default"])
+    assert (await before.fetch([("default", 1)]))["default"]
+    await before.aclose()  # the pod died holding the task
+    await make_server({"w": work}, broker_options={"consumer": "pod-0"})
+    await wait_until(lambda: runs == [info.id], timeout=3)
+
+
+async def test_idle_consumers_are_cleaned_up(
+    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory,
+    inspector: strego.Inspector,
+) -> None:
+    """Consumers idle past cleanup_idle with nothing pending are removed; busy ones stay."""
+    await client.enqueue(strego.Task("held"))
+    holder = ghost(redis_url, prefix, "holder")
+    await holder.prepare(["default"])
+    assert (await holder.fetch([("default", 1)]))["default"]
+    stream = holder.keys("default").stream(0)
+    await holder.redis.execute_command("XGROUP", "CREATECONSUMER", stream, "tests", "old-deploy")
+    await holder.aclose()
+    await asyncio.sleep(0.3)
+
+    async def work(task: strego.Task) -> None:
+        return None
+
+    server = await make_server({"other": work}, cleanup_interval=0.1, cleanup_idle=0.2)
+    await wait_until(lambda: _consumer_names(inspector, {"holder", server.broker.consumer}))
+
+
+async def _dead_count(inspector: strego.Inspector, n: int) -> bool:
+    return (await inspector.queue_info("default")).dead >= n
+
+
+async def _consumer_names(inspector: strego.Inspector, expected: set[str]) -> bool:
+    return {c.name for c in await inspector.consumers("default")} == expected

@@ -1,0 +1,48 @@
+"""Bad input never crashes a worker: it is dead-lettered with the raw bytes and a reason."""
+
+from __future__ import annotations
+
+import strego
+from strego.envelope import TaskMessage, encode
+from tests.conftest import wait_until
+from tests.integration.conftest import ServerFactory
+
+
+async def test_garbage_entries_go_to_dead_letters(
+    broker: strego.RedisBroker, client: strego.Client, make_server: ServerFactory,
+    inspector: strego.Inspector,
+) -> None:
+    """Malformed entries, unknown types and serializers, invalid payloads: all dead, with reasons."""
+    runs: list[int] = []
+
+    async def good(payload: dict[str, int]) -> None:
+        runs.append(payload["n"])
+
+    stream = broker.keys("default").stream(0)
+    await broker.prepare(["default"])
+    bad_entries: list[dict[str, bytes]] = [
+        {"x": b"\xff\x00 no d field"},
+        {"d": b"no header line"},
+        {"d": b"{broken json\n{}"},
+        {"d": encode(TaskMessage(id="u1", type="nobody-handles-this", queue="default", payload=b"{}"))},
+        {"d": encode(TaskMessage(id="s1", type="good", queue="default", payload=b"\x01",
+                                 serializer="protobuf"))},
+        {"d": encode(TaskMessage(id="v1", type="good", queue="default", payload=b'{"n":"NaN?"}'))},
+    ]
+    for i, fields in enumerate(bad_entries):
+        await client.enqueue(strego.Task("good", {"n": i}))
+        await broker.redis.xadd(stream, fields)
+    await client.enqueue(strego.Task("good", {"n": 99}))
+    await make_server({"good": good})
+    await wait_until(lambda: _dead(inspector, len(bad_entries)))
+    await wait_until(lambda: len(runs) == 7)
+    reasons = sorted(r.dead_reason or "" for r in await inspector.dead_letters("default"))
+    assert reasons == sorted(
+        ["malformed", "malformed", "malformed", "unknown_type", "unknown_serializer", "validation"]
+    )
+    raw = [r for r in await inspector.dead_letters("default") if r.dead_reason == "malformed"]
+    assert any(b"\xff\x00 no d field" in r.payload_bytes for r in raw)
+
+
+async def _dead(inspector: strego.Inspector, n: int) -> bool:
+    return (await inspector.queue_info("default")).dead >= n
