@@ -1,0 +1,143 @@
+"""``strego ui``: serve the web UI and JSON API with uvicorn.
+
+The UI's dependencies (the ``ui`` extra) load only when the command runs, so the rest
+of the CLI works without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+from typing import Any
+
+from strego.cli.common import add_postgres_option, add_redis_option
+from strego.logs import configure_logging
+
+__all__ = ["add_parsers", "check_exposure", "parse_basic_auth"]
+
+log = logging.getLogger("strego")
+
+EXAMPLES = """examples:
+  strego ui                                   # http://127.0.0.1:8080, local Redis
+  strego ui --redis redis://cache:6379/0 --postgres postgresql://localhost/app
+  strego ui --host 0.0.0.0 --token "$STREGO_UI_TOKEN"      # token login, API bearer
+  strego ui --host 0.0.0.0 --auth admin:s3cret --read-only
+  strego ui --root-path /strego               # behind a proxy that adds /strego
+
+Secrets can come from the environment instead of the command line (which other users
+may see in `ps`): STREGO_UI_AUTH=user:password or STREGO_UI_TOKEN=token.
+"""
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "ui",
+        help="serve the web UI and JSON API",
+        description="Serve the strego web UI (dashboard, queues, tasks, dead letters, "
+        "workers, history) and its JSON API. Binds 127.0.0.1 unless told otherwise.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_redis_option(parser)
+    add_postgres_option(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        default=os.environ.get("STREGO_UI_AUTH"),
+        help="require HTTP basic auth (env STREGO_UI_AUTH)",
+    )
+    auth.add_argument(
+        "--token",
+        default=os.environ.get("STREGO_UI_TOKEN"),
+        help="require a token: bearer header for the API, a login form for browsers "
+        "(env STREGO_UI_TOKEN)",
+    )
+    parser.add_argument("--read-only", action="store_true", help="hide and refuse all actions")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without --auth/--token",
+    )
+    parser.add_argument("--root-path", default="", help="path prefix added by a reverse proxy")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
+    )
+    parser.set_defaults(func=run_ui)
+
+
+def parse_basic_auth(value: str) -> tuple[str, str]:
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(host: str, has_auth: bool, insecure: bool) -> None:
+    """Refuse to serve an unauthenticated UI beyond this machine unless told to."""
+    if not is_loopback(host) and not has_auth and not insecure:
+        raise ValueError(
+            f"refusing to listen on {host} without --auth or --token "
+            "(anyone who can reach it could delete tasks); add --insecure to allow it"
+        )
+
+
+async def run_ui(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, "text")
+    auth: Any = parse_basic_auth(args.auth) if args.auth else args.token or None
+    check_exposure(args.host, auth is not None, args.insecure)
+    import uvicorn
+
+    from strego.broker.redis import RedisBroker
+    from strego.ui import create_app
+
+    broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
+    store: Any = None
+    try:
+        try:
+            await broker.redis.ping()
+        except Exception as exc:
+            raise ConnectionError(f"cannot reach Redis at {args.redis}: {exc}") from exc
+        if args.postgres:
+            from strego.store.postgres import PostgresStore
+
+            store = PostgresStore(args.postgres)
+            await store.start()
+        app = create_app(broker, store, read_only=args.read_only, auth=auth)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            root_path=args.root_path,
+            log_level=args.log_level.lower(),
+            access_log=args.log_level == "DEBUG",
+        )
+        mode = ", read-only" if args.read_only else ""
+        kind = "none" if auth is None else ("basic" if isinstance(auth, tuple) else "token")
+        log.info(
+            "strego UI on http://%s:%d%s (auth: %s%s)",
+            args.host,
+            args.port,
+            args.root_path,
+            kind,
+            mode,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        if store is not None:
+            await store.aclose()
+        await broker.aclose()
+    return 0

@@ -1,0 +1,157 @@
+"""How a task payload is shown: pretty JSON, text, or a hex dump, never raw markup.
+
+The view is a list of (css class, text) tokens; templates print each text with
+autoescaping on, so a payload can colour the page but never inject into it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from strego.serializers import SerializerRegistry
+
+__all__ = ["PayloadView", "jsonable", "payload_view", "preview"]
+
+MAX_SHOWN_BYTES = 256 * 1024
+HEX_SHOWN_BYTES = 4096
+_NOT_DECODED = object()
+
+# One JSON token of json.dumps(indent=2) output: a key, a string, a number, a literal,
+# or anything else (punctuation and whitespace) as one run.
+_TOKENS = re.compile(
+    r'(?P<key>"(?:[^"\\]|\\.)*"(?=:))'
+    r'|(?P<str>"(?:[^"\\]|\\.)*")'
+    r"|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+    r"|(?P<lit>true|false|null|NaN|-?Infinity)"
+    r'|(?P<punct>[^"\d\-tfnNI]+|.)',
+    re.DOTALL,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PayloadView:
+    """``kind``: json, text, hex or empty. ``tokens`` (json) or ``text`` is what to show."""
+
+    kind: str
+    size: int
+    serializer: str | None
+    tokens: Sequence[tuple[str, str]] = ()
+    text: str = ""
+    truncated: bool = False
+    value: Any = None  # the decoded payload, JSON-compatible (kind "json" only)
+    raw: bytes = dataclasses.field(default=b"", repr=False)
+
+    @property
+    def plain(self) -> str:
+        """The shown text without colouring (for copy buttons and tests)."""
+        return "".join(t for _, t in self.tokens) if self.tokens else self.text
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-compatible copy: bytes become {"$base64": ...}, unknown objects their repr."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$base64": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def payload_view(
+    raw: bytes | None,
+    serializer: str | None,
+    decoded: Any = _NOT_DECODED,
+    serializers: SerializerRegistry | None = None,
+) -> PayloadView:
+    """Pick the most readable safe rendering of one payload."""
+    if not raw:
+        return PayloadView(kind="empty", size=0, serializer=serializer, raw=raw or b"")
+    if decoded is _NOT_DECODED or (decoded is None and raw not in (b"", b"null")):
+        decoded = _decode(raw, serializer, serializers or SerializerRegistry())
+    if decoded is not _NOT_DECODED and serializer != "raw":
+        value = jsonable(decoded)
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+        if len(text) <= MAX_SHOWN_BYTES:
+            return PayloadView(
+                kind="json",
+                size=len(raw),
+                serializer=serializer,
+                tokens=highlight(text),
+                value=value,
+                raw=raw,
+            )
+    try:
+        text = raw[:MAX_SHOWN_BYTES].decode("utf-8")
+    except UnicodeDecodeError:
+        return PayloadView(
+            kind="hex",
+            size=len(raw),
+            serializer=serializer,
+            text=hex_dump(raw[:HEX_SHOWN_BYTES]),
+            truncated=len(raw) > HEX_SHOWN_BYTES,
+            raw=raw,
+        )
+    return PayloadView(
+        kind="text",
+        size=len(raw),
+        serializer=serializer,
+        text=text,
+        truncated=len(raw) > MAX_SHOWN_BYTES,
+        raw=raw,
+    )
+
+
+def _decode(raw: bytes, serializer: str | None, registry: SerializerRegistry) -> Any:
+    found = registry.get(serializer or "json")
+    if found is None or serializer == "raw":
+        return _NOT_DECODED
+    try:
+        return found.loads(raw)
+    except Exception:  # any serializer error means "show it raw", never a broken page
+        return _NOT_DECODED
+
+
+def highlight(text: str) -> list[tuple[str, str]]:
+    """Split pretty-printed JSON into (class, text) tokens for colouring."""
+    tokens: list[tuple[str, str]] = []
+    for match in _TOKENS.finditer(text):
+        kind = match.lastgroup or "punct"
+        if tokens and tokens[-1][0] == kind == "punct":
+            tokens[-1] = (kind, tokens[-1][1] + match.group())
+        else:
+            tokens.append((kind, match.group()))
+    return tokens
+
+
+def hex_dump(data: bytes) -> str:
+    """Classic 16-bytes-per-line dump: offset, hex, printable ASCII."""
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset : offset + 16]
+        hexed = " ".join(f"{b:02x}" for b in chunk)
+        shown = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexed:<47}  {shown}")
+    return "\n".join(lines)
+
+
+def preview(decoded: Any, raw: bytes, limit: int = 96) -> str:
+    """A one-line summary of a payload for task lists."""
+    if decoded is not None:
+        text = json.dumps(jsonable(decoded), ensure_ascii=False, separators=(", ", ": "))
+    elif not raw:
+        return ""
+    else:
+        try:
+            text = raw[: limit * 4].decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{len(raw)} bytes (binary)"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

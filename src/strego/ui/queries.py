@@ -1,0 +1,197 @@
+"""View models: what each page shows, built from the Inspector (and the history store).
+
+Routes stay thin: they parse the request, call one function here, render the result.
+Independent reads are issued concurrently so a page costs one round of Redis trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from strego.inspector import ConsumerInfo, Inspector, QueueInfo, TaskRecord, WorkerInfo
+from strego.ui.charts import RANGES, BarChart, throughput_charts
+
+__all__ = [
+    "STATES",
+    "DashboardView",
+    "DeadView",
+    "Page",
+    "QueueView",
+    "Totals",
+    "WorkersView",
+    "dashboard",
+    "dead_view",
+    "queue_view",
+    "totals",
+    "workers_view",
+]
+
+STATES = ("pending", "active", "scheduled", "retry", "dead", "completed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    """Counts summed over every queue."""
+
+    queues: int = 0
+    paused: int = 0
+    pending: int = 0
+    active: int = 0
+    scheduled: int = 0
+    retry: int = 0
+    dead: int = 0
+    completed: int = 0
+    processed: int = 0
+    failed: int = 0
+
+
+def totals(queues: Sequence[QueueInfo]) -> Totals:
+    def total(name: str) -> int:
+        return sum(int(getattr(q, name)) for q in queues)
+
+    return Totals(
+        queues=len(queues),
+        paused=sum(1 for q in queues if q.paused),
+        **{name: total(name) for name in (*STATES, "processed", "failed")},
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardView:
+    queues: list[QueueInfo]
+    totals: Totals
+    processed_chart: BarChart
+    failed_chart: BarChart
+    range_key: str
+    range_label: str
+    redis: dict[str, Any]
+    workers: list[WorkerInfo]
+
+
+async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
+    """Totals, per-queue counts, throughput charts, Redis and worker summary."""
+    if range_key not in RANGES:
+        range_key = "1h"
+    minutes, bucket, label = RANGES[range_key]
+    queues, points, redis, workers = await asyncio.gather(
+        inspector.queues(),
+        inspector.throughput(minutes=minutes),
+        inspector.redis_info(),
+        inspector.workers(),
+    )
+    processed, failed = throughput_charts(points, bucket)
+    return DashboardView(
+        queues=queues,
+        totals=totals(queues),
+        processed_chart=processed,
+        failed_chart=failed,
+        range_key=range_key,
+        range_label=label,
+        redis=redis,
+        workers=workers,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """1-based page ``number`` of ``size`` rows out of ``total``."""
+
+    number: int
+    size: int
+    total: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def last(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.last
+
+    @property
+    def first_row(self) -> int:
+        return min(self.total, self.offset + 1)
+
+    @property
+    def last_row(self) -> int:
+        return min(self.total, self.offset + self.size)
+
+
+def state_count(info: QueueInfo, state: str) -> int:
+    return int(getattr(info, state))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueView:
+    info: QueueInfo
+    state: str
+    tasks: list[TaskRecord]
+    page: Page
+
+
+async def queue_view(
+    inspector: Inspector, queue: str, state: str, number: int, size: int
+) -> QueueView:
+    """One queue's counts and one page of its tasks in ``state``."""
+    info = await inspector.queue_info(queue)
+    page = Page(number=max(1, number), size=size, total=state_count(info, state))
+    if page.number > page.last:
+        page = dataclasses.replace(page, number=page.last)
+    tasks = await inspector.list_tasks(queue, state, offset=page.offset, limit=size)
+    return QueueView(info=info, state=state, tasks=tasks, page=page)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeadView:
+    """Dead letters: every queue's dead count, and one page of the selected queue."""
+
+    queues: list[QueueInfo]
+    selected: QueueView | None
+
+
+async def dead_view(inspector: Inspector, queue: str | None, number: int, size: int) -> DeadView:
+    queues = await inspector.queues()
+    if queue is None:
+        with_dead = [q for q in queues if q.dead]
+        queue = with_dead[0].name if with_dead else (queues[0].name if queues else None)
+    selected = None
+    if queue is not None:
+        selected = await queue_view(inspector, queue, "dead", number, size)
+    return DeadView(queues=queues, selected=selected)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerGroup:
+    queue: str
+    consumers: list[ConsumerInfo]
+
+    @property
+    def dead(self) -> int:
+        return sum(1 for c in self.consumers if not c.alive)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WorkersView:
+    workers: list[WorkerInfo]
+    groups: list[ConsumerGroup]
+    group_name: str
+
+
+async def workers_view(inspector: Inspector) -> WorkersView:
+    """Live servers and, per queue, the consumers of the group (alive or not)."""
+    workers, names = await asyncio.gather(inspector.workers(), inspector.broker.known_queues())
+    consumers = await asyncio.gather(*(inspector.consumers(q) for q in names))
+    groups = [ConsumerGroup(queue=q, consumers=c) for q, c in zip(names, consumers, strict=True)]
+    workers.sort(key=lambda w: (w.host, w.pid, w.name))
+    return WorkersView(workers=workers, groups=groups, group_name=inspector.broker.group)

@@ -1,0 +1,1 @@
+"""Thin route modules: parse the request, call ``queries``/``actions``, render or return JSON."""

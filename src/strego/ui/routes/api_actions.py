@@ -1,0 +1,127 @@
+"""The JSON API's actions (``POST /api/...``).
+
+A task action answers 200 ``{"done": true}``, 404 when the task is unknown, 409 when
+its state forbids the action (e.g. deleting a running task: cancel it instead).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from strego.ui import actions
+from strego.ui.routes.common import json_response, known_queue, ui
+
+__all__ = ["routes"]
+
+
+async def _task_action(request: Request, action: str) -> Response:
+    inspector = ui(request).inspector
+    task_id = str(request.path_params["task_id"])
+    queue = request.query_params.get("queue") or None
+    done = await actions.task_action(inspector, action, task_id, queue)
+    if not done:
+        if await inspector.get_task(task_id, queue) is None:
+            raise HTTPException(404, f"task {task_id!r} not found")
+        raise HTTPException(409, f"task {task_id!r} is in a state that does not allow {action}")
+    return json_response({"task_id": task_id, "action": action, "done": True})
+
+
+async def retry_task(request: Request) -> Response:
+    return await _task_action(request, "retry")
+
+
+async def delete_task(request: Request) -> Response:
+    return await _task_action(request, "delete")
+
+
+async def cancel_task(request: Request) -> Response:
+    return await _task_action(request, "cancel")
+
+
+async def _queue_action(request: Request, action: str) -> Response:
+    queue = await known_queue(request)
+    count = await actions.queue_action(ui(request).inspector, action, queue)
+    return json_response({"queue": queue, "action": action, "count": count})
+
+
+async def pause(request: Request) -> Response:
+    return await _queue_action(request, "pause")
+
+
+async def resume(request: Request) -> Response:
+    return await _queue_action(request, "resume")
+
+
+async def purge(request: Request) -> Response:
+    return await _queue_action(request, "purge")
+
+
+async def retry_dead(request: Request) -> Response:
+    return await _queue_action(request, "retry_dead")
+
+
+async def purge_dead(request: Request) -> Response:
+    return await _queue_action(request, "purge_dead")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, "the body must be a JSON object")
+    return body
+
+
+async def bulk(request: Request) -> Response:
+    queue = await known_queue(request)
+    body = await _json_body(request)
+    action, ids = body.get("action"), body.get("ids")
+    if action not in actions.TASK_ACTIONS:
+        raise HTTPException(400, f"action must be one of {', '.join(actions.TASK_ACTIONS)}")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise HTTPException(400, "ids must be a list of task ids")
+    try:
+        done = await actions.bulk_task_action(ui(request).inspector, action, ids, queue)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return json_response({"queue": queue, "action": action, "requested": len(ids), "done": done})
+
+
+async def remove_consumer(request: Request) -> Response:
+    queue = await known_queue(request)
+    consumer = str(request.path_params["consumer"])
+    if not await ui(request).inspector.remove_consumer(queue, consumer):
+        raise HTTPException(404, f"consumer {consumer!r} not found in queue {queue!r}")
+    return json_response({"queue": queue, "consumer": consumer, "removed": True})
+
+
+def _post(path: str, endpoint: Any, name: str) -> Route:
+    return Route(path, endpoint, methods=["POST"], name=name)
+
+
+def routes() -> list[BaseRoute]:
+    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    return [
+        _post("/api/tasks/{task_id:ident}/retry", retry_task, "api_task_retry"),
+        _post("/api/tasks/{task_id:ident}/delete", delete_task, "api_task_delete"),
+        _post("/api/tasks/{task_id:ident}/cancel", cancel_task, "api_task_cancel"),
+        _post("/api/queues/{queue:ident}/pause", pause, "api_queue_pause"),
+        _post("/api/queues/{queue:ident}/resume", resume, "api_queue_resume"),
+        _post("/api/queues/{queue:ident}/purge", purge, "api_queue_purge"),
+        _post("/api/queues/{queue:ident}/dead/retry-all", retry_dead, "api_dead_retry_all"),
+        _post("/api/queues/{queue:ident}/dead/purge", purge_dead, "api_dead_purge"),
+        _post("/api/queues/{queue:ident}/tasks/bulk", bulk, "api_bulk"),
+        _post(
+            "/api/queues/{queue:ident}/consumers/{consumer:ident}/remove",
+            remove_consumer,
+            "api_consumer_remove",
+        ),
+    ]

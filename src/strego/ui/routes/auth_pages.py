@@ -1,0 +1,71 @@
+"""Login and logout for token auth: the form turns the token into a session cookie.
+
+Browsers cannot send a bearer header by themselves, so with ``auth="TOKEN"`` a person
+types the token once; the cookie holds a keyed hash of it (``TokenAuth.session_value``).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from strego.ui.config import TokenAuth
+from strego.ui.routes.common import app_url, render, ui
+from strego.ui.security import SESSION_COOKIE
+
+__all__ = ["routes"]
+
+SESSION_DAYS = 7
+
+
+def _next(request: Request, value: object) -> str:
+    root = request.scope.get("root_path", "")
+    target = value if isinstance(value, str) else ""
+    ok = target.startswith(root + "/") and not target.startswith("//") and "\\" not in target
+    return target if ok else app_url(request, "dashboard")
+
+
+async def login_form(request: Request) -> Response:
+    if not isinstance(ui(request).config.auth, TokenAuth):
+        return RedirectResponse(app_url(request, "dashboard"), status_code=303)
+    context = {"next": _next(request, request.query_params.get("next")), "error": None}
+    return render(request, "login.html", context, allow_fragment=False)
+
+
+async def login(request: Request) -> Response:
+    auth = ui(request).config.auth
+    form = await request.form()
+    target = _next(request, form.get("next"))
+    if not isinstance(auth, TokenAuth):
+        return RedirectResponse(target, status_code=303)
+    token = form.get("token")
+    if not isinstance(token, str) or not auth.check(token):
+        context = {"next": target, "error": "That token is not valid."}
+        return render(request, "login.html", context, 401, allow_fragment=False)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        auth.session_value,
+        max_age=SESSION_DAYS * 86400,
+        path=request.scope.get("root_path", "") + "/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse(app_url(request, "login"), status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path", "") + "/")
+    return response
+
+
+def routes() -> list[BaseRoute]:
+    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    return [
+        Route("/login", login_form, methods=["GET"], name="login"),
+        Route("/login", login, methods=["POST"], name="login_submit"),
+        Route("/logout", logout, methods=["POST"], name="logout"),
+    ]

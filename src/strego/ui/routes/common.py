@@ -1,0 +1,170 @@
+"""Helpers every route module shares: state, prefix-aware URLs, rendering, redirects.
+
+URLs are built from *this* app's router plus the request's ``root_path``, so links stay
+right when the app is mounted under any prefix or served behind a proxy's path.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from strego.ui.state import UIState
+
+__all__ = [
+    "FLASH_COOKIE",
+    "NameConvertor",
+    "app_url",
+    "flash_redirect",
+    "html_page",
+    "is_fragment",
+    "json_response",
+    "known_queue",
+    "page_number",
+    "register_convertors",
+    "render",
+    "root_path",
+    "ui",
+]
+
+FLASH_COOKIE = "strego_flash"
+
+
+class NameConvertor(Convertor[str]):
+    """A queue name or task id as one path segment, whatever characters it holds.
+
+    ASGI servers percent-decode the path before routing, so ``%2F`` would split the
+    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). Ordinary names look
+    the same in the URL as in Redis.
+    """
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value.replace("~2F", "/").replace("~7E", "~")
+
+    def to_string(self, value: str) -> str:
+        escaped = str(value).replace("~", "~7E").replace("/", "~2F")
+        return urllib.parse.quote(escaped, safe=":@!$'()*+,;=~")
+
+
+def register_convertors() -> None:
+    """Make ``{name:ident}`` available to routes (Starlette keeps convertors by name)."""
+    register_url_convertor("ident", NameConvertor())
+
+
+def ui(request: Request) -> UIState:
+    return cast(UIState, request.app.state.strego)
+
+
+def app_url(
+    request: Request, name: str, /, query: Mapping[str, Any] | None = None, **params: Any
+) -> str:
+    """Path of route ``name`` (with ``query``), including the mount prefix."""
+    path = str(request.app.url_path_for(name, **params))
+    url = root_path(request) + path
+    if query:
+        pairs = [(k, v) for k, v in query.items() if v not in (None, "")]
+        if pairs:
+            url += "?" + urllib.parse.urlencode(pairs, doseq=True)
+    return url
+
+
+def is_fragment(request: Request) -> bool:
+    """htmx asks for the refreshable part of a page only."""
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    status_code: int = 200,
+    *,
+    allow_fragment: bool = True,
+) -> Response:
+    """Render a page (or, for htmx, its ``fragments/`` part) with the shared context."""
+    state = ui(request)
+    fragment = allow_fragment and is_fragment(request)
+    name = f"fragments/{template}" if fragment else template
+    flash = None if fragment else request.cookies.get(FLASH_COOKIE)
+    full = {
+        "request": request,
+        "config": state.config,
+        "read_only": state.config.read_only,
+        "has_history": state.history is not None,
+        "csrf_token": request.state.csrf_token,
+        "auth_via": request.state.strego_auth,
+        "asset_version": state.asset_version,
+        "flash": urllib.parse.unquote(flash) if flash else None,
+        "now": datetime.now(UTC),
+        **context,
+    }
+    response = state.templates.TemplateResponse(request, name, full, status_code=status_code)
+    response.headers["vary"] = "HX-Request"
+    response.headers["cache-control"] = "no-store"
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path=_cookie_path(request))
+    return response
+
+
+def root_path(request: Request) -> str:
+    """Where this app is mounted ("" at the top)."""
+    return str(request.scope.get("root_path", ""))
+
+
+def _cookie_path(request: Request) -> str:
+    return root_path(request) + "/"
+
+
+def flash_redirect(request: Request, target: str | None, fallback: str, message: str) -> Response:
+    """303 back to ``target`` (if it is a path inside this app) with a one-shot message."""
+    root = root_path(request)
+    safe = (
+        target
+        and target.startswith(root + "/")
+        and not target.startswith("//")
+        and "\\" not in target
+    )
+    response = RedirectResponse(target if safe else fallback, status_code=303)  # type: ignore[arg-type]
+    response.set_cookie(
+        FLASH_COOKIE,
+        urllib.parse.quote(message[:300]),
+        max_age=60,
+        path=_cookie_path(request),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def page_number(request: Request, name: str = "page") -> int:
+    try:
+        return max(1, min(1_000_000, int(request.query_params.get(name, "1"))))
+    except ValueError:
+        return 1
+
+
+async def known_queue(request: Request) -> str:
+    """The ``queue`` path parameter, or 404 when no task was ever enqueued to it."""
+    queue = str(request.path_params["queue"])
+    if queue not in await ui(request).inspector.broker.known_queues():
+        raise HTTPException(404, f"unknown queue {queue!r}")
+    return queue
+
+
+def json_response(data: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code, headers={"cache-control": "no-store"})
+
+
+def html_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    """An error page in the app's layout."""
+    context = {"title": title, "message": message}
+    return render(request, "error.html", context, status_code, allow_fragment=False)

@@ -1,0 +1,43 @@
+"""HTML pages for queues: the dashboard, the queue list and one queue's tasks."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from strego.ui import queries
+from strego.ui.routes.common import known_queue, page_number, render, ui
+
+__all__ = ["routes"]
+
+
+async def dashboard(request: Request) -> Response:
+    view = await queries.dashboard(ui(request).inspector, request.query_params.get("range", "1h"))
+    return render(request, "dashboard.html", {"view": view, "nav": "dashboard"})
+
+
+async def queues(request: Request) -> Response:
+    found = await ui(request).inspector.queues()
+    context = {"queues": found, "totals": queries.totals(found), "nav": "queues"}
+    return render(request, "queues.html", context)
+
+
+async def queue_detail(request: Request) -> Response:
+    queue = await known_queue(request)
+    state = request.query_params.get("state", "pending")
+    if state not in queries.STATES:
+        raise HTTPException(400, f"state must be one of {', '.join(queries.STATES)}")
+    size = ui(request).config.page_size
+    view = await queries.queue_view(ui(request).inspector, queue, state, page_number(request), size)
+    return render(request, "queue.html", {"view": view, "nav": "queues"})
+
+
+def routes() -> list[BaseRoute]:
+    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    return [
+        Route("/", dashboard, name="dashboard"),
+        Route("/queues", queues, name="queues"),
+        Route("/queues/{queue:ident}", queue_detail, name="queue"),
+    ]

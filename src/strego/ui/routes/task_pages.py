@@ -1,0 +1,65 @@
+"""HTML pages for tasks and workers: task detail, dead letters, workers, history."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from strego.ui import history, queries
+from strego.ui.routes.common import page_number, render, ui
+from strego.ui.task_view import load_task_view
+
+__all__ = ["routes"]
+
+
+async def task_detail(request: Request) -> Response:
+    state = ui(request)
+    task_id = str(request.path_params["task_id"])
+    queue = request.query_params.get("queue") or None
+    view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
+    if view is None:
+        raise HTTPException(404, f"task {task_id!r} not found (finished tasks are kept briefly)")
+    return render(request, "task.html", {"task": view, "nav": "queues"})
+
+
+async def dead_letters(request: Request) -> Response:
+    queue = request.query_params.get("queue") or None
+    state = ui(request)
+    view = await queries.dead_view(
+        state.inspector, queue, page_number(request), state.config.page_size
+    )
+    return render(request, "dead.html", {"view": view, "nav": "dead"})
+
+
+async def workers(request: Request) -> Response:
+    view = await queries.workers_view(ui(request).inspector)
+    return render(request, "workers.html", {"view": view, "nav": "workers"})
+
+
+async def history_page(request: Request) -> Response:
+    reader = ui(request).history
+    if reader is None:
+        raise HTTPException(404, "no history store is configured (start the UI with --postgres)")
+    params = dict(request.query_params)
+    labels = request.query_params.getlist("label")
+    context: dict[str, object] = {"nav": "history", "params": params, "labels": labels}
+    try:
+        query = history.parse_history_query(params, labels)
+        context["view"] = await history.search(reader, query)
+    except (history.QueryError, history.HistoryUnavailable) as exc:
+        context["error"] = str(exc)
+        context["view"] = None
+    context["queues"] = await ui(request).inspector.broker.known_queues()
+    return render(request, "history.html", context)
+
+
+def routes() -> list[BaseRoute]:
+    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    return [
+        Route("/tasks/{task_id:ident}", task_detail, name="task"),
+        Route("/dead", dead_letters, name="dead"),
+        Route("/workers", workers, name="workers"),
+        Route("/history", history_page, name="history"),
+    ]
