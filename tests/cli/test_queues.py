@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -127,3 +129,30 @@ async def test_purge_with_yes(cli: Cli, client: strego.Client, inspector: strego
     assert (await inspector.queue_info("other")).pending == 1
     again = await cli("queues", "purge", "default", "--yes")
     assert "has no waiting, scheduled or retry tasks" in again.out
+
+
+async def test_running_tasks_count_as_active(
+    cli: Cli,
+    client: strego.Client,
+    inspector: strego.Inspector,
+    make_server: Callable[..., strego.Server],
+) -> None:
+    """A task a worker is running is ACTIVE, not PENDING (XPENDING's parsed reply)."""
+    server = make_server(concurrency=2)
+    started = asyncio.Semaphore(0)
+    release = asyncio.Event()
+
+    @server.handle("hold")
+    async def hold(task: strego.Task) -> None:
+        started.release()
+        await release.wait()
+
+    await client.enqueue_many([strego.Task("hold") for _ in range(3)])
+    async with server:
+        for _ in range(2):
+            await asyncio.wait_for(started.acquire(), 10)
+        info = await inspector.queue_info("default")
+        assert (info.pending, info.active) == (1, 2)
+        row = (await cli("stats")).out.splitlines()[4].split()
+        assert row[:4] == ["default", "active", "1", "2"]
+        release.set()

@@ -65,7 +65,7 @@ class RedisAdmin:
         replies = await pipe.execute(raise_on_error=False)
         n = len(keys.streams)
         lengths = [int(r) if isinstance(r, int) else 0 for r in replies[:n]]
-        active = sum(int(r[0]) for r in replies[n : 2 * n] if isinstance(r, list | tuple) and r)
+        active = sum(_pending_count(r) for r in replies[n : 2 * n])
         firsts = [r[0][0] for r in replies[2 * n : 3 * n] if isinstance(r, list) and r]
         scheduled, retry, dead, completed, paused, stats = replies[3 * n :]
         stats = {text(k): int(v) for k, v in stats.items()}
@@ -430,6 +430,19 @@ class RedisAdmin:
         return {
             k: (text(info[k]) if isinstance(info.get(k), bytes) else info.get(k)) for k in wanted
         }
+
+
+def _pending_count(reply: Any) -> int:
+    """Entries delivered and not acknowledged, from an XPENDING summary reply.
+
+    redis-py parses the summary into a dict (``{"pending": n, ...}``); a raw reply
+    is a list whose first item is the count; an error (NOGROUP: no worker yet) is 0.
+    """
+    if isinstance(reply, dict):
+        return int(reply.get("pending") or 0)
+    if isinstance(reply, list | tuple) and reply:
+        return int(reply[0])
+    return 0
 
 
 def _split(record: str) -> tuple[str, int, str, str]:
