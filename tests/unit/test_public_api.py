@@ -17,13 +17,23 @@ def test_all_is_sorted_and_importable() -> None:
 
 def test_import_is_light() -> None:
     """`import strego` imports neither redis, psycopg nor starlette."""
-    code = "import sys, strego; print(sorted(m for m in ('redis','psycopg','starlette') if m in sys.modules))"
+    code = (
+        "import sys, strego; "
+        "print(sorted(m for m in ('redis', 'psycopg', 'starlette') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_errors_share_one_root() -> None:
     """Every public exception subclasses StregoError."""
-    for name in ("BrokerUnavailableError", "DuplicateTaskError", "SkipRetry", "RetryAfter",
-                 "TaskTimeoutError", "TaskNotFoundError", "ConfigurationError"):
+    for name in (
+        "BrokerUnavailableError",
+        "DuplicateTaskError",
+        "SkipRetry",
+        "RetryAfter",
+        "TaskTimeoutError",
+        "TaskNotFoundError",
+        "ConfigurationError",
+    ):
         assert issubclass(getattr(strego, name), strego.StregoError)

@@ -23,7 +23,9 @@ def test_bounded_jitter_within_bounds() -> None:
 def test_full_jitter_and_none() -> None:
     """Full jitter spreads over 0..schedule; no jitter is the schedule itself."""
     rng = random.Random(2)
-    delays = [backoff_delay(4, base_s=1, max_s=100, jitter=Jitter.FULL, rng=rng) for _ in range(500)]
+    delays = [
+        backoff_delay(4, base_s=1, max_s=100, jitter=Jitter.FULL, rng=rng) for _ in range(500)
+    ]
     assert min(delays) >= 0 and max(delays) <= 8
     assert max(delays) - min(delays) > 4  # actually spread
     assert backoff_delay(4, base_s=1, max_s=100, jitter=Jitter.NONE) == 8

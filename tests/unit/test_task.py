@@ -86,7 +86,9 @@ def test_payload_kinds_serialize() -> None:
     """Dataclasses, models, datetimes and UUIDs serialize as JSON; bytes stay raw."""
     when = datetime(2026, 1, 2, tzinfo=UTC)
     assert strego.Task("t", Email("a@b.c", "Hi")).payload_bytes == b'{"to":"a@b.c","subject":"Hi"}'
-    assert strego.Task("t", Invoice(number=1, total=2.5)).payload_bytes == b'{"number":1,"total":2.5}'
+    assert (
+        strego.Task("t", Invoice(number=1, total=2.5)).payload_bytes == b'{"number":1,"total":2.5}'
+    )
     assert strego.Task("t", {"at": when}).payload_bytes == b'{"at":"2026-01-02T00:00:00Z"}'
     raw = strego.Task("t", b"\x00\xff")
     assert raw.payload_bytes == b"\x00\xff"
@@ -96,8 +98,15 @@ def test_payload_kinds_serialize() -> None:
 def test_envelope_round_trip() -> None:
     """The wire format keeps every option and the payload bytes untouched."""
     task = strego.Task(
-        "t", b"\n\x00{", id="my-id", queue="q", max_retry=5, timeout=3, priority=7,
-        unique_key="u", labels={"k": "v"},
+        "t",
+        b"\n\x00{",
+        id="my-id",
+        queue="q",
+        max_retry=5,
+        timeout=3,
+        priority=7,
+        unique_key="u",
+        labels={"k": "v"},
     )
     message = decode(encode(task.to_message()))
     assert message == task.to_message()
@@ -107,7 +116,14 @@ def test_envelope_round_trip() -> None:
 
 def test_task_info_and_state() -> None:
     """TaskState is a StrEnum with lowercase values."""
-    assert strego.TaskState.DEAD == "dead"
+    dead: str = strego.TaskState.DEAD
+    assert dead == "dead"
     assert [s.value for s in strego.TaskState] == [
-        "pending", "scheduled", "active", "completed", "retry", "dead", "cancelled",
+        "pending",
+        "scheduled",
+        "active",
+        "completed",
+        "retry",
+        "dead",
+        "cancelled",
     ]
