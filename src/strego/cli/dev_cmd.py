@@ -1,0 +1,214 @@
+"""``strego dev``: the one-command demo — Redis, a worker, the web UI and a producer.
+
+Starts a private redis-server (unless ``--redis`` is given), runs the demo Server
+in-process, serves the UI with uvicorn, and keeps a realistic mix of tasks flowing.
+SIGINT/SIGTERM stop everything in order: producer, UI, worker, then Redis. The
+redis-server is armed to die with this process even on SIGKILL (strego.embedded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+from strego.broker.redis import RedisBroker
+from strego.cli.connect import CommandError, ping, redact
+from strego.client import Client
+from strego.demo import DEMO_QUEUES, Producer, build_server
+from strego.embedded import EmbeddedRedis
+from strego.inspector import Inspector
+from strego.logs import configure_logging
+
+__all__ = ["add_parsers", "run_dev"]
+
+log = logging.getLogger("strego")
+_STATUS_EVERY_S = 10.0
+
+EXAMPLES = """examples:
+  strego dev                          # embedded Redis, UI on http://127.0.0.1:8080
+  strego dev --port 9000
+  strego dev --redis redis://localhost:6379/15 --prefix demo
+  strego dev --no-producer            # worker and UI only; enqueue with 'strego enqueue'
+"""
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "dev",
+        help="run a demo: embedded Redis, a worker, the web UI and a task producer",
+        description="Start a private Redis (or use --redis), a worker with example "
+        "handlers, the web UI and a producer that keeps a realistic mix of tasks "
+        "flowing. Ctrl-C stops everything.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--redis", metavar="URL", help="use this Redis instead of starting one (not touched)"
+    )
+    parser.add_argument("--group", default="strego-workers", help="consumer group name")
+    parser.add_argument("--prefix", default="strego", help="Redis key prefix")
+    parser.add_argument("--host", default="127.0.0.1", help="UI address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="UI port (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=8, help="worker concurrency")
+    parser.add_argument("--rate", type=float, default=4.0, help="demo tasks per second")
+    parser.add_argument("--no-producer", action="store_true", help="do not enqueue demo tasks")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
+    parser.set_defaults(func=run_dev)
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    """Claim the UI port, start Redis, run until a signal; Redis is always stopped."""
+    configure_logging(args.log_level)
+    if args.rate <= 0:
+        raise CommandError("--rate must be > 0")
+    with _listen(args.host, args.port) as sock:
+        redis = None if args.redis else _start_redis()
+        try:
+            url = args.redis or redis.url  # type: ignore[union-attr]
+            return asyncio.run(_serve(args, url, sock, embedded=redis is not None))
+        finally:
+            if redis is not None:
+                redis.cleanup()
+
+
+@contextlib.contextmanager
+def _listen(host: str, port: int) -> Iterator[socket.socket]:
+    """Bind the UI socket first: a busy port fails before anything else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CommandError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): pass --port to pick another"
+        ) from exc
+    with sock:
+        yield sock
+
+
+def _start_redis() -> EmbeddedRedis:
+    try:
+        return EmbeddedRedis().start()
+    except FileNotFoundError as exc:
+        raise CommandError(f"{exc} (or pass --redis URL)") from exc
+    except (RuntimeError, TimeoutError) as exc:
+        raise CommandError(f"the embedded redis-server did not start: {exc}") from exc
+
+
+async def _serve(args: argparse.Namespace, url: str, sock: socket.socket, *, embedded: bool) -> int:
+    broker = RedisBroker(url, group=args.group, prefix=args.prefix)
+    ui_broker = RedisBroker(url, group=args.group, prefix=args.prefix)
+    stop = _stop_on_signals()
+    try:
+        await ping(broker, url)
+        server = build_server(broker, concurrency=args.concurrency)
+        await server.start()
+        ui = _ui_server(ui_broker, sock)
+        ui_task = asyncio.create_task(ui.serve(sockets=[sock])) if ui else None
+        client = Client(broker)
+        side_tasks = [asyncio.create_task(_status(Inspector(broker)))]
+        if not args.no_producer:
+            side_tasks.append(asyncio.create_task(Producer(client, rate=args.rate).run()))
+        _banner(url, embedded, sock, args, ui is not None)
+        await stop.wait()
+        print("\nstopping: producer, UI, worker" + (", Redis" if embedded else ""), flush=True)
+        for task in side_tasks:
+            task.cancel()
+        await asyncio.gather(*side_tasks, return_exceptions=True)
+        if ui is not None and ui_task is not None:
+            ui.should_exit = True
+            await ui_task
+        await server.stop()
+    finally:
+        await ui_broker.aclose()
+        await broker.aclose()
+    return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _ui_server(broker: RedisBroker, sock: socket.socket) -> Any:
+    """A uvicorn server for the UI app, or None (with a warning) if the UI is missing."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        log.warning("web UI unavailable (%s): install strego[ui]", exc)
+        return None
+    try:
+        from strego.ui import create_app
+
+        app = create_app(broker)
+    except Exception as exc:  # the demo still runs: worker, producer and the CLI work
+        log.warning("web UI failed to start: %s", exc, exc_info=True)
+        return None
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # strego dev owns SIGINT/SIGTERM and sets should_exit itself
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    return _Server(config)
+
+
+def _banner(
+    url: str, embedded: bool, sock: socket.socket, args: argparse.Namespace, has_ui: bool
+) -> None:
+    host, port = sock.getsockname()[:2]
+    where = "embedded, stopped on exit" if embedded else "yours, left as it is"
+    queues = " ".join(f"{q}(weight {w})" for q, w in DEMO_QUEUES.items())
+    ui_line = f"http://{host}:{port}" if has_ui else "unavailable (install strego[ui])"
+    print(
+        f"strego dev is running\n"
+        f"  UI:      {ui_line}\n"
+        f"  Redis:   {redact(url)} ({where})\n"
+        f"  Worker:  queues {queues}, concurrency {args.concurrency}\n"
+        f"  Demo:    {'off' if args.no_producer else f'~{args.rate:g} tasks/s'}\n"
+        f"Try:  strego stats --watch --redis {redact(url)} --prefix {args.prefix}\n"
+        f"Press Ctrl-C to stop.",
+        flush=True,
+    )
+
+
+async def _status(inspector: Inspector) -> None:
+    """A one-line summary every few seconds, so the terminal shows life too."""
+    while True:
+        await asyncio.sleep(_STATUS_EVERY_S)
+        try:
+            queues = await inspector.queues()
+        except Exception as exc:
+            log.warning("status: %s", exc)
+            continue
+        parts = [f"{label} {sum(getattr(q, field) for q in queues)}" for label, field in _STATUS]
+        print("  ".join(parts), flush=True)
+
+
+# (label, QueueInfo field) of the status line: totals first, then what is in flight now.
+_STATUS = (
+    ("processed", "processed"),
+    ("failed", "failed"),
+    ("dead", "dead_total"),
+    ("|  pending", "pending"),
+    ("active", "active"),
+    ("scheduled", "scheduled"),
+    ("retry", "retry"),
+)
