@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from strego.broker.base import (
@@ -488,6 +489,8 @@ class RedisBroker:
         self, pubsub: Any, channels: dict[bytes, str], on_signal: Callable[[QueueSignal], None]
     ) -> None:
         delay = 0.05
+        clock = asyncio.get_running_loop().time
+        heard, pinged = clock(), False  # last time anything arrived; PING outstanding
         try:
             while True:
                 try:
@@ -497,7 +500,19 @@ class RedisBroker:
                         for queue in channels.values():
                             on_signal(QueueSignal(queue, "w"))
                         delay = 0.05
+                        heard, pinged = clock(), False
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    # A half-open connection (peer gone, no RST) is silent, not broken:
+                    # nothing would ever raise and every wake-up would be lost until TCP
+                    # gives up (minutes to hours). So after `block` seconds of silence,
+                    # PING, and resubscribe if no reply comes (found by tests/faults).
+                    if message is not None:
+                        heard, pinged = clock(), False
+                    elif clock() - heard > self.config.block_s + self.config.socket_timeout_s:
+                        raise RedisConnectionError("event subscription silent: no reply to PING")
+                    elif clock() - heard > self.config.block_s and not pinged:
+                        await pubsub.ping()
+                        pinged = True
                 except TRANSIENT_ERRORS as exc:
                     log.warning("event subscription lost, resubscribing (%s)", exc)
                     await _close_pubsub(pubsub)
