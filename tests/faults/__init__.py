@@ -1,0 +1,1 @@
+"""Fault-injection suite: real worker processes, a private Redis, faults, an outside log."""
