@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ def adapter_env(extra: Mapping[str, str]) -> dict[str, str]:
 def tail(path: Path, lines: int = 4) -> str:
     if not path.exists():
         return ""
-    text = path.read_text(errors="replace").strip().splitlines()
-    return " | ".join(line.strip() for line in text[-lines:])
+    text = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    text = [line for line in text if line.strip("^~ ")]  # drop traceback carets
+    return " | ".join(text[-lines:])
 
 
 class Adapter:
@@ -49,28 +50,40 @@ class Adapter:
         return [str(self.python), str(self.script), role, "--url", url, *options]
 
     def drive(
-        self, name: str, role: str, url: str, options: Sequence[str], timeout_s: float
+        self,
+        name: str,
+        role: str,
+        url: str,
+        options: Sequence[str],
+        timeout_s: float,
+        watch: Callable[[], None] | None = None,
     ) -> Any:
-        """Run one driver to completion and return the JSON it printed."""
+        """Run one driver to completion and return the JSON it printed.
+
+        ``watch`` is called while waiting (e.g. to fail fast when a worker died).
+        """
         log = self.logs / f"{name}.log"
         with log.open("w") as err:
+            proc = subprocess.Popen(
+                self.argv(role, url, options),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=self.env,
+                start_new_session=True,
+            )
             try:
-                done = subprocess.run(
-                    self.argv(role, url, options),
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    text=True,
-                    env=self.env,
-                    timeout=timeout_s,
-                    check=False,
-                    start_new_session=True,
-                )
+                stdout = _communicate(proc, timeout_s, watch)
             except subprocess.TimeoutExpired as exc:
                 raise BenchError(f"{role} timed out after {timeout_s:.0f}s") from exc
-        if done.returncode != 0:
-            raise BenchError(f"{role} exited {done.returncode}: {tail(log)}")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        if proc.returncode != 0:
+            raise BenchError(f"{role} exited {proc.returncode}: {tail(log)}")
         try:
-            return json.loads(done.stdout.strip().splitlines()[-1])
+            return json.loads(stdout.strip().splitlines()[-1])
         except (IndexError, ValueError) as exc:
             raise BenchError(f"{role} printed no result: {tail(log)}") from exc
 
@@ -154,6 +167,22 @@ class Workers:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _communicate(
+    proc: subprocess.Popen[str], timeout_s: float, watch: Callable[[], None] | None
+) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        step = min(0.2, max(0.0, deadline - time.monotonic()))
+        try:
+            stdout, _ = proc.communicate(timeout=step)
+            return stdout or ""
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if watch is not None:
+                watch()
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

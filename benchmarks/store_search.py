@@ -155,6 +155,7 @@ async def search_latencies(
         created_before=NOW - timedelta(days=2),
     )
     text = TaskFilter(text="invoice:imp")
+    no_match = TaskFilter(text="no-such-thing")
     cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         ("search queue+state, page 1 (main)", lambda: store.search(main)),
         (f"search queue+state, page {offset // 50 + 1}", lambda: store.search(main, cursor=cursor)),
@@ -169,6 +170,8 @@ async def search_latencies(
         ("queue_stats (last 1 h)", lambda: store.queue_stats(since=timedelta(hours=1))),
         ("throughput (60 min)", lambda: store.throughput(minutes=60)),
         ("state_counts('default') [full scan]", lambda: store.state_counts("default")),
+        ("worst: text matching nothing [scan]", lambda: store.search(no_match)),
+        ("worst: count() of everything [scan]", lambda: store.count()),
     ]
     results = []
     for name, run in cases:

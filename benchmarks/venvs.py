@@ -46,5 +46,6 @@ def _run(argv: list[str], *, timeout_s: float) -> None:
     except subprocess.TimeoutExpired as exc:
         raise VenvError(f"{argv[2:4]} timed out after {timeout_s:.0f}s") from exc
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        tail = [line for line in lines if line.startswith("ERROR")][-2:] or lines[-3:]
         raise VenvError(f"{' '.join(argv[1:4])} failed: {' | '.join(tail)}")

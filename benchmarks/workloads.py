@@ -101,7 +101,8 @@ def _timed_starts(ctx: Context, role: str, n: int, extra: list[str]) -> Outcome:
     with Workers(ctx.adapter, role, ctx.redis.url) as workers:
         workers.start(concurrency=10, interval_s=0.002)
         options = ["--n", str(n), "--stats-dir", str(workers.stats_dir), *extra]
-        ctx.adapter.drive(role, role, ctx.redis.url, options, ctx.params.latency_timeout_s)
+        timeout_s = ctx.params.latency_timeout_s
+        ctx.adapter.drive(role, role, ctx.redis.url, options, timeout_s, workers.check_alive)
         samples = stats.lags(workers.stats())
     if len(samples) < n:
         raise BenchError(f"only {len(samples)}/{n} timed tasks were recorded")
