@@ -16,6 +16,7 @@ import pydantic_core
 __all__ = ["MalformedTaskError", "TaskMessage", "decode", "encode"]
 
 _TRACEBACK_LIMIT = 8 * 1024
+_MAX_TIMEOUT_S = 100 * 365.25 * 86400  # durations.MAX_SECONDS (not imported: layering)
 
 
 class MalformedTaskError(ValueError):
@@ -112,7 +113,9 @@ def decode(blob: bytes) -> TaskMessage:
             raise MalformedTaskError("labels must map str to str")
         fields["labels"] = labels
         message = TaskMessage(**fields)
-    except (TypeError, ValueError) as exc:
+    # OverflowError: JSON allows Infinity, and int(Infinity) raises it. Anything that
+    # escapes as another type left the entry pending forever instead of dead-lettered.
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedTaskError(f"bad header field: {exc}") from exc
     _check_types(message)
     return message
@@ -132,7 +135,10 @@ def _check_types(message: TaskMessage) -> None:
         value = getattr(message, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise MalformedTaskError(f"{name} must be a non-negative integer")
+    # NaN, Infinity and huge timeouts passed a plain "> 0" check and then broke the
+    # worker's deadline arithmetic, leaving the entry stuck (found by tests/faults).
     if message.timeout_s is not None and (
-        not isinstance(message.timeout_s, int | float) or message.timeout_s <= 0
+        not isinstance(message.timeout_s, int | float)
+        or not 0 < message.timeout_s <= _MAX_TIMEOUT_S
     ):
-        raise MalformedTaskError("timeout must be a positive number")
+        raise MalformedTaskError("timeout must be a positive number of seconds (at most 100 years)")
