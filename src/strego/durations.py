@@ -9,6 +9,11 @@ from strego.errors import ConfigurationError
 
 Duration = float | int | timedelta
 
+#: The longest duration any option accepts. Longer is surely a mistake, and it
+#: overflowed datetime arithmetic inside the worker (a task with timeout=1e20 was
+#: accepted by Task() and then stuck pending forever; found by tests/faults).
+MAX_SECONDS = 100 * 365.25 * 86400  # 100 years
+
 
 def to_seconds(value: Duration, name: str, *, allow_zero: bool = True) -> float:
     """Validate a duration option and return it in seconds."""
@@ -20,6 +25,8 @@ def to_seconds(value: Duration, name: str, *, allow_zero: bool = True) -> float:
     if seconds < 0 or (seconds == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{name} must be {bound}, got {seconds:g}")
+    if seconds > MAX_SECONDS:
+        raise ConfigurationError(f"{name} must be at most 100 years, got {seconds:g}s")
     return seconds
 
 
