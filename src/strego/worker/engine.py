@@ -127,8 +127,7 @@ class Engine:
     async def stop(self) -> None:
         """Graceful: stop fetching, let handlers finish (bounded), record outcomes."""
         if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
+            await cancel_and_wait([self._fetcher])
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=self._config.shutdown_timeout_s)
             for task in unfinished:
@@ -138,9 +137,7 @@ class Engine:
                 await asyncio.wait(unfinished, timeout=5)
         if not await self._sink.drain(timeout_s=10):
             log.warning("shutdown: some outcomes could not be recorded; tasks stay pending")
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(self._loops)
         if self._stop_listening is not None:
             await self._stop_listening()
         with contextlib.suppress(Exception):
@@ -312,3 +309,18 @@ class Engine:
             removed = await self._broker.cleanup_consumers(queue, self._config.cleanup_idle_s)
             if removed:
                 log.info("removed %d idle consumers", removed, extra={"queue": queue})
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait until every one has ended, cancelling again if needed.
+
+    One ``cancel()`` is not always enough on Python 3.11: ``asyncio.wait_for`` drops a
+    cancellation that arrives just as the awaited future completes, and redis-py opens
+    connections inside ``wait_for``. A loop cancelled while connecting then carries on
+    and sleeps a whole interval (up to ``cleanup_interval``), so ``stop()`` would hang.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
