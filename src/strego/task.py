@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +59,7 @@ class Task:
     """A unit of work: a type naming its handler, a payload, and delivery options."""
 
     __slots__ = (
-        "_created_at",
+        "_created_ms",
         "_deadline",
         "_delay_s",
         "_explicit_id",
@@ -112,7 +113,7 @@ class Task:
         self._payload = payload
         self._payload_bytes = self._serializer.dumps(payload)
         self._retry_count = 0
-        self._created_at = datetime.now(UTC)
+        self._created_ms = time.time_ns() // 1_000_000
         self._deadline: datetime | None = None
 
     @classmethod
@@ -135,7 +136,7 @@ class Task:
         task._payload = payload
         task._payload_bytes = message.payload
         task._retry_count = message.retry_count
-        task._created_at = datetime.fromtimestamp(message.created_ms / 1000, UTC)
+        task._created_ms = message.created_ms
         task._deadline = deadline
         return task
 
@@ -151,7 +152,7 @@ class Task:
             priority=self._priority,
             unique_key=self._unique_key,
             labels=self._labels,
-            created_ms=int(self._created_at.timestamp() * 1000),
+            created_ms=self._created_ms,
             explicit_id=self._explicit_id,
         )
 
@@ -198,7 +199,7 @@ class Task:
     @property
     def created_at(self) -> datetime:
         """When the producer created the task (UTC)."""
-        return self._created_at
+        return datetime.fromtimestamp(self._created_ms / 1000, UTC)
 
     @property
     def deadline(self) -> datetime | None:

@@ -24,6 +24,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from strego.broker.redis.fastconn import FastConnection
 from strego.broker.redis.topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
@@ -67,8 +68,12 @@ def make_client(
     if not url_or_client.startswith(_PLAIN_SCHEMES):
         return make_topology_client(url_or_client, socket_timeout_s=socket_timeout_s), True
     # decode_responses stays off: stream entries may hold any bytes.
+    extra: dict[str, Any] = {}
+    if url_or_client.startswith("redis://"):  # TCP only: unix:// and rediss:// keep theirs
+        extra["connection_class"] = FastConnection
     client = Redis.from_url(
         url_or_client,
+        **extra,
         decode_responses=False,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,

@@ -19,11 +19,14 @@ if ARGV[8] == '1' then
   if holder then return {'duplicate', holder} end
   redis.call('SET', KEYS[6], tid, 'PX', ARGV[6])
 end
-local now = now_ms()
-local due = -1
-if tonumber(ARGV[4]) > 0 then due = now + tonumber(ARGV[4]) end
-if tonumber(ARGV[5]) > now then due = tonumber(ARGV[5]) end
 redis.call('HINCRBY', KEYS[5], 'enqueued', 1)
+-- Due times use Redis's clock (TIME), so producer clock skew does not move them.
+local due, now = -1, 0
+if tonumber(ARGV[4]) > 0 or tonumber(ARGV[5]) > 0 then
+  now = now_ms()
+  if tonumber(ARGV[4]) > 0 then due = now + tonumber(ARGV[4]) end
+  if tonumber(ARGV[5]) > now then due = tonumber(ARGV[5]) end
+end
 if due > now then
   redis.call('ZADD', KEYS[4], due, tid)
   redis.call('HSET', KEYS[3], tid, blob)
