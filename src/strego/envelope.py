@@ -17,6 +17,7 @@ __all__ = ["MalformedTaskError", "TaskMessage", "decode", "encode"]
 
 _TRACEBACK_LIMIT = 8 * 1024
 _MAX_TIMEOUT_S = 100 * 365.25 * 86400  # durations.MAX_SECONDS (not imported: layering)
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime
 
 
 class MalformedTaskError(ValueError):
@@ -142,3 +143,19 @@ def _check_types(message: TaskMessage) -> None:
         or not 0 < message.timeout_s <= _MAX_TIMEOUT_S
     ):
         raise MalformedTaskError("timeout must be a positive number of seconds (at most 100 years)")
+    # Times past year 9999 made the worker's Task.received and Inspector.get_task raise
+    # (the entry stuck pending; its dead letter unreadable), and non-text error fields
+    # break whoever shows them: such headers are malformed (found by tests/faults).
+    for name in ("created_ms", "failed_ms"):
+        value = getattr(message, name)
+        if value is not None and not _is_epoch_ms(value):
+            raise MalformedTaskError(f"{name} must be epoch milliseconds before year 10000")
+    for name in ("unique_key", "last_error", "traceback", "dead_reason"):
+        if not isinstance(getattr(message, name), str | None):
+            raise MalformedTaskError(f"{name} must be a string")
+    if not isinstance(message.explicit_id, bool):
+        raise MalformedTaskError("explicit id flag must be a boolean")
+
+
+def _is_epoch_ms(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_EPOCH_MS
