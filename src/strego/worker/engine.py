@@ -231,7 +231,12 @@ class Engine:
         except asyncio.CancelledError:
             pass  # shutdown: the entry stays pending and will be reclaimed
         except Exception:
-            log.exception("unexpected error running %s; it stays pending", delivery.entry_id)
+            # Stop renewing its lease, so it is reclaimed like a crashed worker's task and,
+            # if the error repeats, dead-lettered after max_deliveries. Renewing it forever
+            # stranded it as "active" with no retry and no dead letter (e.g. a retry policy
+            # that raises; found by tests/faults).
+            self._release(delivery)
+            log.exception("unexpected error running %s; it will be redelivered", delivery.entry_id)
         finally:
             self._in_flight -= 1
             self._slot_freed.set()
