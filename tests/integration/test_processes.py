@@ -71,9 +71,9 @@ async def test_sigkill_mid_task_then_another_worker_finishes(
 
 
 async def test_sigterm_lets_running_handler_finish(spawn: object, client: strego.Client) -> None:
-    """SIGTERM during a running handler: it finishes, its outcome lands, exit code 0."""
+    """SIGTERM during a running handler (strego worker CLI): it finishes, lands, exit 0."""
     log: Path = spawn.log  # type: ignore[attr-defined]
-    proc = spawn(1.0)  # type: ignore[operator]
+    proc = spawn(1.0, via_cli=True)  # type: ignore[operator]
     info = await client.enqueue(strego.Task("work"))
     await wait_until(lambda: lines(log, "start") == [info.id], timeout=15)
     proc.send_signal(signal.SIGTERM)
