@@ -23,7 +23,7 @@ def spawn(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[object]:
     log = tmp_path / "executions.log"
     log.touch()
 
-    def start(sleep_s: float) -> subprocess.Popen[bytes]:
+    def start(sleep_s: float, via_cli: bool = False) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "STREGO_REDIS_URL": redis_url,
@@ -31,8 +31,11 @@ def spawn(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[object]:
             "WORKER_LOG": str(log),
             "WORKER_SLEEP": str(sleep_s),
         }
+        command = ["-m", "tests.integration.worker_app"]
+        if via_cli:  # the `strego worker module:attribute` command
+            command = ["-m", "strego.cli.main", "worker", "tests.integration.worker_app:build"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.worker_app"],
+            [sys.executable, *command],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
