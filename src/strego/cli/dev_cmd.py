@@ -49,14 +49,20 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--redis", metavar="URL", help="use this Redis instead of starting one (not touched)"
+        "--redis", metavar="URL", help="use this Redis instead of starting one (left running)"
     )
-    parser.add_argument("--group", default="strego-workers", help="consumer group name")
-    parser.add_argument("--prefix", default="strego", help="Redis key prefix")
+    parser.add_argument(
+        "--group", default="strego-workers", help="consumer group (default %(default)s)"
+    )
+    parser.add_argument("--prefix", default="strego", help="Redis key prefix (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="UI address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="UI port (default %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=8, help="worker concurrency")
-    parser.add_argument("--rate", type=float, default=4.0, help="demo tasks per second")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="worker concurrency (default %(default)s)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=4.0, help="demo tasks per second (default %(default)s)"
+    )
     parser.add_argument("--no-producer", action="store_true", help="do not enqueue demo tasks")
     parser.add_argument(
         "--log-level",

@@ -134,7 +134,7 @@ def task_detail(record: TaskRecord) -> str:
         ("type", record.type),
         ("queue", record.queue),
         ("state", record.state.value + (" (cancel requested)" if record.cancel_requested else "")),
-        ("attempts", f"{record.retry_count} retries of {record.max_retry} allowed"),
+        ("retries", f"{record.retry_count} of {record.max_retry} used"),
         ("priority", record.priority),
         ("timeout", duration(record.timeout) if record.timeout else "none"),
         ("unique key", record.unique_key or "-"),
