@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.exceptions import RedisError
 
@@ -23,6 +23,7 @@ __all__ = ["CommandError", "admin_session", "redact", "require_queue"]
 SOCKET_TIMEOUT_S = 2.0
 ENQUEUE_ATTEMPTS = 2
 _PING_TIMEOUT_S = 5.0
+_PASSWORD = re.compile(r"^([a-z+]+://[^:@/]*:)[^@/]*@")  # scheme://user:PASSWORD@
 
 
 class CommandError(Exception):
@@ -30,14 +31,12 @@ class CommandError(Exception):
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """The URL with any password replaced by ``***``, safe to print.
+
+    A regex, not urlsplit: cluster and Sentinel URLs list several ``host:port``
+    pairs, which urlsplit cannot parse.
+    """
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 def cli_broker(args: argparse.Namespace) -> RedisBroker:
