@@ -106,6 +106,16 @@ def _register(server: strego.Server, log: ExecLog, log_starts: bool) -> None:
         time.sleep(float(payload.get("sleep", 0.0)))
         record(DONE, task)
 
+    def broken_policy(task: strego.Task, retry_number: int, exc: BaseException) -> float:
+        raise RuntimeError("bug in the retry policy")
+
+    async def fails(payload: dict[str, Any], task: strego.Task) -> None:
+        """Fails, and its retry policy fails too: an error inside the worker itself."""
+        record(DONE, task)
+        raise ValueError("handler failed")
+
+    server.handle("broken_policy", fails, retry_policy=broken_policy)
+
     @server.handle("blob")
     async def blob(payload: bytes, task: strego.Task) -> None:
         """Raw bytes (the oversized-payload test): log done with the size seen."""
