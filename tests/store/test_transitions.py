@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 import pytest
 
 from strego.store.postgres import PostgresStore
 from strego.store.postgres.config import TIMELINE_CAP
-from strego.store.postgres.writes import write_events
+from strego.store.postgres.writes import _FIELDS, event_row, write_events
 from strego.task import TaskState
 
 from .pg_helpers import at, event, new_id, written
@@ -220,3 +222,23 @@ async def test_nul_characters_are_stripped_not_fatal(store: PostgresStore) -> No
         {"k": "v"},
     )
     assert store.rejected == 0
+
+
+async def test_timestamps_keep_their_microseconds(store: PostgresStore) -> None:
+    """Times travel as epoch floats yet come back exact to the microsecond (to 2100)."""
+    tid = new_id()
+    created = datetime(2024, 5, 1, 12, 0, 0, 123457, tzinfo=UTC)
+    done = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    store.record(event(tid, S.PENDING, created, process_at=created + timedelta(microseconds=1)))
+    store.record(event(tid, S.COMPLETED, done))
+    await written(store)
+    task = await store.get(tid)
+    assert task is not None
+    assert (task.created_at, task.process_at) == (created, created + timedelta(microseconds=1))
+    assert (task.finished_at, task.updated_at) == (done, done)
+    assert [e.at for e in task.timeline] == [created, done]
+
+
+def test_event_row_matches_the_sql_columns() -> None:
+    """event_row() and the SQL that reads it agree on the number of fields."""
+    assert len(event_row(event(new_id(), S.PENDING, at(0)))) == len(_FIELDS)

@@ -4,7 +4,8 @@ The merge rules live in SQL (``strego_event_advances`` in 0001_initial.sql) so t
 every writer — a client, many workers — applies the same ones, whatever order their
 batches arrive in. ``INSERT .. ON CONFLICT`` may touch a row only once per
 statement, so a batch is split into rounds: round k holds the k-th event of each task,
-in arrival order. Each round is one statement sent as one JSON parameter.
+in arrival order. Each round is one statement with one parameter: a JSON array of
+events, each a flat array (cheaper to build on the event loop than objects).
 
 Writes are idempotent: replaying a batch (after a commit whose acknowledgement was
 lost) changes nothing, because a state never moves sideways and the timeline ignores
@@ -41,6 +42,35 @@ def _pick(column: str) -> str:
     )
 
 
+# One event travels as a JSON array in this order (see event_row); each entry is the
+# SQL that reads element {i} of r. Timestamps travel as epoch seconds: a float64 holds
+# them to well under a microsecond and to_timestamp() rounds back to the exact value.
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("task_id", "r->>{i}"),
+    ("queue", "r->>{i}"),
+    ("type", "r->>{i}"),
+    ("state", "r->>{i}"),
+    ("at", "to_timestamp((r->>{i})::float8)"),
+    ("retry_count", "(r->>{i})::integer"),
+    ("max_retry", "(r->>{i})::integer"),
+    ("priority", "(r->>{i})::integer"),
+    ("labels", "nullif(r->{i}, 'null')"),
+    ("payload", "decode(r->>{i}, 'hex')"),
+    ("serializer", "r->>{i}"),
+    ("created_at", "to_timestamp((r->>{i})::float8)"),
+    ("process_at", "to_timestamp((r->>{i})::float8)"),
+    ("error", "r->>{i}"),
+    ("traceback", "r->>{i}"),
+    ("dead_reason", "r->>{i}"),
+    ("worker", "r->>{i}"),
+    ("duration_ms", "(r->>{i})::float8"),
+)
+_INCOMING = (
+    "SELECT "
+    + ", ".join(f"{sql.format(i=i)} AS {name}" for i, (name, sql) in enumerate(_FIELDS))
+    + " FROM jsonb_array_elements(%(rows)s::jsonb) AS batch(r)"
+)
+
 _MERGE = f"""
 INSERT INTO strego_tasks AS t (
     id, queue, type, state, retry_count, max_retry, priority, labels, payload, serializer,
@@ -48,7 +78,7 @@ INSERT INTO strego_tasks AS t (
     last_error, traceback, dead_reason, worker, duration_ms, timeline)
 SELECT
     x.task_id, x.queue, x.type, x.state, x.retry_count, x.max_retry, x.priority,
-    coalesce(x.labels, '{{}}'), decode(x.payload, 'hex'), x.serializer,
+    coalesce(x.labels, '{{}}'), x.payload, x.serializer,
     coalesce(x.created_at, x.at), x.process_at,
     CASE WHEN x.state = 'active' THEN x.at END,
     CASE WHEN x.state IN ('completed', 'dead', 'cancelled') THEN x.at END,
@@ -57,12 +87,7 @@ SELECT
         'state', x.state, 'at', extract(epoch FROM x.at), 'retry_count', x.retry_count,
         'worker', x.worker, 'error', left(x.error, 500), 'dead_reason', x.dead_reason,
         'duration_ms', x.duration_ms)))
-FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
-    task_id text, queue text, type text, state text, at timestamptz,
-    retry_count integer, max_retry integer, priority integer, labels jsonb,
-    payload text, serializer text, created_at timestamptz, process_at timestamptz,
-    error text, traceback text, dead_reason text, worker text,
-    duration_ms double precision)
+FROM ({_INCOMING}) AS x
 -- Concurrent writers lock rows in one order, so two batches never deadlock.
 ORDER BY x.task_id
 ON CONFLICT (id) DO UPDATE SET
@@ -93,37 +118,38 @@ ON CONFLICT (id) DO UPDATE SET
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
-def event_row(event: TaskEvent) -> dict[str, Any]:
-    """The JSON object one event travels as (keys match the recordset in ``_MERGE``)."""
-    return {
-        "task_id": event.task_id,
-        "queue": event.queue,
-        "type": event.type,
-        "state": event.state.value,
-        "at": event.at.isoformat(),
-        "retry_count": event.retry_count,
-        "max_retry": event.max_retry,
-        "priority": event.priority,
-        "labels": dict(event.labels) if event.labels else None,
-        "payload": event.payload.hex() if event.payload is not None else None,
-        "serializer": event.serializer,
-        "created_at": event.created_at.isoformat() if event.created_at else None,
-        "process_at": event.process_at.isoformat() if event.process_at else None,
-        "error": event.error,
-        "traceback": event.traceback,
-        "dead_reason": event.dead_reason,
-        "worker": event.worker,
-        "duration_ms": _finite(event.duration_ms),
-    }
+def event_row(event: TaskEvent) -> tuple[Any, ...]:
+    """The JSON array one event travels as, in ``_FIELDS`` order.
+
+    This runs on the event loop for every event, so it is a flat tuple: building it
+    costs about a third of a dict with keys, and timestamps skip ``isoformat``.
+    """
+    duration = event.duration_ms
+    return (
+        event.task_id,
+        event.queue,
+        event.type,
+        event.state.value,
+        event.at.timestamp(),
+        event.retry_count,
+        event.max_retry,
+        event.priority,
+        dict(event.labels) if event.labels else None,
+        event.payload.hex() if event.payload is not None else None,
+        event.serializer,
+        event.created_at.timestamp() if event.created_at else None,
+        event.process_at.timestamp() if event.process_at else None,
+        event.error,
+        event.traceback,
+        event.dead_reason,
+        event.worker,
+        duration if duration is None or math.isfinite(duration) else None,
+    )
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def split_rounds(events: Iterable[TaskEvent]) -> list[list[dict[str, Any]]]:
+def split_rounds(events: Iterable[TaskEvent]) -> list[list[tuple[Any, ...]]]:
     """Rows grouped so no round holds two events of one task; arrival order is kept."""
-    rounds: list[list[dict[str, Any]]] = []
+    rounds: list[list[tuple[Any, ...]]] = []
     seen: dict[str, int] = {}
     for event in events:
         index = seen.get(event.task_id, 0)
@@ -134,7 +160,7 @@ def split_rounds(events: Iterable[TaskEvent]) -> list[list[dict[str, Any]]]:
     return rounds
 
 
-def encode_rows(rows: Sequence[dict[str, Any]]) -> str:
+def encode_rows(rows: Sequence[tuple[Any, ...]]) -> str:
     """One round as a JSON array, with NUL characters removed."""
     text = json.dumps(rows, separators=(",", ":"), allow_nan=False, default=str)
     if "\\u0000" in text:
