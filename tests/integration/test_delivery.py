@@ -181,3 +181,27 @@ async def _dead_count(inspector: strego.Inspector, n: int) -> bool:
 
 async def _consumer_names(inspector: strego.Inspector, expected: set[str]) -> bool:
     return {c.name for c in await inspector.consumers("default")} == expected
+
+
+async def test_worker_survives_redis_losing_its_data(
+    client: strego.Client, make_server: ServerFactory, broker: strego.RedisBroker, prefix: str
+) -> None:
+    """Keys (groups included) vanish under a running worker: it logs, recreates, goes on."""
+    gate, running = asyncio.Event(), asyncio.Event()
+    done: list[int] = []
+
+    async def work(payload: dict[str, int]) -> None:
+        if payload["n"] == 0:
+            running.set()
+            await gate.wait()
+        done.append(payload["n"])
+
+    await make_server({"w": work})
+    await client.enqueue(strego.Task("w", {"n": 0}))
+    await asyncio.wait_for(running.wait(), 10)
+    keys = [k async for k in broker.redis.scan_iter(match=f"{prefix}:*")]
+    await broker.redis.delete(*keys)  # as if Redis restarted without persistence
+    gate.set()  # its outcome now has nowhere to land: dropped, logged
+    await wait_until(lambda: done == [0])
+    await client.enqueue(strego.Task("w", {"n": 1}))
+    await wait_until(lambda: done == [0, 1], timeout=15)

@@ -192,10 +192,20 @@ class RedisBroker:
         )
 
     async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
-        """WAIT on every master holding a queue this broker enqueued to (see topology)."""
-        queues = sorted(self._registered_queues)
-        sync_keys = masters_for(self.redis, [self.keys(q).sync for q in queues])
-        return await wait_for_replicas(self.redis, sync_keys, replicas, int(timeout_s * 1000))
+        """WAIT on every master holding a queue this broker enqueued to (see topology).
+
+        WAIT blocks its connection, so it is capped below the socket timeout: else a
+        lagging replica turns into a read timeout instead of a count. Retried like
+        enqueue (WAIT and its marker write are idempotent).
+        """
+        timeout_ms = int(min(timeout_s, self.config.socket_timeout_s * 0.8) * 1000)
+
+        async def wait() -> int:
+            queues = sorted(self._registered_queues)
+            sync_keys = masters_for(self.redis, [self.keys(q).sync for q in queues])
+            return await wait_for_replicas(self.redis, sync_keys, replicas, timeout_ms)
+
+        return await with_retries("wait for replicas", wait, attempts=self.config.enqueue_attempts)
 
     async def locate(self, task_id: str, queue: str | None) -> tuple[str, bytes] | None:
         """(queue, index record) of a task Redis knows, looking in every queue if needed."""
@@ -210,6 +220,12 @@ class RedisBroker:
         return None
 
     async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        """Cancel a task (see cancel.lua); retried like enqueue on connection errors."""
+        return await with_retries(
+            "cancel", lambda: self._cancel(task_id, queue), attempts=self.config.enqueue_attempts
+        )
+
+    async def _cancel(self, task_id: str, queue: str | None) -> bool:
         found = await self.locate(task_id, queue)
         if found is None:
             return False
@@ -244,7 +260,9 @@ class RedisBroker:
             if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
                 raise reply
 
-    async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
+    async def fetch(
+        self, wants: Sequence[tuple[str, int]], *, _retrying: bool = False
+    ) -> dict[str, list[Delivery] | None]:
         """Up to ``count`` tasks per queue (one pipeline); None for a paused queue."""
         idle_ttl_ms = int(self.config.block_s * 2000)
         calls: list[ScriptCall] = []
@@ -259,10 +277,15 @@ class RedisBroker:
             )
         replies = await self.scripts.run_many(self.redis, calls)
         found: dict[str, list[Delivery] | None] = {}
+        regroup = [(q, n) for (q, n), r in zip(wants, replies, strict=True) if _no_group(r)]
+        if regroup and not _retrying:
+            # The group is gone (Redis lost its data, or someone deleted the stream):
+            # recreate it and read again at once rather than after a whole `block`.
+            await self.prepare([q for q, _ in regroup])
+            found.update(await self.fetch(regroup, _retrying=True))
         for (queue, _), reply in zip(wants, replies, strict=True):
-            if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
-                await self.prepare([queue])
-                found[queue] = []
+            if _no_group(reply):
+                found.setdefault(queue, [])
             elif isinstance(reply, Exception):
                 raise reply
             else:
@@ -308,6 +331,13 @@ class RedisBroker:
         replies = await self.scripts.run_many(self.redis, calls)
         lost: list[str] = []
         for reply, ids in zip(replies, call_ids, strict=True):
+            if isinstance(reply, ResponseError):
+                # The script itself failed (e.g. NOGROUP: Redis restarted without its
+                # data, so the entry and its group are gone). Retrying cannot help and
+                # would block every later outcome: report these tasks as not ours.
+                log.error("could not record outcome of %s: %s", ", ".join(ids), reply)
+                lost.extend(ids)
+                continue
             if isinstance(reply, Exception):
                 raise reply
             if isinstance(reply, list):
@@ -521,10 +551,10 @@ class RedisBroker:
                     delay = min(delay * 2, 2.0)
                     continue
                 if message is not None and message.get("type") == "message":
-                    queue = channels.get(message["channel"])
-                    if queue is not None:
+                    target = channels.get(message["channel"])
+                    if target is not None:
                         kind, _, value = text(message["data"]).partition(":")
-                        on_signal(QueueSignal(queue, kind, value))
+                        on_signal(QueueSignal(target, kind, value))
         finally:
             if pubsub is not None:
                 await asyncio.shield(_close_pubsub(pubsub))
@@ -597,6 +627,10 @@ class RedisBroker:
 async def _close_pubsub(pubsub: Any) -> None:
     with contextlib.suppress(Exception):  # closing a broken connection may fail
         await pubsub.aclose()
+
+
+def _no_group(reply: Any) -> bool:
+    return isinstance(reply, ResponseError) and "NOGROUP" in str(reply)
 
 
 def _pairs(fields: Any) -> dict[bytes, bytes]:
