@@ -57,3 +57,51 @@ async def test_garbage_entries_go_to_dead_letters(
 
 async def _dead(inspector: strego.Inspector, n: int) -> bool:
     return (await inspector.queue_info("default")).dead >= n
+
+
+async def test_entry_deleted_while_pending_is_dead_lettered_as_lost(
+    redis_url: str,
+    prefix: str,
+    client: strego.Client,
+    make_server: ServerFactory,
+    inspector: strego.Inspector,
+) -> None:
+    """An entry deleted under a dead worker is reported by XAUTOCLAIM and dead-lettered 'lost'."""
+    await client.enqueue(strego.Task("good", {"n": 1}))
+    dead = strego.RedisBroker(redis_url, prefix=prefix, group="tests", consumer="dead")
+    await dead.prepare(["default"])
+    (delivery,) = (await dead.fetch([("default", 1)]))["default"] or []
+    await dead.redis.xdel(dead.keys("default").stream(0), delivery.entry_id)
+    await dead.aclose()
+
+    async def good(payload: dict[str, int]) -> None:
+        raise AssertionError("nothing left to run")
+
+    await make_server(
+        {"good": good}, broker_options={"claim_stale_after": 0.2, "claim_check_interval": 0.1}
+    )
+    await wait_until(lambda: _dead(inspector, 1))
+    (record,) = await inspector.dead_letters("default")
+    assert record.dead_reason == "lost"
+    assert delivery.entry_id in (record.last_error or "")
+
+
+async def test_undecodable_payload_is_dead_lettered(
+    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """A payload its serializer cannot read is dead-lettered as 'undecodable'."""
+    await client.enqueue(
+        strego.Task("good", b"\xff not msgpack", serializer=strego.RawSerializer())
+    )
+    broken = TaskMessage(
+        id="m1", type="good", queue="default", payload=b"\xc1", serializer="msgpack"
+    )
+    await client.broker.redis.xadd(client.broker.keys("default").stream(0), {"d": encode(broken)})
+
+    async def good(payload: dict[str, int]) -> None:
+        return None
+
+    await make_server({"good": good})
+    await wait_until(lambda: _dead(inspector, 2))
+    reasons = sorted(r.dead_reason or "" for r in await inspector.dead_letters("default"))
+    assert reasons == ["undecodable", "validation"]
