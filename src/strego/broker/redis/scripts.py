@@ -72,6 +72,7 @@ class Scripts:
         self.requeue = loaded["requeue"]
         self.delete = loaded["delete"]
         self.release_consumer = loaded["release_consumer"]
+        self._loaded: set[str] = set()  # SHAs this process has loaded at least once
 
     async def run_many(self, client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run many script calls in one pipeline (one round trip when all are loaded).
@@ -81,6 +82,11 @@ class Scripts:
         """
         if not calls:
             return []
+        # Load a script before its first pipeline: else a first enqueue_many of 500
+        # tasks is 500 NOSCRIPT errors and a second round trip.
+        for script in {call[0] for call in calls if call[0].sha not in self._loaded}:
+            await script.load(client)
+            self._loaded.add(script.sha)
         results = await _pipeline(client, calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:  # after a Redis restart or SCRIPT FLUSH: load and re-run those
