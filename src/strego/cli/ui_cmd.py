@@ -7,9 +7,11 @@ of the CLI works without them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from strego.cli.common import add_postgres_option, add_redis_option
@@ -96,7 +98,6 @@ def check_exposure(host: str, has_auth: bool, insecure: bool) -> None:
 
 
 async def run_ui(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level, "text")
     auth: Any = parse_basic_auth(args.auth) if args.auth else args.token or None
     check_exposure(args.host, auth is not None, args.insecure)
     import uvicorn
@@ -111,6 +112,7 @@ async def run_ui(args: argparse.Namespace) -> int:
             await broker.redis.ping()
         except Exception as exc:
             raise ConnectionError(f"cannot reach Redis at {args.redis}: {exc}") from exc
+        configure_logging(args.log_level, "text")  # after the checks: errors stay one line
         if args.postgres:
             from strego.store.postgres import PostgresStore
 
@@ -135,9 +137,30 @@ async def run_ui(args: argparse.Namespace) -> int:
             kind,
             mode,
         )
-        await uvicorn.Server(config).serve()
+        await _graceful_server(uvicorn, config).serve()
     finally:
         if store is not None:
             await store.aclose()
         await broker.aclose()
     return 0
+
+
+def _graceful_server(uvicorn: Any, config: Any) -> Any:
+    """A uvicorn server that exits 0 after SIGINT/SIGTERM, like ``strego worker``.
+
+    uvicorn re-raises the signal it caught once it has shut down (so the process dies
+    of it); a clean shutdown on request is a success for this command.
+    """
+
+    class GracefulServer(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured.clear()
+
+    return GracefulServer(config)

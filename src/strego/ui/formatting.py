@@ -75,6 +75,24 @@ def iso(when: datetime | None) -> str:
     return "" if when is None else when.astimezone(UTC).isoformat()
 
 
+REASONS = {
+    "exhausted": "every retry was used up",
+    "skip_retry": "the handler raised SkipRetry",
+    "validation": "the payload did not match the handler's type",
+    "undecodable": "the serializer could not read the payload",
+    "malformed": "the stream entry is not a strego task",
+    "unknown_type": "no handler is registered for this task type",
+    "unknown_serializer": "the task names a serializer this worker does not have",
+    "poison": "delivered too many times without finishing (it keeps killing workers)",
+    "lost": "the entry vanished from Redis while a worker held it",
+}
+
+
+def reason_help(reason: str | None) -> str:
+    """What a dead reason code means, in words."""
+    return REASONS.get(reason or "", "")
+
+
 def task_preview(record: Any) -> str:
     """Payload summary of a TaskRecord (list rows)."""
     return preview(record.payload, record.payload_bytes)
@@ -82,6 +100,7 @@ def task_preview(record: Any) -> str:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "preview": task_preview,
+    "reason_help": reason_help,
     "number": number,
     "size": size,
     "duration": duration,

@@ -63,6 +63,14 @@
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
 
+  // Search forms (GET) leave empty filters out of the URL, so links stay short.
+  document.addEventListener("formdata", function (event) {
+    if ((event.target.getAttribute("method") || "get").toLowerCase() !== "get") return;
+    Array.from(event.formData.entries()).forEach(function (entry) {
+      if (entry[1] === "") event.formData.delete(entry[0]);
+    });
+  });
+
   function updateSelection(form) {
     if (!form) return;
     var boxes = form.querySelectorAll("input[name=ids]");
