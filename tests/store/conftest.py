@@ -56,7 +56,7 @@ def databases() -> Iterator[Databases]:
     try:
         psycopg.connect(ADMIN_DSN, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {ADMIN_DSN!r}: {exc}".strip()
+        reason = f"PostgreSQL not reachable at {ADMIN_DSN!r}: {' '.join(str(exc).split())}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run, not skip)")
         pytest.skip(reason)

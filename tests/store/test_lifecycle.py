@@ -116,3 +116,17 @@ async def test_record_from_other_threads(store: PostgresStore) -> None:
         await asyncio.to_thread(thread.join)
     await written(store)
     assert await store.count(TaskFilter(queue=queue)) == 800
+
+
+@pytest.mark.postgres
+async def test_closed_store_can_start_again(pg_dsn: str) -> None:
+    """start() after the final aclose() brings the writer back: events land again."""
+    store = PostgresStore(pg_dsn, flush_interval=0.01)
+    async with store:
+        pass
+    tid = new_id()
+    async with store:
+        store.record(event(tid, TaskState.PENDING, at(0)))
+        await written(store)
+        assert await store.get(tid) is not None
+    assert store.dropped == 0

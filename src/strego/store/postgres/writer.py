@@ -97,6 +97,8 @@ class BatchWriter:
         still starts, buffers, and the writer keeps trying to connect.
         """
         self._loop = asyncio.get_running_loop()
+        self._stopping = self._closed = False  # a closed store may be started again
+        self._stop.clear()
         try:
             await self._connection()
         except SchemaError:
