@@ -18,6 +18,7 @@ import strego
 from strego.store.postgres import PostgresStore
 from strego.ui import create_app
 from tests.store.conftest import fresh_dsn  # noqa: F401  (a migrated database per test)
+from tests.support.servers import start_redis
 from tests.ui.conftest import XSS, DeadMaker, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -226,3 +227,26 @@ async def test_screenshots_of_every_page(
         for scheme in ("light", "dark"):
             await shoot(page, name, scheme)
     assert (SHOTS / "queue-dark.png").stat().st_size > 10_000
+
+
+async def test_redis_outage_shows_offline_then_recovers(watched: Watched) -> None:
+    """When Redis goes away the dashboard keeps its numbers and says Offline; then Live."""
+    redis = start_redis()
+    try:
+        async with strego.RedisBroker(redis.url, group="tests") as broker:
+            await strego.Client(broker).enqueue(strego.Task("t"))
+            async with LiveServer(create_app(broker)) as server:
+                page = watched.page
+                await page.goto(server.url + "/")
+                toggle = page.locator("#live-toggle")
+                await expect(toggle).to_have_text("Live")
+                redis.stop(kill=True)
+                await expect(toggle).to_have_text("Offline", timeout=15_000)
+                await expect(page.locator('[data-stat="pending"] .tile-value')).to_have_text("1")
+                await shoot(page, "dashboard-offline")
+                redis.start()
+                await expect(toggle).to_have_text("Live", timeout=15_000)
+    finally:
+        redis.cleanup()
+    # The failed refreshes were logged by the browser as 503s: expected here.
+    watched.errors = [e for e in watched.errors if "503" not in e]

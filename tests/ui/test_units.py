@@ -81,6 +81,8 @@ def test_nice_ceiling_and_chart_geometry() -> None:
     assert chart.total == 15 and chart.peak == 10
     assert chart.bars[0].height == 0 and chart.bars[2].height > chart.bars[1].height
     assert [label for _, label in chart.gridlines] == ["0", "5", "10"]
+    empty = bar_chart("failed", [(T0, 0)], 1)
+    assert [label for _, label in empty.gridlines] == ["0", "1"]
     assert chart.bars[1].title == "12:01 UTC"
 
 

@@ -85,9 +85,8 @@ def bar_chart(series: str, values: Sequence[tuple[datetime, int]], bucket_minute
                 title=f"{start:%H:%M} UTC" + (f" +{bucket_minutes}m" if bucket_minutes > 1 else ""),
             )
         )
-    gridlines = tuple(
-        (round(_TOP + plot_h * (1 - f), 2), _short(int(top * f))) for f in (0.0, 0.5, 1.0)
-    )
+    fractions = (0.0, 0.5, 1.0) if top >= 2 else (0.0, 1.0)  # no "0.5 tasks" line
+    gridlines = tuple((round(_TOP + plot_h * (1 - f), 2), _short(int(top * f))) for f in fractions)
     labels: list[tuple[float, str]] = []
     if values:
         for i in sorted({0, len(values) // 2, len(values) - 1}):

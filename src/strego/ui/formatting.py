@@ -39,6 +39,8 @@ def duration(seconds: float | None) -> str:
     """Seconds as "850 ms", "12.3 s", "4m 05s", "3h 12m", "2d 4h"."""
     if seconds is None:
         return DASH
+    if seconds == 0:
+        return "0 s"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:

@@ -22,6 +22,7 @@ __all__ = [
     "QueueView",
     "Totals",
     "WorkersView",
+    "all_queues",
     "dashboard",
     "dead_view",
     "queue_view",
@@ -46,6 +47,12 @@ class Totals:
     completed: int = 0
     processed: int = 0
     failed: int = 0
+
+
+async def all_queues(inspector: Inspector) -> list[QueueInfo]:
+    """Every known queue's counts, fetched concurrently (one pipeline per queue)."""
+    names = await inspector.broker.known_queues()
+    return list(await asyncio.gather(*(inspector.queue_info(name) for name in names)))
 
 
 def totals(queues: Sequence[QueueInfo]) -> Totals:
@@ -77,7 +84,7 @@ async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
         range_key = "1h"
     minutes, bucket, label = RANGES[range_key]
     queues, points, redis, workers = await asyncio.gather(
-        inspector.queues(),
+        all_queues(inspector),
         inspector.throughput(minutes=minutes),
         inspector.redis_info(),
         inspector.workers(),
@@ -161,7 +168,7 @@ class DeadView:
 
 
 async def dead_view(inspector: Inspector, queue: str | None, number: int, size: int) -> DeadView:
-    queues = await inspector.queues()
+    queues = await all_queues(inspector)
     if queue is None:
         with_dead = [q for q in queues if q.dead]
         queue = with_dead[0].name if with_dead else (queues[0].name if queues else None)

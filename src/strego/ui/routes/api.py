@@ -49,7 +49,7 @@ async def csrf(request: Request) -> Response:
 
 
 async def list_queues(request: Request) -> Response:
-    found = await ui(request).inspector.queues()
+    found = await queries.all_queues(ui(request).inspector)
     data = {
         "queues": [queue_json(q) for q in found],
         "totals": dataclasses.asdict(queries.totals(found)),

@@ -19,7 +19,7 @@ async def dashboard(request: Request) -> Response:
 
 
 async def queues(request: Request) -> Response:
-    found = await ui(request).inspector.queues()
+    found = await queries.all_queues(ui(request).inspector)
     context = {"queues": found, "totals": queries.totals(found), "nav": "queues"}
     return render(request, "queues.html", context)
 

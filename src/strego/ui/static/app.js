@@ -12,14 +12,33 @@
   var live = true;
   try { live = window.localStorage.getItem(KEY) !== "off"; } catch (e) { /* storage blocked */ }
 
+  var offline = false;
+
   function paintToggle() {
     var button = document.getElementById("live-toggle");
     if (!button) return;
     button.setAttribute("aria-pressed", live ? "true" : "false");
     button.classList.toggle("paused", !live);
+    button.classList.toggle("offline", live && offline);
     var label = button.querySelector(".live-label");
-    if (label) label.textContent = live ? "Live" : "Paused";
+    if (label) label.textContent = !live ? "Paused" : offline ? "Offline" : "Live";
+    button.title = offline ? "The last refresh failed (Redis or the UI server is unreachable)"
+      : "Pause or resume live refresh";
   }
+
+  // A failed refresh keeps the last data on screen and says so; the next success clears it.
+  function refreshed(ok) {
+    return function (event) {
+      var region = event.detail && event.detail.elt;
+      if (!region || !region.hasAttribute || !region.hasAttribute("data-live")) return;
+      if (offline !== !ok) { offline = !ok; paintToggle(); }
+    };
+  }
+  document.addEventListener("htmx:responseError", refreshed(false));
+  document.addEventListener("htmx:sendError", refreshed(false));
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail && event.detail.successful) refreshed(true)(event);
+  });
 
   function busy(region) {
     if (region.querySelector("input[type=checkbox]:checked")) return true;
