@@ -12,9 +12,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from strego.broker.redis import RedisBroker
@@ -115,33 +118,45 @@ def _start_redis() -> EmbeddedRedis:
 
 
 async def _serve(args: argparse.Namespace, url: str, sock: socket.socket, *, embedded: bool) -> int:
-    broker = RedisBroker(url, group=args.group, prefix=args.prefix)
-    ui_broker = RedisBroker(url, group=args.group, prefix=args.prefix)
+    """Start worker, UI and producer; on a signal, stop them in reverse order."""
     stop = _stop_on_signals()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        broker = await stack.enter_async_context(
+            RedisBroker(url, group=args.group, prefix=args.prefix)
+        )
+        ui_broker = await stack.enter_async_context(
+            RedisBroker(url, group=args.group, prefix=args.prefix)
+        )
         await ping(broker, url)
-        server = build_server(broker, concurrency=args.concurrency)
-        await server.start()
+        await stack.enter_async_context(build_server(broker, concurrency=args.concurrency))
         ui = _ui_server(ui_broker, sock)
-        ui_task = asyncio.create_task(ui.serve(sockets=[sock])) if ui else None
-        client = Client(broker)
+        watched: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+        if ui is not None:
+            watched.append(asyncio.create_task(ui.serve(sockets=[sock])))
+            stack.push_async_callback(_stop_ui, ui, watched[-1])
         side_tasks = [asyncio.create_task(_status(Inspector(broker)))]
         if not args.no_producer:
-            side_tasks.append(asyncio.create_task(Producer(client, rate=args.rate).run()))
+            producer = Producer(Client(broker), rate=args.rate)
+            side_tasks.append(asyncio.create_task(producer.run()))
+        stack.push_async_callback(_cancel, side_tasks)
         _banner(url, embedded, sock, args, ui is not None)
-        await stop.wait()
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            log.error("the web UI stopped unexpectedly; shutting down")
+        watched[0].cancel()
         print("\nstopping: producer, UI, worker" + (", Redis" if embedded else ""), flush=True)
-        for task in side_tasks:
-            task.cancel()
-        await asyncio.gather(*side_tasks, return_exceptions=True)
-        if ui is not None and ui_task is not None:
-            ui.should_exit = True
-            await ui_task
-        await server.stop()
-    finally:
-        await ui_broker.aclose()
-        await broker.aclose()
-    return 0
+    return 0 if stop.is_set() else 1
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _stop_ui(ui: Any, serving: asyncio.Task[Any]) -> None:
+    ui.should_exit = True
+    await asyncio.gather(serving, return_exceptions=True)
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -189,10 +204,22 @@ def _banner(
         f"  Redis:   {redact(url)} ({where})\n"
         f"  Worker:  queues {queues}, concurrency {args.concurrency}\n"
         f"  Demo:    {'off' if args.no_producer else f'~{args.rate:g} tasks/s'}\n"
-        f"Try:  strego stats --watch --redis {redact(url)} --prefix {args.prefix}\n"
+        f"Try:  {_strego_command()} stats --watch --redis {redact(url)}{_non_default(args)}\n"
         f"Press Ctrl-C to stop.",
         flush=True,
     )
+
+
+def _strego_command() -> str:
+    """``strego`` if it is on PATH, else its full path (scripts/dev runs it from .venv)."""
+    if shutil.which("strego"):
+        return "strego"
+    return str(Path(sys.executable).parent / "strego")
+
+
+def _non_default(args: argparse.Namespace) -> str:
+    extra = "" if args.group == "strego-workers" else f" --group {args.group}"
+    return extra + ("" if args.prefix == "strego" else f" --prefix {args.prefix}")
 
 
 async def _status(inspector: Inspector) -> None:
