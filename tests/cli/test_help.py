@@ -86,3 +86,16 @@ async def test_debug_shows_the_traceback(cli: Cli) -> None:
     """``strego --debug`` lets the exception through for a full traceback."""
     with pytest.raises(ValueError, match="Redis URL must start with"):
         await cli("--debug", "stats", "--redis", "http://nope", connect=False)
+
+
+MINE = ("enqueue", "stats", "queues", "dead", "task", "dev")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in COMMANDS if p[0] in MINE and p not in {("queues",), ("dead",), ("task",)}]
+)
+async def test_every_action_has_its_own_examples(cli: Cli, path: tuple[str, ...]) -> None:
+    """Each admin/dev command and action lists example invocations of itself."""
+    out = (await cli(*path, "--help", connect=False)).out
+    examples = out.split("examples:", 1)[1]
+    assert f"strego {' '.join(path)}" in examples

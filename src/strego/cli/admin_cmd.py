@@ -121,6 +121,21 @@ def _add_stats(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=admin_queues.stats)
 
 
+def _action(
+    actions: Subparsers, name: str, help: str, examples: str, redis: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """One ACTION of a command group, with its own examples in ``--help``."""
+    lines = "\n".join(f"  {line.strip()}" for line in examples.strip().splitlines())
+    return actions.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"examples:\n{lines}\n",
+        parents=[redis],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser = _command(
         subparsers,
@@ -135,20 +150,39 @@ def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
-    listing = actions.add_parser("list", help="list queues with their counts", parents=[redis])
+    listing = _action(
+        actions,
+        "list",
+        "list queues with their counts",
+        "strego queues list\nstrego queues list --json | jq '.[] | {name, pending}'",
+        redis,
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.list_queues)
-    for name, help, func in (
-        ("pause", "stop workers fetching from QUEUE (enqueue still works)", admin_queues.pause),
-        ("resume", "let workers fetch from QUEUE again", admin_queues.resume),
-    ):
-        action = actions.add_parser(name, help=help, description=help, parents=[redis])
-        action.add_argument("queue", metavar="QUEUE")
-        action.set_defaults(func=func)
-    purge = actions.add_parser(
+    pause = _action(
+        actions,
+        "pause",
+        "stop workers fetching from QUEUE (enqueue still works)",
+        "strego queues pause emails",
+        redis,
+    )
+    pause.add_argument("queue", metavar="QUEUE")
+    pause.set_defaults(func=admin_queues.pause)
+    resume = _action(
+        actions,
+        "resume",
+        "let workers fetch from QUEUE again",
+        "strego queues resume emails",
+        redis,
+    )
+    resume.add_argument("queue", metavar="QUEUE")
+    resume.set_defaults(func=admin_queues.resume)
+    purge = _action(
+        actions,
         "purge",
-        help="delete QUEUE's waiting, scheduled and retry tasks (running and dead ones stay)",
-        parents=[redis],
+        "delete QUEUE's waiting, scheduled and retry tasks (running and dead ones stay)",
+        "strego queues purge emails         # asks first\nstrego queues purge emails --yes",
+        redis,
     )
     purge.add_argument("queue", metavar="QUEUE")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -171,24 +205,42 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
-    listing = actions.add_parser(
-        "list", help="list QUEUE's dead tasks, newest first", parents=[redis]
+    listing = _action(
+        actions,
+        "list",
+        "list QUEUE's dead tasks, newest first",
+        "strego dead list default\nstrego dead list default --limit 100 --offset 100 --json",
+        redis,
     )
     listing.add_argument("queue", metavar="QUEUE")
     listing.add_argument("--limit", type=int, default=20, help="default %(default)s")
     listing.add_argument("--offset", type=int, default=0)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.dead_list)
-    for name, help, func in (
-        ("retry", "run dead tasks again now, attempts reset to 0", admin_queues.dead_retry),
-        ("delete", "delete dead tasks", admin_queues.dead_delete),
-    ):
-        action = actions.add_parser(name, help=help, description=help, parents=[redis])
+    retry = _action(
+        actions,
+        "retry",
+        "run dead tasks again now, attempts reset to 0",
+        "strego dead retry default 01J8ZQ4R6T0000000000000000 01J8ZQ4R6V0000000000000000",
+        redis,
+    )
+    delete = _action(
+        actions,
+        "delete",
+        "delete dead tasks",
+        "strego dead delete default 01J8ZQ4R6T0000000000000000",
+        redis,
+    )
+    for action, func in ((retry, admin_queues.dead_retry), (delete, admin_queues.dead_delete)):
         action.add_argument("queue", metavar="QUEUE")
         action.add_argument("task_ids", nargs="+", metavar="TASK_ID")
         action.set_defaults(func=func)
-    retry_all = actions.add_parser(
-        "retry-all", help="run every dead task of QUEUE again", parents=[redis]
+    retry_all = _action(
+        actions,
+        "retry-all",
+        "run every dead task of QUEUE again",
+        "strego dead retry-all default\nstrego dead retry-all default --no-progress",
+        redis,
     )
     retry_all.add_argument("queue", metavar="QUEUE")
     retry_all.add_argument(
@@ -198,7 +250,13 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         help="show a progress bar (default: on a terminal, for more than 500 tasks)",
     )
     retry_all.set_defaults(func=admin_queues.dead_retry_all)
-    purge = actions.add_parser("purge", help="delete every dead task of QUEUE", parents=[redis])
+    purge = _action(
+        actions,
+        "purge",
+        "delete every dead task of QUEUE",
+        "strego dead purge default         # asks first\nstrego dead purge default --yes",
+        redis,
+    )
     purge.add_argument("queue", metavar="QUEUE")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(func=admin_queues.dead_purge)
@@ -217,17 +275,24 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
-    get = actions.add_parser(
-        "get", help="print everything Redis knows about a task", parents=[redis]
+    get = _action(
+        actions,
+        "get",
+        "print everything Redis knows about a task",
+        "strego task get 01J8ZQ4R6T0000000000000000\n"
+        "strego task get 01J8ZQ4R6T0000000000000000 --queue emails --json",
+        redis,
     )
     get.add_argument("task_id", metavar="TASK_ID")
     get.add_argument("--queue", help="look only in this queue (default: every queue)")
     get.add_argument("--json", action="store_true", help="machine-readable output")
     get.set_defaults(func=admin_tasks.get)
-    cancel = actions.add_parser(
+    cancel = _action(
+        actions,
         "cancel",
-        help="cancel a pending, scheduled, retrying or running task",
-        parents=[redis],
+        "cancel a pending, scheduled, retrying or running task",
+        "strego task cancel 01J8ZQ4R6T0000000000000000",
+        redis,
     )
     cancel.add_argument("task_id", metavar="TASK_ID")
     cancel.add_argument("--queue", help="look only in this queue (default: every queue)")
