@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -156,3 +160,35 @@ async def test_running_tasks_count_as_active(
         row = (await cli("stats")).out.splitlines()[4].split()
         assert row[:4] == ["default", "active", "1", "2"]
         release.set()
+
+
+async def test_stats_watch_redraws_in_place_on_a_terminal(
+    client: strego.Client, redis_url: str, prefix: str
+) -> None:
+    """On a terminal, --watch homes the cursor and clears before each redraw (plain ANSI)."""
+    await _fill(client)
+    out = await asyncio.to_thread(_run_in_pty, redis_url, prefix)
+    assert out.count("\x1b[H\x1b[2J") == 2
+    assert out.count("strego stats  ") == 2
+
+
+def _run_in_pty(redis_url: str, prefix: str) -> str:
+    primary, secondary = pty.openpty()
+    argv = ["stats", "--watch", "--count", "2", "--interval", "0.05"]
+    argv += ["--redis", redis_url, "--prefix", prefix, "--group", "tests"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "strego.cli.main", *argv], stdout=secondary, stderr=secondary
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    assert proc.wait(10) == 0
+    return b"".join(chunks).decode()
