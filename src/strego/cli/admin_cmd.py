@@ -150,6 +150,10 @@ def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
+    _add_queue_actions(actions, redis)
+
+
+def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
     listing = _action(
         actions,
         "list",
@@ -205,6 +209,11 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
+    _add_dead_reads(actions, redis)
+    _add_dead_writes(actions, redis)
+
+
+def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
     listing = _action(
         actions,
         "list",
@@ -217,6 +226,9 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     listing.add_argument("--offset", type=int, default=0)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.dead_list)
+
+
+def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
     retry = _action(
         actions,
         "retry",
