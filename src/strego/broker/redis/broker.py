@@ -560,7 +560,11 @@ class RedisBroker:
                 await asyncio.shield(_close_pubsub(pubsub))
 
     async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
-        now_ms = int(time.time() * 1000)
+        # Redis's clock, not ours: with local clocks, a worker running more than the TTL
+        # behind the others was pruned from the registry by their heartbeats and
+        # vanished from Inspector.workers() (found by tests/faults/test_clock_skew.py).
+        seconds, micros = await self.redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
         key = self.global_keys.worker(registration.name)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(
