@@ -87,7 +87,7 @@ class Client:
                 )
                 continue
             out.append(TaskInfo(result.task_id, result.queue, result.state, result.process_at))
-            if self._records_history:
+            if self._records_history and result.created:
                 self.history.record(_created(task, result))
         return out
 

@@ -7,13 +7,16 @@ lookup per queue, pipelined.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
+from strego.events import TaskEvent
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
+from strego.task import TaskState
 
 __all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPoint", "WorkerInfo"]
 
@@ -58,7 +61,21 @@ class Inspector:
 
     async def retry(self, task_id: str, queue: str | None = None) -> bool:
         """Run a dead, retry or scheduled task now, with its attempts reset to 0."""
-        return await self._admin.retry(task_id, queue)
+        moved = await self._admin.retry(task_id, queue)
+        if moved and self.store is not None:  # the history shows the revival at once
+            record = await self._admin.get_task(task_id, queue)
+            if record is not None:
+                self.store.record(
+                    TaskEvent(
+                        task_id=task_id,
+                        queue=record.queue,
+                        type=record.type,
+                        state=TaskState.PENDING,
+                        at=datetime.now(UTC),
+                        max_retry=record.max_retry,
+                    )
+                )
+        return moved
 
     async def retry_all_dead(self, queue: str) -> int:
         return await self._admin.retry_all_dead(queue)

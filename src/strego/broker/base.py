@@ -59,6 +59,7 @@ class EnqueueResult:
     state: TaskState | None
     process_at: datetime | None = None
     duplicate_of: str | None = None
+    created: bool = True  # False when an explicit id was already live or processed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

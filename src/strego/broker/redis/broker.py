@@ -658,9 +658,9 @@ def _enqueue_result(request: EnqueueRequest, reply: Any) -> EnqueueResult:
     if status == "scheduled":
         at = datetime.fromtimestamp(int(ref) / 1000, UTC)
         return EnqueueResult(message.id, message.queue, TaskState.SCHEDULED, at)
-    if status == "exists":
+    if status == "exists":  # an explicit id that is already live: a no-op
         state = TaskState.SCHEDULED if ref[:1] in ("s", "r") else TaskState.PENDING
-        return EnqueueResult(message.id, message.queue, state)
-    # pending, or 'processed' (an explicit id that already ran: a no-op)
-    state = TaskState.COMPLETED if status == "processed" else TaskState.PENDING
-    return EnqueueResult(message.id, message.queue, state)
+        return EnqueueResult(message.id, message.queue, state, created=False)
+    if status == "processed":  # an explicit id that already ran: a no-op
+        return EnqueueResult(message.id, message.queue, TaskState.COMPLETED, created=False)
+    return EnqueueResult(message.id, message.queue, TaskState.PENDING)
