@@ -25,15 +25,26 @@ _MODULES = (
 )
 
 
-def skew_clock(seconds: float) -> None:
-    """Make this process's wall clock run ``seconds`` ahead (negative: behind)."""
+class _AnyDatetime(type):
+    """Keeps ``isinstance(x, module.datetime)`` true for ordinary datetimes once a
+    module's ``datetime`` is the skewed subclass (strego validates process_at so)."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, _dt.datetime)
+
+
+def skew_clock(seconds: float) -> type[_dt.datetime]:
+    """Make this process's wall clock run ``seconds`` ahead (negative: behind).
+
+    Returns the skewed ``datetime`` class, for the caller's own ``now()``.
+    """
     real_time, real_time_ns = time.time, time.time_ns
     shift = _dt.timedelta(seconds=seconds)
 
     def skewed_time() -> float:
         return real_time() + seconds
 
-    class SkewedDatetime(_dt.datetime):
+    class SkewedDatetime(_dt.datetime, metaclass=_AnyDatetime):
         @classmethod
         def now(cls, tz: _dt.tzinfo | None = None) -> Any:
             return _dt.datetime.now(tz) + shift
@@ -51,3 +62,4 @@ def skew_clock(seconds: float) -> None:
         module = importlib.import_module(name)
         if getattr(module, "datetime", None) is _dt.datetime:
             module.datetime = SkewedDatetime  # type: ignore[attr-defined]
+    return SkewedDatetime
