@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
 import time
 import traceback
 from collections.abc import Awaitable
@@ -171,7 +172,7 @@ class Runner:
         started: float,
     ) -> Outcome:
         error = _describe(exc)
-        tb = "".join(traceback.format_exception(exc))
+        tb = format_traceback(exc)
         if message.retry_count >= message.max_retry:
             return _dead(message, DeadReason.EXHAUSTED, error, exc, duration_s=_since(started))
         retry_number = message.retry_count + 1
@@ -183,6 +184,19 @@ class Runner:
             delay = self._retry_policy.delay(retry_number)
         retried = message.evolve(retry_count=retry_number, last_error=error, traceback=tb)
         return Retry(retried, delay, _since(started))
+
+
+_WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback from the handler down: strego's own calling frames are noise."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and (
+        tb.tb_frame.f_code.co_filename.startswith(_WORKER_DIR)
+    ):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _describe(exc: BaseException) -> str:
@@ -198,7 +212,7 @@ def _dead(
     *,
     duration_s: float = 0.0,
 ) -> Dead:
-    tb = "".join(traceback.format_exception(exc)) if exc is not None else message.traceback
+    tb = format_traceback(exc) if exc is not None else message.traceback
     dead = message.evolve(
         last_error=error,
         traceback=tb,
