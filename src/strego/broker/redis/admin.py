@@ -11,6 +11,7 @@ from redis.exceptions import ResponseError
 from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
 from strego.broker.redis.keys import QueueKeys
+from strego.broker.redis.topology import server_info
 from strego.envelope import MalformedTaskError, decode, encode
 from strego.records import (
     ConsumerInfo,
@@ -418,7 +419,7 @@ class RedisAdmin:
         ]
 
     async def redis_info(self) -> dict[str, Any]:
-        info = await self._redis.info()
+        info = await server_info(self._redis)  # a cluster: every master, summed
         wanted = (
             "redis_version",
             "used_memory_human",
@@ -426,9 +427,12 @@ class RedisAdmin:
             "connected_clients",
             "uptime_in_seconds",
             "maxmemory_policy",
+            "cluster_masters",
         )
         return {
-            k: (text(info[k]) if isinstance(info.get(k), bytes) else info.get(k)) for k in wanted
+            k: (text(info[k]) if isinstance(info.get(k), bytes) else info.get(k))
+            for k in wanted
+            if k in info or k != "cluster_masters"
         }
 
 

@@ -261,8 +261,9 @@ async def server_info(client: RedisClient) -> dict[str, Any]:
     if not isinstance(client, RedisCluster):
         info: dict[str, Any] = await client.info()
         return info
-    per_node: dict[str, dict[str, Any]] = await client.info(target_nodes=RedisCluster.PRIMARIES)
-    infos = list(per_node.values())
+    replies: dict[str, Any] = await client.info(target_nodes=RedisCluster.PRIMARIES)
+    # One reply per master, keyed by node name; a one-master cluster gives it bare.
+    infos = [replies] if "redis_version" in replies else list(replies.values())
     merged = dict(infos[0])
     for field in ("used_memory", "connected_clients"):
         merged[field] = sum(int(i.get(field, 0)) for i in infos)
