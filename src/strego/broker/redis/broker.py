@@ -6,15 +6,11 @@ builds keys and arguments and parses replies.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from strego.broker.base import (
@@ -26,33 +22,38 @@ from strego.broker.base import (
     WorkerRegistration,
     WorkerTiming,
 )
+from strego.broker.redis.calls import (
+    ack_call,
+    dead_call,
+    deliveries,
+    enqueue_call,
+    enqueue_result,
+    pairs,
+    retry_call,
+)
 from strego.broker.redis.config import BrokerConfig
 from strego.broker.redis.connection import (
-    TRANSIENT_ERRORS,
     default_consumer_name,
     make_client,
     text,
     with_retries,
 )
 from strego.broker.redis.keys import GlobalKeys, QueueKeys
+from strego.broker.redis.presence import Presence
 from strego.broker.redis.scripts import ScriptCall, Scripts
 from strego.broker.redis.topology import (
     RedisClient,
     masters_for,
-    open_pubsub,
     wait_for_replicas,
 )
 from strego.durations import Duration
-from strego.envelope import encode
 from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded, lost_entry
-from strego.task import TaskState
 
 __all__ = ["RedisBroker"]
 
 log = logging.getLogger("strego")
 _ENQUEUE_CHUNK = 500
 _PROMOTE_BATCH = 500
-_HEARTBEAT_TTL_S = 60
 
 
 class RedisBroker:
@@ -93,6 +94,7 @@ class RedisBroker:
         self.global_keys = GlobalKeys(self.config.prefix)
         self.retention = Retention()
         self._registered_queues: set[str] = set()
+        self._presence = Presence(self)
 
     # -- shared -----------------------------------------------------------------
 
@@ -151,45 +153,13 @@ class RedisBroker:
         if new_queues:
             await self.redis.sadd(self.global_keys.queues, *new_queues)
             self._registered_queues |= new_queues
-        calls = [self._enqueue_call(r) for r in chunk]
+        calls = [enqueue_call(self, r) for r in chunk]
         if len(calls) == 1:
             script, keys, args = calls[0]
             replies = [await script(self.redis, keys, args)]
         else:
             replies = await self.scripts.run_many(self.redis, calls)
-        return [_enqueue_result(r, reply) for r, reply in zip(chunk, replies, strict=True)]
-
-    def _enqueue_call(self, request: EnqueueRequest) -> ScriptCall:
-        message = request.message
-        keys = self.keys(message.queue)
-        delay_ms = -1 if request.delay_s is None else int(request.delay_s * 1000)
-        at_ms = -1 if request.process_at is None else int(request.process_at.timestamp() * 1000)
-        return (
-            self.scripts.enqueue,
-            [
-                keys.stream(message.priority),
-                keys.index,
-                keys.bodies,
-                keys.scheduled,
-                keys.stats,
-                # Unused keys get a placeholder in the queue's slot (a cluster refuses
-                # a script whose keys span slots): the tag itself, never a real key.
-                keys.unique(message.unique_key) if message.unique_key else keys.tag,
-                keys.processed(message.id) if message.explicit_id else keys.tag,
-                keys.idle,
-            ],
-            [
-                message.id,
-                encode(message),
-                message.priority,
-                delay_ms,
-                at_ms,
-                int(request.unique_ttl_s * 1000),
-                keys.channel,
-                int(bool(message.unique_key)),
-                int(message.explicit_id),
-            ],
-        )
+        return [enqueue_result(r, reply) for r, reply in zip(chunk, replies, strict=True)]
 
     async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
         """WAIT on every master holding a queue this broker enqueued to (see topology).
@@ -289,7 +259,7 @@ class RedisBroker:
             elif isinstance(reply, Exception):
                 raise reply
             else:
-                found[queue] = None if reply == -1 else _deliveries(queue, reply)
+                found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found
 
     async def own_pending(self, queue: str, count: int) -> list[Delivery]:
@@ -320,13 +290,13 @@ class RedisBroker:
                     (delivery, outcome.task_id, state, outcome.explicit_id)
                 )
             elif isinstance(outcome, Retry):
-                calls.append(self._retry_call(delivery, outcome, minute))
+                calls.append(retry_call(self, delivery, outcome, minute))
                 call_ids.append([outcome.message.id])
             elif isinstance(outcome, Dead):
-                calls.append(self._dead_call(delivery, outcome, minute))
+                calls.append(dead_call(self, delivery, outcome, minute))
                 call_ids.append([outcome.message.id])
         for queue, items in acks.items():
-            calls.append(self._ack_call(queue, items, minute))
+            calls.append(ack_call(self, queue, items, minute))
             call_ids.append([task_id for _, task_id, _, _ in items])
         replies = await self.scripts.run_many(self.redis, calls)
         lost: list[str] = []
@@ -346,91 +316,11 @@ class RedisBroker:
                 lost.extend(ids)
         return lost
 
-    def _ack_call(
-        self, queue: str, items: list[tuple[Delivery, str, str, bool]], minute: int
-    ) -> ScriptCall:
-        keys = self.keys(queue)
-        markers = [keys.processed(task_id) for _, task_id, _, explicit in items if explicit]
-        args: list[str | int | float] = [
-            self.config.group,
-            self.config.consumer,
-            self.retention.keep_completed,
-            int(self.retention.processed_ttl_s * 1000),
-            str(minute),
-        ]
-        for delivery, task_id, state, explicit in items:
-            args += [delivery.entry_id, task_id, delivery.band, state, int(explicit)]
-        return (
-            self.scripts.ack,
-            [
-                *keys.streams,
-                keys.index,
-                keys.bodies,
-                keys.finished,
-                keys.stats,
-                keys.throughput(minute // 60),
-                *markers,
-            ],
-            args,
-        )
-
-    def _retry_call(self, delivery: Delivery, outcome: Retry, minute: int) -> ScriptCall:
-        keys = self.keys(delivery.queue)
-        return (
-            self.scripts.retry,
-            [
-                keys.stream(delivery.band),
-                keys.index,
-                keys.bodies,
-                keys.retry,
-                keys.stats,
-                keys.throughput(minute // 60),
-                keys.finished,
-            ],
-            [
-                self.config.group,
-                self.config.consumer,
-                delivery.entry_id,
-                outcome.message.id,
-                encode(outcome.message),
-                int(outcome.delay_s * 1000),
-                delivery.band,
-                str(minute),
-                keys.channel,
-                self.retention.keep_completed,
-            ],
-        )
-
-    def _dead_call(self, delivery: Delivery, outcome: Dead, minute: int) -> ScriptCall:
-        keys = self.keys(delivery.queue)
-        return (
-            self.scripts.dead,
-            [
-                keys.stream(delivery.band),
-                keys.index,
-                keys.bodies,
-                keys.dead,
-                keys.stats,
-                keys.throughput(minute // 60),
-            ],
-            [
-                self.config.group,
-                self.config.consumer,
-                delivery.entry_id,
-                outcome.message.id,
-                encode(outcome.message),
-                delivery.band,
-                self.retention.dead_max,
-                int(self.retention.dead_ttl_s * 1000),
-                str(minute),
-            ],
-        )
-
     async def dead_letter_lost(self, queue: str, band: int, entry_id: str) -> None:
         """Record an entry Redis reported deleted while pending (its body is gone)."""
         delivery = Delivery(queue, band, "", {})
-        script, keys, args = self._dead_call(
-            delivery, lost_entry(queue, entry_id), int(time.time() // 60)
+        script, keys, args = dead_call(
+            self, delivery, lost_entry(queue, entry_id), int(time.time() // 60)
         )
         await script(self.redis, keys, args)
 
@@ -470,7 +360,7 @@ class RedisBroker:
                 cursor = text(reply[0])
                 flat = reply[1]
                 for i in range(0, len(flat), 3):
-                    fields = _pairs(flat[i + 1])
+                    fields = pairs(flat[i + 1])
                     claimed.append(Delivery(queue, band, text(flat[i]), fields, int(flat[i + 2])))
                 for entry_id in reply[2]:
                     deleted.append(text(entry_id))
@@ -496,171 +386,22 @@ class RedisBroker:
             lost.extend(text(r) for r in reply)
         return lost
 
+    # -- presence (see presence.py) -------------------------------------------------
+
     async def listen(
         self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
     ) -> Callable[[], Awaitable[None]]:
-        """Subscribe to the queues' event channels; the subscription is live on return.
-
-        A message published while the subscription is down (Redis restart) is lost, so
-        after every resubscribe each queue gets a synthetic wake-up: look again.
-        """
-        channels = {self.keys(q).channel.encode(): q for q in queues}
-        pubsub = open_pubsub(self.redis)
-        await pubsub.subscribe(*channels)
-        task = asyncio.create_task(self._listen(pubsub, channels, on_signal), name="strego-listen")
-
-        async def stop() -> None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-        return stop
-
-    async def _listen(
-        self, pubsub: Any, channels: dict[bytes, str], on_signal: Callable[[QueueSignal], None]
-    ) -> None:
-        delay = 0.05
-        clock = asyncio.get_running_loop().time
-        heard, pinged = clock(), False  # last time anything arrived; PING outstanding
-        try:
-            while True:
-                try:
-                    if pubsub is None:
-                        pubsub = open_pubsub(self.redis)
-                        await pubsub.subscribe(*channels)
-                        for queue in channels.values():
-                            on_signal(QueueSignal(queue, "w"))
-                        delay = 0.05
-                        heard, pinged = clock(), False
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    # A half-open connection (peer gone, no RST) is silent, not broken:
-                    # nothing would ever raise and every wake-up would be lost until TCP
-                    # gives up (minutes to hours). So after `block` seconds of silence,
-                    # PING, and resubscribe if no reply comes (found by tests/faults).
-                    if message is not None:
-                        heard, pinged = clock(), False
-                    elif clock() - heard > self.config.block_s + self.config.socket_timeout_s:
-                        raise RedisConnectionError("event subscription silent: no reply to PING")
-                    elif clock() - heard > self.config.block_s and not pinged:
-                        await pubsub.ping()
-                        pinged = True
-                except TRANSIENT_ERRORS as exc:
-                    log.warning("event subscription lost, resubscribing (%s)", exc)
-                    await _close_pubsub(pubsub)
-                    pubsub = None
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                if message is not None and message.get("type") == "message":
-                    target = channels.get(message["channel"])
-                    if target is not None:
-                        kind, _, value = text(message["data"]).partition(":")
-                        on_signal(QueueSignal(target, kind, value))
-        finally:
-            if pubsub is not None:
-                await asyncio.shield(_close_pubsub(pubsub))
+        return await self._presence.listen(queues, on_signal)
 
     async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
-        # Redis's clock, not ours: with local clocks, a worker running more than the TTL
-        # behind the others was pruned from the registry by their heartbeats and
-        # vanished from Inspector.workers() (found by tests/faults/test_clock_skew.py).
-        seconds, micros = await self.redis.time()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
-        key = self.global_keys.worker(registration.name)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(
-            key,
-            mapping={
-                "name": registration.name,
-                "host": registration.host,
-                "pid": registration.pid,
-                "queues": ",".join(registration.queues),
-                "concurrency": registration.concurrency,
-                "in_flight": in_flight,
-                "started_ms": registration.started_ms,
-                "heartbeat_ms": now_ms,
-            },
-        )
-        pipe.expire(key, _HEARTBEAT_TTL_S)
-        pipe.zadd(self.global_keys.workers, {registration.name: now_ms})
-        # Drop registry entries of workers whose hash expired (crashed long ago).
-        pipe.zremrangebyscore(self.global_keys.workers, 0, now_ms - _HEARTBEAT_TTL_S * 1000)
-        await pipe.execute()
+        await self._presence.heartbeat(registration, in_flight)
 
     async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None:
-        """Forget this worker; remove its consumer where it holds nothing pending."""
-        await self.redis.delete(self.global_keys.worker(registration.name))
-        await self.redis.zrem(self.global_keys.workers, registration.name)
-        for queue in queues:
-            for stream in self.keys(queue).streams:
-                await self._remove_consumer_if_idle(stream, self.config.consumer, min_idle_ms=0)
+        await self._presence.deregister(registration, queues)
 
     async def cleanup_consumers(self, queue: str, idle_s: float) -> int:
-        """Remove consumers idle longer than ``idle_s`` that hold nothing pending."""
-        removed = 0
-        for stream in self.keys(queue).streams:
-            try:
-                consumers = await self.redis.xinfo_consumers(stream, self.config.group)
-            except ResponseError:
-                continue
-            for consumer in consumers:
-                name = text(consumer["name"])
-                if name == self.config.consumer:
-                    continue
-                if int(consumer["pending"]) == 0 and int(consumer["idle"]) > idle_s * 1000:
-                    removed += await self._remove_consumer_if_idle(stream, name, int(idle_s * 1000))
-        return removed
-
-    async def _remove_consumer_if_idle(self, stream: str, name: str, min_idle_ms: int) -> int:
-        # DELCONSUMER drops the consumer's pending entries, so it is only ever run on
-        # a consumer that holds none: otherwise those tasks could never be reclaimed.
-        try:
-            consumers = await self.redis.xinfo_consumers(stream, self.config.group)
-        except ResponseError:
-            return 0
-        for consumer in consumers:
-            if (
-                text(consumer["name"]) == name
-                and int(consumer["pending"]) == 0
-                and int(consumer["idle"]) >= min_idle_ms
-            ):
-                await self.redis.xgroup_delconsumer(stream, self.config.group, name)
-                return 1
-        return 0
-
-
-async def _close_pubsub(pubsub: Any) -> None:
-    with contextlib.suppress(Exception):  # closing a broken connection may fail
-        await pubsub.aclose()
+        return await self._presence.cleanup_consumers(queue, idle_s)
 
 
 def _no_group(reply: Any) -> bool:
     return isinstance(reply, ResponseError) and "NOGROUP" in str(reply)
-
-
-def _pairs(fields: Any) -> dict[bytes, bytes]:
-    if isinstance(fields, dict):
-        return fields
-    return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}
-
-
-def _deliveries(queue: str, flat: list[Any]) -> list[Delivery]:
-    return [
-        Delivery(queue, int(flat[i]), text(flat[i + 1]), _pairs(flat[i + 2]))
-        for i in range(0, len(flat), 3)
-    ]
-
-
-def _enqueue_result(request: EnqueueRequest, reply: Any) -> EnqueueResult:
-    message = request.message
-    status, ref = text(reply[0]), text(reply[1])
-    if status == "duplicate":
-        return EnqueueResult(message.id, message.queue, None, duplicate_of=ref)
-    if status == "scheduled":
-        at = datetime.fromtimestamp(int(ref) / 1000, UTC)
-        return EnqueueResult(message.id, message.queue, TaskState.SCHEDULED, at)
-    if status == "exists":  # an explicit id that is already live: a no-op
-        state = TaskState.SCHEDULED if ref[:1] in ("s", "r") else TaskState.PENDING
-        return EnqueueResult(message.id, message.queue, state, created=False)
-    if status == "processed":  # an explicit id that already ran: a no-op
-        return EnqueueResult(message.id, message.queue, TaskState.COMPLETED, created=False)
-    return EnqueueResult(message.id, message.queue, TaskState.PENDING)

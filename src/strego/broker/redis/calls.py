@@ -1,0 +1,171 @@
+"""Building script calls (keys + arguments) and parsing their replies: no I/O here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from strego.broker.base import Delivery, EnqueueRequest, EnqueueResult
+from strego.broker.redis.connection import text
+from strego.broker.redis.scripts import ScriptCall
+from strego.envelope import encode
+from strego.outcome import Dead, Retry
+from strego.task import TaskState
+
+if TYPE_CHECKING:
+    from strego.broker.redis.broker import RedisBroker
+
+__all__ = [
+    "ack_call",
+    "dead_call",
+    "deliveries",
+    "enqueue_call",
+    "enqueue_result",
+    "pairs",
+    "retry_call",
+]
+
+
+def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
+    message = request.message
+    keys = broker.keys(message.queue)
+    delay_ms = -1 if request.delay_s is None else int(request.delay_s * 1000)
+    at_ms = -1 if request.process_at is None else int(request.process_at.timestamp() * 1000)
+    return (
+        broker.scripts.enqueue,
+        [
+            keys.stream(message.priority),
+            keys.index,
+            keys.bodies,
+            keys.scheduled,
+            keys.stats,
+            # Unused keys get a placeholder in the queue's slot (a cluster refuses
+            # a script whose keys span slots): the tag itself, never a real key.
+            keys.unique(message.unique_key) if message.unique_key else keys.tag,
+            keys.processed(message.id) if message.explicit_id else keys.tag,
+            keys.idle,
+        ],
+        [
+            message.id,
+            encode(message),
+            message.priority,
+            delay_ms,
+            at_ms,
+            int(request.unique_ttl_s * 1000),
+            keys.channel,
+            int(bool(message.unique_key)),
+            int(message.explicit_id),
+        ],
+    )
+
+
+def ack_call(
+    broker: RedisBroker, queue: str, items: list[tuple[Delivery, str, str, bool]], minute: int
+) -> ScriptCall:
+    keys = broker.keys(queue)
+    markers = [keys.processed(task_id) for _, task_id, _, explicit in items if explicit]
+    args: list[str | int | float] = [
+        broker.config.group,
+        broker.config.consumer,
+        broker.retention.keep_completed,
+        int(broker.retention.processed_ttl_s * 1000),
+        str(minute),
+    ]
+    for delivery, task_id, state, explicit in items:
+        args += [delivery.entry_id, task_id, delivery.band, state, int(explicit)]
+    return (
+        broker.scripts.ack,
+        [
+            *keys.streams,
+            keys.index,
+            keys.bodies,
+            keys.finished,
+            keys.stats,
+            keys.throughput(minute // 60),
+            *markers,
+        ],
+        args,
+    )
+
+
+def retry_call(broker: RedisBroker, delivery: Delivery, outcome: Retry, minute: int) -> ScriptCall:
+    keys = broker.keys(delivery.queue)
+    return (
+        broker.scripts.retry,
+        [
+            keys.stream(delivery.band),
+            keys.index,
+            keys.bodies,
+            keys.retry,
+            keys.stats,
+            keys.throughput(minute // 60),
+            keys.finished,
+        ],
+        [
+            broker.config.group,
+            broker.config.consumer,
+            delivery.entry_id,
+            outcome.message.id,
+            encode(outcome.message),
+            int(outcome.delay_s * 1000),
+            delivery.band,
+            str(minute),
+            keys.channel,
+            broker.retention.keep_completed,
+        ],
+    )
+
+
+def dead_call(broker: RedisBroker, delivery: Delivery, outcome: Dead, minute: int) -> ScriptCall:
+    keys = broker.keys(delivery.queue)
+    return (
+        broker.scripts.dead,
+        [
+            keys.stream(delivery.band),
+            keys.index,
+            keys.bodies,
+            keys.dead,
+            keys.stats,
+            keys.throughput(minute // 60),
+        ],
+        [
+            broker.config.group,
+            broker.config.consumer,
+            delivery.entry_id,
+            outcome.message.id,
+            encode(outcome.message),
+            delivery.band,
+            broker.retention.dead_max,
+            int(broker.retention.dead_ttl_s * 1000),
+            str(minute),
+        ],
+    )
+
+
+def pairs(fields: Any) -> dict[bytes, bytes]:
+    if isinstance(fields, dict):
+        return fields
+    return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}
+
+
+def deliveries(queue: str, flat: list[Any]) -> list[Delivery]:
+    return [
+        Delivery(queue, int(flat[i]), text(flat[i + 1]), pairs(flat[i + 2]))
+        for i in range(0, len(flat), 3)
+    ]
+
+
+def enqueue_result(request: EnqueueRequest, reply: Any) -> EnqueueResult:
+    message = request.message
+    status, ref = text(reply[0]), text(reply[1])
+    if status == "duplicate":
+        return EnqueueResult(message.id, message.queue, None, duplicate_of=ref)
+    if status == "scheduled":
+        at = datetime.fromtimestamp(int(ref) / 1000, UTC)
+        return EnqueueResult(message.id, message.queue, TaskState.SCHEDULED, at)
+    if status == "exists":  # an explicit id that is already live: a no-op
+        state = TaskState.SCHEDULED if ref[:1] in ("s", "r") else TaskState.PENDING
+        return EnqueueResult(message.id, message.queue, state, created=False)
+    if status == "processed":  # an explicit id that already ran: a no-op
+        return EnqueueResult(message.id, message.queue, TaskState.COMPLETED, created=False)
+    return EnqueueResult(message.id, message.queue, TaskState.PENDING)
