@@ -87,6 +87,12 @@ class Scripts:
         for script in {call[0] for call in calls if call[0].sha not in self._loaded}:
             await script.load(client)
             self._loaded.add(script.sha)
+        if len(calls) == 1:  # the common case (one queue, an idle worker): no pipeline
+            script, keys, args = calls[0]
+            try:
+                return [await script(client, keys, args)]
+            except ResponseError as exc:  # same contract as the pipeline: returned
+                return [exc]
         results = await _pipeline(client, calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:  # after a Redis restart or SCRIPT FLUSH: load and re-run those
