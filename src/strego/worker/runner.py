@@ -192,8 +192,10 @@ _WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
 def format_traceback(exc: BaseException) -> str:
     """The traceback from the handler down: strego's own calling frames are noise."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None and (
-        tb.tb_frame.f_code.co_filename.startswith(_WORKER_DIR)
+    while (
+        tb is not None
+        and tb.tb_next is not None
+        and (tb.tb_frame.f_code.co_filename.startswith(_WORKER_DIR))
     ):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
