@@ -159,8 +159,12 @@ class Server:
         await self.stop()
 
     def run(self) -> None:
-        """Run until SIGINT or SIGTERM, then shut down gracefully. Blocks."""
-        asyncio.run(self._run_until_signalled())
+        """Run until SIGINT or SIGTERM, then shut down gracefully. Blocks.
+
+        Uses uvloop when it is installed (the ``strego[uvloop]`` extra).
+        """
+        with asyncio.Runner(loop_factory=_uvloop_factory()) as runner:
+            runner.run(self._run_until_signalled())
 
     async def _run_until_signalled(self) -> None:
         # run() is a process entry point, so it owns the signals (as the CLI does).
@@ -178,3 +182,12 @@ class Server:
                     loop.remove_signal_handler(sig)
             await self.stop()
             await self.broker.aclose()
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
