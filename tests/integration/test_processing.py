@@ -163,3 +163,24 @@ async def test_worker_removes_its_consumer_on_clean_exit(
 
 async def _processed(inspector: strego.Inspector, n: int) -> bool:
     return (await inspector.queue_info("default")).processed >= n
+
+
+async def test_retried_enqueue_of_a_finished_task_is_a_no_op(
+    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """Re-sending an already finished auto-id task (a retry after a lost reply) runs nothing."""
+    runs: list[str] = []
+
+    async def work(task: strego.Task) -> None:
+        runs.append(task.id)
+
+    task = strego.Task("w")
+    await client.enqueue(task)
+    await make_server({"w": work})
+    await wait_until(lambda: runs == [task.id])
+    await wait_until(lambda: _processed(inspector, 1))
+    again = await client.enqueue(task)  # what a client retry sends: the same task id
+    assert again.state == "completed"
+    await asyncio.sleep(0.3)
+    assert runs == [task.id]
+    assert (await inspector.queue_info("default")).enqueued == 1

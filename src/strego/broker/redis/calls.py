@@ -15,6 +15,17 @@ from strego.task import TaskState
 if TYPE_CHECKING:
     from strego.broker.redis.broker import RedisBroker
 
+# Index record state letter (see lua/_lib.lua) → the state enqueue reports.
+_RECORD_STATES = {
+    "p": TaskState.PENDING,
+    "k": TaskState.ACTIVE,
+    "s": TaskState.SCHEDULED,
+    "r": TaskState.RETRY,
+    "d": TaskState.DEAD,
+    "c": TaskState.COMPLETED,
+    "x": TaskState.CANCELLED,
+}
+
 __all__ = [
     "ack_call",
     "dead_call",
@@ -163,8 +174,8 @@ def enqueue_result(request: EnqueueRequest, reply: Any) -> EnqueueResult:
     if status == "scheduled":
         at = datetime.fromtimestamp(int(ref) / 1000, UTC)
         return EnqueueResult(message.id, message.queue, TaskState.SCHEDULED, at)
-    if status == "exists":  # an explicit id that is already live: a no-op
-        state = TaskState.SCHEDULED if ref[:1] in ("s", "r") else TaskState.PENDING
+    if status == "exists":  # already enqueued (a retried call, or a live explicit id)
+        state = _RECORD_STATES.get(ref[:1], TaskState.PENDING)
         return EnqueueResult(message.id, message.queue, state, created=False)
     if status == "processed":  # an explicit id that already ran: a no-op
         return EnqueueResult(message.id, message.queue, TaskState.COMPLETED, created=False)

@@ -10,8 +10,11 @@
 local tid, blob, band = ARGV[1], ARGV[2], ARGV[3]
 local existing = redis.call('HGET', KEYS[2], tid)
 if existing then
+  -- Any record of an auto id means this very task was already enqueued: a client
+  -- retrying after a lost reply must not run it twice (an auto id is never reused).
+  -- An explicit id may run again once it finished and its marker expired.
   local st = string.sub(existing, 1, 1)
-  if st ~= 'c' and st ~= 'x' then return {'exists', existing} end
+  if (st ~= 'c' and st ~= 'x') or ARGV[9] ~= '1' then return {'exists', existing} end
 end
 if ARGV[9] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return {'processed', ''} end
 if ARGV[8] == '1' then
