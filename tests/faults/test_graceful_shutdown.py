@@ -99,23 +99,9 @@ async def test_sigterm_lets_in_flight_handlers_finish(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(
-    "task_type",
-    [
-        "work",
-        pytest.param(
-            "sync_work",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a sync handler runs in a pool thread that cannot be cancelled: past "
-                "shutdown_timeout its outcome is dropped (it stays pending and runs again "
-                "elsewhere), yet interpreter exit joins the pool's threads, so the worker "
-                "exits only when the handler returns (never, if it hangs). Needs a design "
-                "decision: record late outcomes, or exit without joining handler threads.",
-            ),
-        ),
-    ],
-)
+# Sync handlers run on daemon threads (strego.worker.threads): a thread past
+# shutdown_timeout cannot be cancelled, but it no longer keeps the process alive.
+@pytest.mark.parametrize("task_type", ["work", "sync_work"])
 async def test_handlers_past_shutdown_timeout_are_reclaimed(
     fleet: Fleet, fault_redis: EmbeddedRedis, prefix: str, task_type: str
 ) -> None:

@@ -13,7 +13,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 
 from strego.broker.base import Delivery, QueueSignal, Retention, WorkerBroker, WorkerRegistration
@@ -25,6 +25,7 @@ from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
+from strego.worker.threads import DaemonThreadPool
 
 __all__ = ["Engine"]
 
@@ -36,7 +37,7 @@ class Engine:
         self,
         config: ServerConfig,
         broker: WorkerBroker,
-        runner_factory: Callable[[ThreadPoolExecutor, set[str]], Runner],
+        runner_factory: Callable[[Executor, set[str]], Runner],
         history: TaskHistory,
     ) -> None:
         self._config = config
@@ -44,7 +45,7 @@ class Engine:
         self._history = history
         self._timing = broker.timing
         self._queues = list(config.queues)
-        self._executor = ThreadPoolExecutor(config.concurrency, thread_name_prefix="strego")
+        self._executor = DaemonThreadPool(config.concurrency)
         self._cancel_requested: set[str] = set()
         self._runner = runner_factory(self._executor, self._cancel_requested)
         self._selector = QueueSelector(config.queues, strict=config.strict_priority)

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
@@ -132,7 +132,7 @@ class Server:
             extra={"worker": self.broker.consumer},
         )
 
-    def _make_runner(self, executor: ThreadPoolExecutor, cancel_requested: set[str]) -> Runner:
+    def _make_runner(self, executor: Executor, cancel_requested: set[str]) -> Runner:
         return Runner(
             self.handlers,
             self.serializers,
