@@ -205,3 +205,19 @@ async def test_worker_survives_redis_losing_its_data(
     await wait_until(lambda: done == [0])
     await client.enqueue(strego.Task("w", {"n": 1}))
     await wait_until(lambda: done == [0, 1], timeout=15)
+
+
+async def test_replayed_ack_is_not_reported_lost(
+    redis_url: str, prefix: str, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """An ack sent twice (its first reply was lost) lands once and is not reported lost."""
+    info = await client.enqueue(strego.Task("w"))
+    worker = ghost(redis_url, prefix, "w1")
+    try:
+        await worker.prepare(["default"])
+        (delivery,) = (await worker.fetch([("default", 1)]))["default"] or []
+        assert await worker.apply([(delivery, Succeeded(info.id))]) == []
+        assert await worker.apply([(delivery, Succeeded(info.id))]) == []  # the replay
+        assert (await inspector.queue_info("default")).processed == 1
+    finally:
+        await worker.aclose()

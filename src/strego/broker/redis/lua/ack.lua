@@ -4,7 +4,8 @@
 --       17.. processed markers, one per task with explicit = 1, in order
 -- ARGV: 1 group  2 consumer  3 keep_completed  4 processed ttl ms  5 minute field ('' = none)
 --       then per task 5 values: entry id, task id, band, state ('c' or 'x'), explicit (0/1)
--- Returns the task ids whose entries this consumer no longer owned (late, dropped).
+-- Returns the task ids whose entries this consumer no longer owned (late, dropped);
+-- a replay of an ack that already landed is not reported.
 local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
 local dropped = {}
@@ -24,7 +25,13 @@ for i = 6, #ARGV, 5 do
     if marker_key then redis.call('SET', marker_key, '1', 'PX', ARGV[4]) end
     if state == 'x' then cancelled = cancelled + 1 else done = done + 1 end
   else
-    dropped[#dropped + 1] = tid
+    -- Not ours any more. If the index already says this consumer finished it, this is
+    -- a replay of our own ack whose reply was lost (a retried pipeline): not a loss.
+    local rec = redis.call('HGET', KEYS[12], tid)
+    local _, _, _, by = split_record(rec or 'z|0|')
+    if not (rec and string.sub(rec, 1, 1) == state and by == consumer) then
+      dropped[#dropped + 1] = tid
+    end
   end
 end
 if done > 0 then count(KEYS[15], KEYS[16], 'processed', ARGV[5] .. ':p', done) end
