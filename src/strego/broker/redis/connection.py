@@ -48,8 +48,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TryAgainError,
     SlotNotCoveredError,
 )
-# with_retries also catches this, then keeps only the transient ones (see is_transient).
-_MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, RedisClusterException)
+# with_retries also catches these, then keeps only the transient ones (see is_transient).
+_MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (
+    *TRANSIENT_ERRORS,
+    RedisClusterException,
+    AttributeError,
+)
 _PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
 _SCHEMES = (*_PLAIN_SCHEMES, *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
@@ -127,7 +131,26 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
+    if isinstance(exc, AttributeError):
+        return _closed_under_us(exc)
     return isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, TRANSIENT_ERRORS)
+
+
+def _closed_under_us(exc: AttributeError) -> bool:
+    """An AttributeError raised inside redis-py's connection code: a closed connection.
+
+    When one cluster node fails, redis-py's RedisCluster closes *every* connection to
+    rebuild its slot map, including connections other coroutines are using at that
+    moment; their command then trips over the cleared reader/writer (``'NoneType'
+    object has no attribute 'writelines'``) instead of raising ConnectionError. Seen
+    in tests/cluster/test_failover.py; redis-py issues #2349 and #3835 are the same
+    family. Only errors whose innermost frame is that module count.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    return filename.replace("\\", "/").endswith("redis/asyncio/connection.py")
 
 
 def text(value: Any) -> str:
