@@ -65,22 +65,37 @@ def _info(port: int, section: str) -> dict[str, Any]:
 # -- Redis Cluster -------------------------------------------------------------------
 
 
+def start_on_free_port(server: EmbeddedRedis, new_ports: Callable[[], None]) -> None:
+    """Start ``server``; if its port was taken meanwhile (free_port only probes), pick
+    new ports with ``new_ports`` and try again. Other test runs share this machine."""
+    for attempt in range(5):
+        try:
+            server.start()
+            return
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 4:
+                raise
+            new_ports()
+
+
 class ClusterNode(EmbeddedRedis):
     """One cluster-enabled redis-server; restartable on the same port and directory."""
 
     def __init__(self, node_timeout_ms: int) -> None:
-        self.bus_port = free_port()
-        super().__init__(
-            binary=redis_binary(),
-            extra_args=[
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf",
-                "--cluster-port", str(self.bus_port),
-                "--cluster-node-timeout", str(node_timeout_ms),
-                *_FAST_SYNC,
-            ],
-        )  # fmt: skip
+        super().__init__(binary=redis_binary())
+        self.node_timeout_ms = node_timeout_ms
         self.node_id = ""
+        self.new_ports()
+
+    def new_ports(self) -> None:
+        self.port, self.bus_port = free_port(), free_port()
+        self.extra_args = [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(self.bus_port),
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            *_FAST_SYNC,
+        ]  # fmt: skip
 
     @property
     def alive(self) -> bool:
@@ -111,7 +126,7 @@ class ClusterTopology:
         ]
         try:
             for node in self.nodes:
-                node.start()
+                start_on_free_port(node, node.new_ports)
                 node.node_id = str(node.command("CLUSTER", "MYID"))
             self._assign_slots()
             self._meet()
@@ -131,10 +146,14 @@ class ClusterTopology:
 
     def _meet(self) -> None:
         first = self.nodes[0]
-        for node in self.nodes[1:]:
-            first.command("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
 
         def everyone_known() -> bool:
+            known = str(first.command("CLUSTER", "NODES"))
+            for node in self.nodes[1:]:
+                # (Re)introduce nodes the first one does not know: on a loaded machine a
+                # handshake can time out (after cluster-node-timeout) and be dropped.
+                if f":{node.port}@" not in known:
+                    first.command("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
             for node in self.nodes:
                 lines = str(node.command("CLUSTER", "NODES")).splitlines()
                 if len(lines) != len(self.nodes) or "handshake" in " ".join(lines):
@@ -161,6 +180,8 @@ class ClusterTopology:
             if len(owners) != 1:
                 return False
             replicas = [n for n in live if _info(n.port, "replication").get("role") == "slave"]
+            if len(replicas) != len(live) - self.masters:  # a replica not attached yet
+                return False
             return all(
                 _info(n.port, "replication").get("master_link_status") == "up" for n in replicas
             )
@@ -190,6 +211,24 @@ class ClusterTopology:
                 return self.node_by_port(port)
         raise LookupError(f"no node serves slot {slot}")
 
+    def queues_on_masters(self, stem: str = "q") -> list[str]:
+        """One queue name per master (in slot order) whose hash tag ``{name}`` lands on it."""
+        owners = self._slot_owners(next(n for n in self.nodes if n.alive))
+        found: dict[int, str] = {}
+        i = 0
+        while len(found) < len({port for _, _, port in owners}):
+            name = f"{stem}{i}"
+            slot = key_slot(name.encode())
+            port = next(p for first, last, p in owners if first <= slot <= last)
+            found.setdefault(port, name)
+            i += 1
+        return [found[port] for port in dict.fromkeys(p for _, _, p in owners)]
+
+    def replica_of(self, key: str) -> int:
+        """Port of a replica of the master serving ``key``."""
+        replication = _info(self.master_of(key).port, "replication")
+        return int(replication["slave0"]["port"])
+
     def kill(self, node: ClusterNode) -> None:
         node.stop(kill=True)
 
@@ -218,31 +257,44 @@ class SentinelProcess:
     """One redis-server in sentinel mode: it needs a writable config file of its own."""
 
     def __init__(self, master_port: int, down_after_ms: int) -> None:
-        self.port = free_port()
+        self.port = 0
+        self.master_port = master_port
+        self.down_after_ms = down_after_ms
         self.directory = tempfile.mkdtemp(prefix="strego-sentinel-")
         self.config = Path(self.directory) / "sentinel.conf"
-        self.config.write_text(
-            f"port {self.port}\n"
-            "bind 127.0.0.1\n"
-            "daemonize no\n"
-            f"dir {self.directory}\n"
-            f"logfile {self.directory}/sentinel.log\n"
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n"
-            f"sentinel failover-timeout {MASTER_NAME} 10000\n"
-            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
-        )
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [redis_binary(), str(self.config), "--sentinel"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_parent_death_signal(),
-        )
-        wait_for("sentinel up", lambda: bool(_client(self.port).ping()), 10)
+        for _ in range(5):  # a new port when the probed one was taken meanwhile
+            self.port = free_port()
+            self.config.write_text(
+                f"port {self.port}\n"
+                "bind 127.0.0.1\n"
+                "daemonize no\n"
+                f"dir {self.directory}\n"
+                f"logfile {self.directory}/sentinel.log\n"
+                f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} 2\n"
+                f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {MASTER_NAME} 10000\n"
+                f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            )
+            self.process = subprocess.Popen(
+                [redis_binary(), str(self.config), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_parent_death_signal(),
+            )
+            wait_for("sentinel up", self._up, 10)
+            if self.process.poll() is None:
+                return
+        raise RuntimeError(f"sentinel could not start: see {self.directory}/sentinel.log")
+
+    def _up(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return True  # exited (port taken): start() tries another port
+        return _info(self.port, "server").get("redis_mode") == "sentinel"
 
     def master(self) -> int:
         """Port of the master this sentinel currently reports."""
@@ -272,13 +324,15 @@ class SentinelTopology:
 
     def start(self) -> SentinelTopology:
         try:
-            master = EmbeddedRedis(binary=redis_binary(), extra_args=_FAST_SYNC).start()
+            master = EmbeddedRedis(binary=redis_binary(), extra_args=_FAST_SYNC)
             self.servers = [master]
+            start_on_free_port(master, lambda: setattr(master, "port", free_port()))
             replica = EmbeddedRedis(
                 binary=redis_binary(),
                 extra_args=[*_FAST_SYNC, "--replicaof", "127.0.0.1", str(master.port)],
             )
-            self.servers.append(replica.start())
+            self.servers.append(replica)
+            start_on_free_port(replica, lambda: setattr(replica, "port", free_port()))
             self.sentinels = [SentinelProcess(master.port, self.down_after_ms) for _ in range(3)]
             for sentinel in self.sentinels:
                 sentinel.start()
@@ -344,8 +398,11 @@ class SentinelTopology:
         Only call this after :meth:`wait_failover`: an empty old master that came back
         before the failover would be resynced *from* (and wipe) the replica.
         """
-        old.start()
         new_master = self.master_port()
+        # As an operator would: restart it as a replica right away (the sentinels would
+        # convert it too, but only at their next 10 s INFO round).
+        old.extra_args = [*_FAST_SYNC, "--replicaof", "127.0.0.1", str(new_master)]
+        old.start()
         wait_for(
             "old master rejoins as replica",
             lambda: _info(old.port, "replication").get("master_link_status") == "up",
