@@ -229,11 +229,16 @@ async def wait_for_replicas(
                 pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=targets[-1][1])
             else:
                 pipe.execute_command("WAIT", replicas, timeout_ms)
-        replies = await pipe.execute(raise_on_error=True)
-        # A slot that moved meanwhile (resharding) had its SET redirected elsewhere, so
-        # that WAIT proved nothing: ask again with the fresh slot map.
-        if all(_node_of(client, k) == node for k, node in targets):  # type: ignore[arg-type]
-            return min(int(r) for r in replies[1::2])
+        replies = await pipe.execute(raise_on_error=False)
+        # A slot that moved meanwhile (a failover, resharding) had its SET redirected
+        # (redis-py follows MOVED and updates its slot map) while its WAIT went to the
+        # old node, maybe a replica now: that WAIT proved nothing, so ask again.
+        if any(_node_of(client, k) != node for k, node in targets):  # type: ignore[arg-type]
+            continue
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return min(int(r) for r in replies[1::2])
     raise TryAgainError("slots kept moving while waiting for replicas")
 
 
