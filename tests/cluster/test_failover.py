@@ -134,10 +134,12 @@ async def test_sentinel_failover_loses_nothing_acknowledged(
     await flow.start()
     await wait_until(lambda: len(flow.processed["q"]) >= 30)
 
-    old = await asyncio.to_thread(topology.kill_master)
-    await asyncio.to_thread(topology.wait_failover, old.port)
+    old = topology.kill_master()
+    new_master = await asyncio.to_thread(topology.wait_failover, old.port)
     # The new master has no replica until the old one returns, so WAIT fails meanwhile.
-    await asyncio.to_thread(topology.restart_as_replica, old)
+    # (Servers are started on the main thread: they then die with the test run.)
+    topology.restart_as_replica(old)
+    await asyncio.to_thread(topology.wait_stable, new_master)
     resumed = {"q": len(flow.acked["q"]) + 30}
     await wait_until(lambda: flow.acked_at_least(resumed), timeout=30)
     await flow.stop_producing()
@@ -160,9 +162,9 @@ async def test_cluster_master_failover_loses_nothing_acknowledged(
     await wait_until(lambda: all(len(flow.processed[q]) >= 20 for q in queues))
 
     victim = topology.master_of(queues[0])
-    await asyncio.to_thread(topology.kill, victim)
+    topology.kill(victim)
     await asyncio.to_thread(topology.wait_failover, victim)
-    await asyncio.to_thread(victim.start)  # rejoins as a replica of the promoted node
+    victim.start()  # rejoins as a replica of the promoted node
     await asyncio.to_thread(topology.wait_ok)
     resumed = {q: len(flow.acked[q]) + 20 for q in queues}
     await wait_until(lambda: flow.acked_at_least(resumed), timeout=30)

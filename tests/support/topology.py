@@ -392,23 +392,17 @@ class SentinelTopology:
         wait_for("sentinel failover", promoted, timeout_s)
         return self.master_port()
 
-    def restart_as_replica(self, old: EmbeddedRedis, timeout_s: float = 30.0) -> None:
-        """Bring a killed master back; the sentinels turn it into a replica of the new one.
+    def restart_as_replica(self, old: EmbeddedRedis) -> None:
+        """Bring a killed master back as a replica of the new one (then :meth:`wait_stable`).
 
         Only call this after :meth:`wait_failover`: an empty old master that came back
-        before the failover would be resynced *from* (and wipe) the replica.
+        as a master would be resynced *from* (and wipe) the replica. Call it from the
+        main thread, so the server dies with the test run (see ``strego.embedded``).
         """
-        new_master = self.master_port()
         # As an operator would: restart it as a replica right away (the sentinels would
         # convert it too, but only at their next 10 s INFO round).
-        old.extra_args = [*_FAST_SYNC, "--replicaof", "127.0.0.1", str(new_master)]
+        old.extra_args = [*_FAST_SYNC, "--replicaof", "127.0.0.1", str(self.master_port())]
         old.start()
-        wait_for(
-            "old master rejoins as replica",
-            lambda: _info(old.port, "replication").get("master_link_status") == "up",
-            timeout_s,
-        )
-        self.wait_stable(new_master, timeout_s)
 
     def cleanup(self) -> None:
         for sentinel in self.sentinels:
