@@ -11,6 +11,7 @@ from redis.asyncio.sentinel import Sentinel
 import strego
 from strego.broker.redis.connection import is_transient
 from strego.broker.redis.topology import SentinelMaster, parse_topology_url
+from tests.support.servers import start_redis
 from tests.support.topology import ClusterTopology, SentinelTopology
 
 pytestmark = pytest.mark.cluster
@@ -104,3 +105,17 @@ async def test_connection_closed_under_a_command_is_transient() -> None:
         await connection._send_packed_command([b"PING"])
     assert is_transient(caught.value)
     assert not is_transient(AttributeError("'NoneType' object has no attribute 'x'"))
+
+
+async def test_master_refusing_writes_is_unavailable(prefix: str) -> None:
+    """A master short of replicas (min-replicas-to-write) makes enqueue raise
+    BrokerUnavailableError after its retries, like any outage."""
+    server = start_redis("--min-replicas-to-write", "1")
+    broker = strego.RedisBroker(server.url, prefix=prefix, enqueue_attempts=2)
+    try:
+        async with strego.Client(broker) as client:
+            with pytest.raises(strego.BrokerUnavailableError, match="NOREPLICAS"):
+                await client.enqueue(strego.Task("t"))
+    finally:
+        await broker.aclose()
+        server.cleanup()

@@ -19,6 +19,7 @@ from redis.exceptions import (
     ClusterError,
     ConnectionError,
     RedisClusterException,
+    ResponseError,
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
@@ -53,7 +54,11 @@ _MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (
     *TRANSIENT_ERRORS,
     RedisClusterException,
     AttributeError,
+    ResponseError,
 )
+# Replies that mean "no master can take writes right now": min-replicas-to-write is
+# set and too few replicas are connected, or a replica lost its master.
+_UNAVAILABLE_REPLIES = ("NOREPLICAS", "MASTERDOWN")
 _PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
 _SCHEMES = (*_PLAIN_SCHEMES, *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
@@ -133,6 +138,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, AttributeError):
         return _closed_under_us(exc)
+    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES):
+        return True
     return isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, TRANSIENT_ERRORS)
 
 
