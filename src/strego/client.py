@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from strego.broker.base import EnqueueRequest, EnqueueResult
 from strego.broker.redis import RedisBroker
@@ -147,7 +147,7 @@ class SyncClient:
 
     def __init__(
         self,
-        url_or_client: str | Redis,
+        url_or_client: str | Redis | RedisCluster,
         *,
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
