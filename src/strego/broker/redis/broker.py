@@ -27,6 +27,7 @@ from strego.broker.redis.calls import (
     dead_call,
     deliveries,
     enqueue_call,
+    enqueue_many_call,
     enqueue_result,
     pairs,
     retry_call,
@@ -153,12 +154,25 @@ class RedisBroker:
         if new_queues:
             await self.redis.sadd(self.global_keys.queues, *new_queues)
             self._registered_queues |= new_queues
-        calls = [enqueue_call(self, r) for r in chunk]
-        if len(calls) == 1:
-            script, keys, args = calls[0]
-            replies = [await script(self.redis, keys, args)]
-        else:
-            replies = await self.scripts.run_many(self.redis, calls)
+        if len(chunk) == 1:
+            script, keys, args = enqueue_call(self, chunk[0])
+            return [enqueue_result(chunk[0], await script(self.redis, keys, args))]
+        # One script call per queue (pipelined when the chunk spans queues).
+        by_queue: dict[str, list[int]] = {}
+        for position, request in enumerate(chunk):
+            by_queue.setdefault(request.message.queue, []).append(position)
+        calls = [
+            enqueue_many_call(self, queue, [chunk[p] for p in positions])
+            for queue, positions in by_queue.items()
+        ]
+        replies: list[Any] = [None] * len(chunk)
+        for positions, reply in zip(
+            by_queue.values(), await self.scripts.run_many(self.redis, calls), strict=True
+        ):
+            if isinstance(reply, Exception):
+                raise reply
+            for n, position in enumerate(positions):
+                replies[position] = reply[2 * n : 2 * n + 2]
         return [enqueue_result(r, reply) for r, reply in zip(chunk, replies, strict=True)]
 
     async def wait_replicas(self, replicas: int, timeout_s: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "dead_call",
     "deliveries",
     "enqueue_call",
+    "enqueue_many_call",
     "enqueue_result",
     "pairs",
     "retry_call",
@@ -68,6 +70,37 @@ def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
             int(message.explicit_id),
         ],
     )
+
+
+def enqueue_many_call(
+    broker: RedisBroker, queue: str, requests: Sequence[EnqueueRequest]
+) -> ScriptCall:
+    """One call enqueueing many tasks of one queue (see lua/enqueue_many.lua)."""
+    keys = broker.keys(queue)
+    key_list: list[str] = [
+        *keys.streams, keys.index, keys.bodies, keys.scheduled, keys.stats, keys.idle,
+    ]  # fmt: skip
+    args: list[str | bytes | int] = [keys.channel]
+    for request in requests:
+        message = request.message
+        unique_at = processed_at = 0
+        if message.unique_key:
+            key_list.append(keys.unique(message.unique_key))
+            unique_at = len(key_list)
+        if message.explicit_id:
+            key_list.append(keys.processed(message.id))
+            processed_at = len(key_list)
+        args += [
+            message.id,
+            encode(message),
+            message.priority,
+            -1 if request.delay_s is None else int(request.delay_s * 1000),
+            -1 if request.process_at is None else int(request.process_at.timestamp() * 1000),
+            int(request.unique_ttl_s * 1000),
+            unique_at,
+            processed_at,
+        ]
+    return broker.scripts.enqueue_many, key_list, args
 
 
 def ack_call(

@@ -56,11 +56,12 @@ class Scripts:
     def __init__(self) -> None:
         lib = _read("_lib")
         names = (
-            "enqueue", "fetch", "ack", "retry", "dead", "promote", "renew", "claim", "cancel",
-            "requeue", "delete", "release_consumer",
+            "enqueue", "enqueue_many", "fetch", "ack", "retry", "dead", "promote", "renew",
+            "claim", "cancel", "requeue", "delete", "release_consumer",
         )  # fmt: skip
         loaded = {name: Script(name, lib + _read(name)) for name in names}
         self.enqueue = loaded["enqueue"]
+        self.enqueue_many = loaded["enqueue_many"]
         self.fetch = loaded["fetch"]
         self.ack = loaded["ack"]
         self.retry = loaded["retry"]

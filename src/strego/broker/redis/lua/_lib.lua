@@ -87,3 +87,42 @@ local function wake_workers(idle, channel)
   end
 end
 
+
+-- Enqueue one task (shared by enqueue.lua and enqueue_many.lua). `unique` and
+-- `processed` are key names or false. Returns status, ref, and true when the task
+-- went to a stream (the caller then wakes idle workers once).
+local function enqueue_one(stream, index, bodies, scheduled, stats, unique, processed,
+                           tid, blob, band, delay_ms, at_ms, unique_ttl_ms, channel)
+  local existing = redis.call('HGET', index, tid)
+  if existing then
+    -- Any record of an auto id means this very task was already enqueued: a client
+    -- retrying after a lost reply must not run it twice (an auto id is never reused).
+    -- An explicit id may run again once it finished and its marker expired.
+    local st = string.sub(existing, 1, 1)
+    if (st ~= 'c' and st ~= 'x') or not processed then return 'exists', existing, false end
+  end
+  if processed and redis.call('EXISTS', processed) == 1 then return 'processed', '', false end
+  if unique then
+    local holder = redis.call('GET', unique)
+    if holder then return 'duplicate', holder, false end
+    redis.call('SET', unique, tid, 'PX', unique_ttl_ms)
+  end
+  redis.call('HINCRBY', stats, 'enqueued', 1)
+  -- Due times use Redis's clock (TIME), so producer clock skew does not move them.
+  local due, now = -1, 0
+  if delay_ms > 0 or at_ms > 0 then
+    now = now_ms()
+    if delay_ms > 0 then due = now + delay_ms end
+    if at_ms > now then due = at_ms end
+  end
+  if due > now then
+    redis.call('ZADD', scheduled, due, tid)
+    redis.call('HSET', bodies, tid, blob)
+    redis.call('HSET', index, tid, 's|' .. band .. '|' .. due)
+    notify_due(scheduled, channel, tid, due)
+    return 'scheduled', tostring(due), false
+  end
+  local eid = redis.call('XADD', stream, '*', 'd', blob)
+  redis.call('HSET', index, tid, 'p|' .. band .. '|' .. eid)
+  return 'pending', eid, true
+end
