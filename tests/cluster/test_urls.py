@@ -10,6 +10,7 @@ from redis.asyncio.sentinel import Sentinel
 
 import strego
 from strego.broker.redis.connection import is_transient
+from strego.broker.redis.fastconn import FastConnection
 from strego.broker.redis.topology import SentinelMaster, parse_topology_url
 from tests.support.servers import start_redis
 from tests.support.topology import ClusterTopology, SentinelTopology
@@ -65,6 +66,26 @@ async def test_urls_build_raw_clients_with_timeouts() -> None:
     assert pool_kwargs["db"] == 1
     await cluster.aclose()
     await sentinel.aclose()
+
+
+async def test_topology_clients_use_fast_connections(
+    cluster: ClusterTopology, sentinel: SentinelTopology
+) -> None:
+    """Cluster and sentinel URLs get strego's FastConnection on every node (the cluster
+    path matches one Redis in speed only with it: see docs/cluster.md)."""
+    broker = strego.RedisBroker(cluster.url)
+    await broker.known_queues()  # discovers every node
+    nodes = broker.redis.get_nodes()
+    assert len(nodes) >= 3  # the masters (replicas too, on some redis-py versions)
+    assert all(node.connection_class is FastConnection for node in nodes)
+    used = [c for node in nodes for c in node._connections]  # redis-py internals: a canary
+    assert used and all(isinstance(c, FastConnection) for c in used)
+    await broker.aclose()
+    managed = strego.RedisBroker(sentinel.url)
+    await managed.known_queues()
+    pool = managed.redis.connection_pool
+    assert issubclass(pool.connection_class, FastConnection)
+    await managed.aclose()
 
 
 async def test_existing_cluster_client_is_used_not_closed(
