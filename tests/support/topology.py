@@ -351,12 +351,15 @@ class SentinelTopology:
                 return False
             for sentinel in self.sentinels:
                 with _client(sentinel.port) as c:
-                    fields = c.execute_command("SENTINEL", "MASTER", MASTER_NAME)
+                    raw = c.execute_command("SENTINEL", "MASTER", MASTER_NAME)
+                # A flat list on older redis-py, a dict of strings on newer ones.
+                pairs = zip(raw[::2], raw[1::2], strict=True) if isinstance(raw, list) else ()
+                fields = raw if isinstance(raw, dict) else dict(pairs)
                 if (
                     int(fields["port"]) != master_port
-                    or fields["num-slaves"] != "1"
-                    or fields["num-other-sentinels"] != "2"
-                    or "s_down" in fields["flags"]
+                    or str(fields["num-slaves"]) != "1"
+                    or str(fields["num-other-sentinels"]) != "2"
+                    or "s_down" in str(fields["flags"])
                 ):
                     return False
             replica = self.server_by_port(self.replica_port())

@@ -98,7 +98,8 @@ class RedisAdmin:
     async def resume(self, queue: str) -> None:
         keys = self._keys(queue)
         await self._redis.delete(keys.paused)
-        await self._redis.publish(keys.channel, b"w")
+        # execute_command: redis-py 5's asyncio RedisCluster has no publish() method.
+        await self._redis.execute_command("PUBLISH", keys.channel, b"w")
 
     # -- task listings ----------------------------------------------------------
 
