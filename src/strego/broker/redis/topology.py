@@ -23,11 +23,14 @@ one queue. What differs per topology lives here:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import redis
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode
@@ -49,6 +52,8 @@ __all__ = [
     "server_info",
     "wait_for_replicas",
 ]
+
+log = logging.getLogger("strego")
 
 #: What a RedisBroker talks to: one server (plain or Sentinel-managed) or a cluster.
 RedisClient = Redis | RedisCluster
@@ -144,6 +149,7 @@ def make_topology_client(url: str, *, socket_timeout_s: float) -> RedisClient:
         connection["ssl"] = True
     if parsed.kind == "cluster":
         nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
+        _warn_old_cluster_client()
         cluster = RedisCluster(startup_nodes=nodes, **connection)
         if not parsed.tls:
             _use_fast_connections(cluster)
@@ -165,6 +171,24 @@ def make_topology_client(url: str, *, socket_timeout_s: float) -> RedisClient:
     )
     client.sentinel_clients = list(sentinel.sentinels)
     return client
+
+
+def _warn_old_cluster_client() -> None:
+    """Say so when redis-py's async cluster client may never reconnect after a failover.
+
+    Before redis-py 7.2 it drops a node from its startup nodes on every connection
+    error and refills them only after a successful discovery, so an outage that
+    reaches every node leaves it empty for good ("Redis Cluster cannot be connected.
+    Please provide at least one reachable node: None"; redis-py #3693, fixed by #3917).
+    Seen here with redis-py 5.0.8 in tests/cluster/test_failover.py.
+    """
+    found = re.match(r"(\d+)\.(\d+)", redis.__version__)
+    if found and (int(found[1]), int(found[2])) < (7, 2):
+        log.warning(
+            "redis-py %s: its cluster client may not reconnect after a failover; "
+            "use redis-py >= 7.2 with Redis Cluster",
+            redis.__version__,
+        )
 
 
 def _use_fast_connections(cluster: RedisCluster) -> None:
