@@ -9,7 +9,8 @@ import pytest
 
 from strego.store.postgres import PostgresStore
 from strego.store.postgres.config import TIMELINE_CAP
-from strego.store.postgres.writes import _FIELDS, event_row, write_events
+from strego.store.postgres.merge import FIELDS
+from strego.store.postgres.writes import event_row, write_events
 from strego.task import TaskState
 
 from .pg_helpers import at, event, new_id, written
@@ -241,4 +242,4 @@ async def test_timestamps_keep_their_microseconds(store: PostgresStore) -> None:
 
 def test_event_row_matches_the_sql_columns() -> None:
     """event_row() and the SQL that reads it agree on the number of fields."""
-    assert len(event_row(event(new_id(), S.PENDING, at(0)))) == len(_FIELDS)
+    assert len(event_row(event(new_id(), S.PENDING, at(0)))) == len(FIELDS)
