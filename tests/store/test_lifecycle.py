@@ -6,13 +6,16 @@ import asyncio
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from strego.errors import ConfigurationError
+from strego.events import TaskEvent
 from strego.store import PostgresStore as LazyPostgresStore
 from strego.store import TaskHistory
-from strego.store.postgres import PostgresStore
+from strego.store.postgres import PostgresStore, writer, writes
 from strego.store.query import TaskFilter
 from strego.task import TaskState
 
@@ -130,3 +133,27 @@ async def test_closed_store_can_start_again(pg_dsn: str) -> None:
         await written(store)
         assert await store.get(tid) is not None
     assert store.dropped == 0
+
+
+@pytest.mark.postgres
+async def test_a_trickle_is_written_in_full_batches(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events arriving during a write wait for a full batch or the interval: no trickle writes."""
+    sizes: list[int] = []
+    real_write = writes.write_events
+
+    async def counting(conn: Any, events: Sequence[TaskEvent]) -> None:
+        sizes.append(len(events))
+        await real_write(conn, events)
+
+    monkeypatch.setattr(writer, "write_events", counting)
+    queue = new_id("trickle-")
+    async with PostgresStore(pg_dsn, batch_size=100, flush_interval=60) as store:
+        await asyncio.sleep(0.05)  # the writer now waits out its 60 s interval
+        for n in range(300):
+            store.record(event(f"{queue}-{n}", TaskState.PENDING, at(0), queue=queue))
+            await asyncio.sleep(0.0005)
+        await written(store)
+        assert await store.count(TaskFilter(queue=queue)) == 300
+    assert sizes == [100, 100, 100]

@@ -157,10 +157,19 @@ class BatchWriter:
                 delay = min(delay * 2, self._config.retry_max_s)
 
     async def _drain(self) -> bool:
-        """Write batches until the buffer is empty; False if the database failed."""
+        """Write what is due; False if the database failed.
+
+        Due: one batch (the interval is up, or a batch is full), then every further
+        full batch. Events arriving meanwhile wait for the next interval unless
+        someone waits for them (``flush``, ``stop``): writing each trickle as it comes
+        made batches of a few dozen events, and PostgreSQL pays per statement and
+        cannot write a task's "active" and outcome as one row when they are split.
+        """
         self._wake.clear()
         self._wake_requested = False
-        while self._buffer:
+        first = True
+        while self._buffer and (first or self._must_write_all()):
+            first = False
             batch = self._in_flight = self._take(self._config.batch_size)
             try:
                 await self._write(batch)
@@ -180,6 +189,13 @@ class BatchWriter:
                 self._in_flight = []
             self._report_recovery()
         return True
+
+    def _must_write_all(self) -> bool:
+        return (
+            len(self._buffer) >= self._config.batch_size
+            or self._stopping
+            or not self._drained.is_set()  # flush() is waiting, or nothing written yet
+        )
 
     async def _write(self, batch: list[TaskEvent]) -> None:
         conn = await self._connection()
