@@ -4,10 +4,16 @@
 
 Starts a private redis-server and a scratch PostgreSQL database, pre-fills ``--tasks``
 no-op tasks, and drains them with one in-process ``Server`` — once without a store,
-once with ``PostgresStore`` (the worker records active + completed for every task).
+once with ``PostgresStore`` (the worker records active + completed for every task; a
+task whose two events share a batch is written as one row, see writes.py).
 Both runs use the same process and Redis, so the ratio is the store's cost on the
 worker's event loop. Target: store on >= 70 % of store off. Each mode runs
 ``--rounds`` times (alternating) and the best rate of each is kept.
+
+``--writer-cpu`` skips the worker runs and times only the SQL side: ``--tasks`` fast
+tasks' "active" + "completed" written with ``write_events`` in batches of 500, once as
+new rows and once onto rows that already hold "pending", reporting the CPU time of
+the PostgreSQL backend (read from /proc, so only when PostgreSQL runs on this host).
 
 ``--stub-writes`` keeps everything the store does on the event loop (record, batch,
 encode) but skips the SQL, to separate the store's own cost from PostgreSQL competing
@@ -18,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -30,6 +38,7 @@ from strego.embedded import EmbeddedRedis
 from strego.events import TaskEvent
 from strego.store.postgres import PostgresStore, migrate_database, writer, writes
 from strego.store.query import TaskFilter
+from strego.task import TaskState
 from strego.testing import drain
 
 ADMIN_DSN = os.environ.get(
@@ -66,8 +75,60 @@ async def one_run(url: str, dsn: str | None, tasks: int, concurrency: int) -> tu
 
 
 async def _encode_only(conn: object, events: list[TaskEvent]) -> None:
-    for rows in writes.split_rounds(events):
-        writes.encode_rows(rows)
+    for round_ in writes.split_rounds(events):
+        for rows in (round_.singles, round_.pairs):
+            if rows:
+                writes.encode_rows(rows)
+
+
+def _backend_cpu_s(pid: int) -> float | None:
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _fast_task(task_id: str, at: datetime) -> list[TaskEvent]:
+    def one(state: TaskState, when: datetime, duration_ms: float | None) -> TaskEvent:
+        return TaskEvent(
+            task_id=task_id, queue="bench", type="noop", state=state, at=when,
+            worker="w1", duration_ms=duration_ms,
+        )  # fmt: skip
+
+    return [
+        one(TaskState.ACTIVE, at, None),
+        one(TaskState.COMPLETED, at + timedelta(milliseconds=1), 0.5),
+    ]
+
+
+async def writer_cost(dsn: str, tasks: int) -> None:
+    """PostgreSQL time for the worker's events of ``tasks`` fast tasks."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        cur = await conn.execute("SELECT pg_backend_pid()")
+        pid = int((await cur.fetchone() or (0,))[0])
+        for label, pending in (("new rows", False), ("onto pending rows", True)):
+            now, prefix = datetime.now(UTC), uuid.uuid4().hex[:8]
+            ids = [f"{prefix}-{n}" for n in range(tasks)]
+            if pending:
+                created = [
+                    TaskEvent(task_id=i, queue="bench", type="noop", state=TaskState.PENDING,
+                              at=now, payload=b"{}", serializer="json", created_at=now)
+                    for i in ids
+                ]  # fmt: skip
+                for start in range(0, tasks, 500):
+                    await writes.write_events(conn, created[start : start + 500])
+            events = [e for i in ids for e in _fast_task(i, now)]
+            cpu_before, started = _backend_cpu_s(pid), time.perf_counter()
+            for start in range(0, len(events), 500):
+                await writes.write_events(conn, events[start : start + 500])
+            wall, cpu_after = time.perf_counter() - started, _backend_cpu_s(pid)
+            cpu = (
+                "n/a"
+                if cpu_before is None or cpu_after is None
+                else f"{cpu_after - cpu_before:.2f} s"
+            )
+            print(f"  {tasks:,} tasks, {label:18} wall {wall:.2f} s, PostgreSQL CPU {cpu}")
 
 
 async def main() -> None:
@@ -76,6 +137,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--stub-writes", action="store_true", help="encode but skip the SQL")
+    parser.add_argument("--writer-cpu", action="store_true", help="time only the SQL side")
     args = parser.parse_args()
     if args.stub_writes:
         writer.write_events = _encode_only  # type: ignore[attr-defined,assignment]
@@ -85,6 +147,14 @@ async def main() -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     params = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN) | {"dbname": name}
     dsn = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
+    if args.writer_cpu:
+        try:
+            await migrate_database(dsn)
+            for _ in range(args.rounds):
+                await writer_cost(dsn, args.tasks)
+        finally:
+            _drop(name)
+        return
     redis = EmbeddedRedis().start()
     try:
         await migrate_database(dsn)
@@ -107,10 +177,14 @@ async def main() -> None:
         print(f"  on/off:    {max(on) / max(off):9.0%}   (target >= 70%)")
     finally:
         redis.cleanup()
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _drop(name)
+
+
+def _drop(name: str) -> None:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 if __name__ == "__main__":
