@@ -10,6 +10,9 @@ Both runs use the same process and Redis, so the ratio is the store's cost on th
 worker's event loop. Target: store on >= 70 % of store off. Each mode runs
 ``--rounds`` times (alternating) and the best rate of each is kept.
 
+With PostgreSQL on this host, it also prints the CPU time every ``postgres`` process
+used during each store-on drain (from /proc; other databases' work on the host counts).
+
 ``--writer-cpu`` skips the worker runs and times only the SQL side: ``--tasks`` fast
 tasks' "active" + "completed" written with ``write_events`` in batches of 500, once as
 new rows and once onto rows that already hold "pending", reporting the CPU time of
@@ -46,8 +49,10 @@ ADMIN_DSN = os.environ.get(
 )
 
 
-async def one_run(url: str, dsn: str | None, tasks: int, concurrency: int) -> tuple[float, int]:
-    """Tasks per second for one drain; with ``dsn``, also the rows the store wrote."""
+async def one_run(
+    url: str, dsn: str | None, tasks: int, concurrency: int
+) -> tuple[float, int, float | None]:
+    """Tasks/s for one drain; with ``dsn``, the rows the store wrote and PostgreSQL's CPU."""
     queue = f"bench{uuid.uuid4().hex[:8]}"
     broker = strego.RedisBroker(url, group="bench")
     store = PostgresStore(dsn) if dsn else None
@@ -62,14 +67,16 @@ async def one_run(url: str, dsn: str | None, tasks: int, concurrency: int) -> tu
             for start in range(0, tasks, 1000):
                 batch = [strego.Task("noop", None, queue=queue) for _ in range(start, start + 1000)]
                 await client.enqueue_many(batch[: tasks - start])
-        started = time.perf_counter()
-        await drain(server, timeout=600)
+        started, cpu_before = time.perf_counter(), _postgres_cpu_s()
+        await drain(server, timeout=600)  # stops the server: the store writes everything
         rate = tasks / (time.perf_counter() - started)
+        cpu_after = _postgres_cpu_s()
+        pg_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         rows = 0
         if dsn:
             async with PostgresStore(dsn) as reader:
                 rows = await reader.count(TaskFilter(queue=queue))
-        return rate, rows
+        return rate, rows, pg_cpu
     finally:
         await broker.aclose()
 
@@ -79,6 +86,21 @@ async def _encode_only(conn: object, events: list[TaskEvent]) -> None:
         for rows in (round_.singles, round_.pairs):
             if rows:
                 writes.encode_rows(rows)
+
+
+def _postgres_cpu_s() -> float | None:
+    """CPU seconds used so far by every ``postgres`` process on this host (Linux)."""
+    total, found = 0.0, False
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "postgres":
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            found = True
+    return total if found else None
 
 
 def _backend_cpu_s(pid: int) -> float | None:
@@ -160,11 +182,13 @@ async def main() -> None:
         await migrate_database(dsn)
         off: list[float] = []
         on: list[float] = []
+        pg_cpu: list[float] = []
         for _ in range(args.rounds):
-            rate, _rows = await one_run(redis.url, None, args.tasks, args.concurrency)
+            rate, _rows, _cpu = await one_run(redis.url, None, args.tasks, args.concurrency)
             off.append(rate)
-            rate, rows = await one_run(redis.url, dsn, args.tasks, args.concurrency)
+            rate, rows, cpu = await one_run(redis.url, dsn, args.tasks, args.concurrency)
             on.append(rate)
+            pg_cpu += [cpu] if cpu is not None else []
             if not args.stub_writes:
                 assert rows == args.tasks, f"store wrote {rows} of {args.tasks} tasks"
         print(f"{args.tasks:,} no-op tasks, concurrency {args.concurrency}, best of {args.rounds}")
@@ -175,6 +199,9 @@ async def main() -> None:
             f"  store on:  {max(on):9,.0f} tasks/s   (runs: {', '.join(f'{r:,.0f}' for r in on)})"
         )
         print(f"  on/off:    {max(on) / max(off):9.0%}   (target >= 70%)")
+        if pg_cpu:
+            runs = ", ".join(f"{c:.2f}" for c in pg_cpu)
+            print(f"  PostgreSQL CPU per store-on run: {min(pg_cpu):.2f} s   (runs: {runs})")
     finally:
         redis.cleanup()
         _drop(name)
