@@ -221,3 +221,31 @@ async def test_replayed_ack_is_not_reported_lost(
         assert (await inspector.queue_info("default")).processed == 1
     finally:
         await worker.aclose()
+
+
+async def test_replayed_retry_and_dead_outcomes_are_not_reported_lost(
+    redis_url: str, prefix: str, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A retry or dead-letter outcome sent twice lands once and is not reported lost."""
+    from strego.envelope import decode
+    from strego.outcome import Dead, DeadReason, Retry
+
+    first = await client.enqueue(strego.Task("w"))
+    second = await client.enqueue(strego.Task("w"))
+    worker = ghost(redis_url, prefix, "w1")
+    try:
+        await worker.prepare(["default"])
+        got = (await worker.fetch([("default", 2)]))["default"] or []
+        by_id = {decode(d.blob or b"").id: d for d in got}
+        message = decode(by_id[first.id].blob or b"").evolve(retry_count=1, last_error="x")
+        retry = Retry(message, delay_s=60, duration_s=0)
+        assert await worker.apply([(by_id[first.id], retry)]) == []
+        assert await worker.apply([(by_id[first.id], retry)]) == []  # the replay
+        dead_message = decode(by_id[second.id].blob or b"").evolve(dead_reason="skip_retry")
+        dead = Dead(dead_message, DeadReason.SKIP_RETRY)
+        assert await worker.apply([(by_id[second.id], dead)]) == []
+        assert await worker.apply([(by_id[second.id], dead)]) == []  # the replay
+        info = await inspector.queue_info("default")
+        assert (info.retry, info.dead, info.retried, info.dead_total) == (1, 1, 1, 1)
+    finally:
+        await worker.aclose()

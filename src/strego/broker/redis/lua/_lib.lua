@@ -126,3 +126,12 @@ local function enqueue_one(stream, index, bodies, scheduled, stats, unique, proc
   redis.call('HSET', index, tid, 'p|' .. band .. '|' .. eid)
   return 'pending', eid, true
 end
+
+-- True when `tid` already sits in state `state` with exactly `blob` as its body: the
+-- outcome being applied is a replay of one that landed (its reply was lost and the
+-- worker retried), so it must be reported as applied, not as a lost lease.
+local function already_applied(index, bodies, tid, state, blob)
+  local rec = redis.call('HGET', index, tid)
+  return rec ~= false and string.sub(rec, 1, 1) == state
+    and redis.call('HGET', bodies, tid) == blob
+end

@@ -3,10 +3,14 @@
 -- ARGV: 1 group  2 consumer  3 entry id ('' = not in a stream: a lost entry)
 --       4 task id  5 blob (with reason, error, traceback)  6 band  7 max dead
 --       8 dead ttl ms  9 minute field
--- Returns 1 dead-lettered, 0 not owned (late outcome dropped).
+-- Returns 1 dead-lettered (or already, by this very call replayed), 0 not owned (late
+-- outcome dropped).
 local stream, eid, tid = KEYS[1], ARGV[3], ARGV[4]
 if eid ~= '' then
-  if not owned(stream, ARGV[1], eid, ARGV[2]) then return 0 end
+  if not owned(stream, ARGV[1], eid, ARGV[2]) then
+    if already_applied(KEYS[2], KEYS[3], tid, 'd', ARGV[5]) then return 1 end
+    return 0
+  end
   redis.call('XACK', stream, ARGV[1], eid)
   redis.call('XDEL', stream, eid)
 end

@@ -3,9 +3,13 @@
 -- KEYS: 1 stream  2 index  3 bodies  4 retry  5 stats  6 throughput hour  7 finished
 -- ARGV: 1 group  2 consumer  3 entry id  4 task id  5 new blob (retry_count + 1, error)
 --       6 delay ms  7 band  8 minute field  9 channel  10 keep_completed
--- Returns 1 scheduled, 0 not owned (late outcome dropped), 2 cancelled instead.
+-- Returns 1 scheduled (or already, by this very call replayed), 0 not owned (late
+-- outcome dropped), 2 cancelled instead.
 local stream, eid, tid, band = KEYS[1], ARGV[3], ARGV[4], ARGV[7]
-if not owned(stream, ARGV[1], eid, ARGV[2]) then return 0 end
+if not owned(stream, ARGV[1], eid, ARGV[2]) then
+  if already_applied(KEYS[2], KEYS[3], tid, 'r', ARGV[5]) then return 1 end
+  return 0
+end
 redis.call('XACK', stream, ARGV[1], eid)
 redis.call('XDEL', stream, eid)
 local now = now_ms()
