@@ -17,7 +17,7 @@ from benchmarks.params import Params
 from benchmarks.procs import Adapter, BenchError
 from benchmarks.server import PrivateRedis
 from benchmarks.systems import System, select
-from benchmarks.venvs import ROOT, VenvError, interpreter
+from benchmarks.venvs import BENCH_DIR, VenvError, interpreter
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = tuple(workloads.WORKLOADS)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown workload(s): {', '.join(sorted(unknown))}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    logs = ROOT / ".bench" / "runs" / stamp
+    logs = BENCH_DIR / "runs" / stamp
     started = time.monotonic()
     redis = PrivateRedis().start()
     log(f"private redis-server {redis.version()} on {redis.url}; logs in {logs}")

@@ -1,6 +1,7 @@
 """Every system the suite measures: the ceiling, strego and the peers, with their settings.
 
-A peer runs under its own venv (``.bench/venvs/<name>``, built from ``requirements``);
+A peer runs under its own venv (``$STREGO_BENCH_DIR/venvs/<name>``, default
+``~/.cache/strego-bench``, built from ``requirements``);
 the ceiling and strego run under the harness's own interpreter with ``src`` on the path.
 """
 

@@ -1,15 +1,23 @@
-"""One venv per peer under ``.bench/venvs/<name>``, built with pip on first use."""
+"""One venv per peer under ``<bench dir>/venvs/<name>``, built with pip on first use.
+
+The bench dir lives outside the checkout (``$STREGO_BENCH_DIR``, default
+``~/.cache/strego-bench``): the peers' installed sources are not ours, and keeping them out
+of the tree keeps repository-wide searches and checks about this project only.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from benchmarks.systems import System
 
-ROOT = Path(__file__).resolve().parent.parent
-VENVS = ROOT / ".bench" / "venvs"
+BENCH_DIR = Path(
+    os.environ.get("STREGO_BENCH_DIR") or Path.home() / ".cache" / "strego-bench"
+).resolve()
+VENVS = BENCH_DIR / "venvs"
 MARKER = ".bench-requirements"
 PIP_TIMEOUT_S = 1800
 
