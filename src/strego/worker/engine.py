@@ -251,16 +251,17 @@ class Engine:
     def _record_active(
         self, delivery: Delivery, task_id: str, task_type: str, attempt: int
     ) -> None:
-        log.debug(
-            "task started",
-            extra={
-                "task_id": task_id,
-                "task_type": task_type,
-                "queue": delivery.queue,
-                "attempt": attempt,
-                "worker": self._broker.consumer,
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):  # per task: skip building the fields otherwise
+            log.debug(
+                "task started",
+                extra={
+                    "task_id": task_id,
+                    "task_type": task_type,
+                    "queue": delivery.queue,
+                    "attempt": attempt,
+                    "worker": self._broker.consumer,
+                },
+            )
         self._history.record(
             TaskEvent(
                 task_id=task_id,

@@ -95,12 +95,6 @@ class Runner:
             return Attempt(_dead(message, DeadReason(exc.reason), exc.detail), message)
         return message, handler, payload
 
-    async def run(self, delivery: Delivery) -> Attempt:
-        prepared = self.prepare(delivery)
-        if isinstance(prepared, Attempt):
-            return prepared
-        return await self.execute(*prepared)
-
     async def execute(self, message: TaskMessage, handler: Handler, payload: Any) -> Attempt:
         """Run the handler of a prepared task and decide its outcome."""
         started = time.monotonic()
