@@ -8,6 +8,7 @@ from collections import Counter
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import processed_at_least, state_is
 
 
 async def test_priority_order_under_backlog(
@@ -81,14 +82,14 @@ async def test_cancel_in_each_state(
     assert await client.cancel(scheduled.id, queue="default")
     retrying = await client.enqueue(strego.Task("fail"))
     await make_server({"long": long, "fail": fail})
-    await wait_until(lambda: _state(inspector, retrying.id, "retry"))
+    await wait_until(lambda: state_is(inspector, retrying.id, "retry"))
     assert await client.cancel(retrying.id)
     active = await client.enqueue(strego.Task("long"))
     await asyncio.wait_for(started.wait(), 5)
     assert await client.cancel(active.id)
-    await wait_until(lambda: _state(inspector, active.id, "cancelled"))
+    await wait_until(lambda: state_is(inspector, active.id, "cancelled"))
     for info in (pending, scheduled, retrying):
-        assert await _state(inspector, info.id, "cancelled")
+        assert await state_is(inspector, info.id, "cancelled")
     assert not await client.cancel(active.id)  # already finished
     assert not await client.cancel("no-such-task")
     assert runs == ["fail", "long"]
@@ -128,12 +129,12 @@ async def test_get_task_through_its_life(
     record = await inspector.get_task(info.id)
     assert record is not None and record.state == "pending" and record.payload == {"a": 1}
     server = await make_server({"w": work})
-    await wait_until(lambda: _state(inspector, info.id, "active"))
+    await wait_until(lambda: state_is(inspector, info.id, "active"))
     record = await inspector.get_task(info.id)
     assert record is not None
     assert record.worker == server.broker.consumer and record.started_at is not None
     gate.set()
-    await wait_until(lambda: _state(inspector, info.id, "completed"))
+    await wait_until(lambda: state_is(inspector, info.id, "completed"))
     record = await inspector.get_task(info.id)
     assert record is not None and record.completed_at is not None
     assert record.labels == {"team": "x"}
@@ -154,7 +155,7 @@ async def test_completed_history_is_bounded(
 
     infos = await client.enqueue_many([strego.Task("n") for _ in range(50)])
     await make_server({"n": noop}, keep_completed=10)
-    await wait_until(lambda: _processed(inspector, 50))
+    await wait_until(lambda: processed_at_least(inspector, 50))
     keys = broker.keys("default")
     assert await broker.redis.hlen(keys.index) == 10
     assert await broker.redis.hlen(keys.bodies) == 10
@@ -164,12 +165,3 @@ async def test_completed_history_is_bounded(
     assert (await inspector.queue_info("default")).completed == 10
     stream_lengths = [await broker.redis.xlen(s) for s in keys.streams]
     assert sum(stream_lengths) == 0  # acknowledged entries are deleted
-
-
-async def _state(inspector: strego.Inspector, task_id: str, state: str) -> bool:
-    record = await inspector.get_task(task_id)
-    return record is not None and record.state == state
-
-
-async def _processed(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).processed >= n

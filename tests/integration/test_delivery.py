@@ -9,6 +9,7 @@ import strego
 from strego.outcome import Succeeded
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import dead_at_least
 
 
 def ghost(redis_url: str, prefix: str, consumer: str) -> strego.RedisBroker:
@@ -128,7 +129,7 @@ async def test_poison_task_is_dead_lettered(
         max_deliveries=3,
         broker_options={"claim_stale_after": 0.1, "claim_check_interval": 0.1},
     )
-    await wait_until(lambda: _dead_count(inspector, 1))
+    await wait_until(lambda: dead_at_least(inspector, 1))
     (record,) = await inspector.dead_letters("default")
     assert (record.id, record.dead_reason) == (info.id, "poison")
 
@@ -173,10 +174,6 @@ async def test_idle_consumers_are_cleaned_up(
 
     server = await make_server({"other": work}, cleanup_interval=0.1, cleanup_idle=0.2)
     await wait_until(lambda: _consumer_names(inspector, {"holder", server.broker.consumer}))
-
-
-async def _dead_count(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).dead >= n
 
 
 async def _consumer_names(inspector: strego.Inspector, expected: set[str]) -> bool:

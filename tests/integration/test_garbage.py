@@ -6,6 +6,7 @@ import strego
 from strego.envelope import TaskMessage, encode
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import dead_at_least
 
 
 async def test_garbage_entries_go_to_dead_letters(
@@ -45,7 +46,7 @@ async def test_garbage_entries_go_to_dead_letters(
         await broker.redis.xadd(stream, fields)
     await client.enqueue(strego.Task("good", {"n": 99}))
     await make_server({"good": good})
-    await wait_until(lambda: _dead(inspector, len(bad_entries)))
+    await wait_until(lambda: dead_at_least(inspector, len(bad_entries)))
     await wait_until(lambda: len(runs) == 7)
     reasons = sorted(r.dead_reason or "" for r in await inspector.dead_letters("default"))
     assert reasons == sorted(
@@ -53,10 +54,6 @@ async def test_garbage_entries_go_to_dead_letters(
     )
     raw = [r for r in await inspector.dead_letters("default") if r.dead_reason == "malformed"]
     assert any(b"\xff\x00 no d field" in r.payload_bytes for r in raw)
-
-
-async def _dead(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).dead >= n
 
 
 async def test_entry_deleted_while_pending_is_dead_lettered_as_lost(
@@ -80,7 +77,7 @@ async def test_entry_deleted_while_pending_is_dead_lettered_as_lost(
     await make_server(
         {"good": good}, broker_options={"claim_stale_after": 0.2, "claim_check_interval": 0.1}
     )
-    await wait_until(lambda: _dead(inspector, 1))
+    await wait_until(lambda: dead_at_least(inspector, 1))
     (record,) = await inspector.dead_letters("default")
     assert record.dead_reason == "lost"
     assert delivery.entry_id in (record.last_error or "")
@@ -102,6 +99,6 @@ async def test_undecodable_payload_is_dead_lettered(
         return None
 
     await make_server({"good": good})
-    await wait_until(lambda: _dead(inspector, 2))
+    await wait_until(lambda: dead_at_least(inspector, 2))
     reasons = sorted(r.dead_reason or "" for r in await inspector.dead_letters("default"))
     assert reasons == ["undecodable", "validation"]

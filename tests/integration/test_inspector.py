@@ -7,6 +7,7 @@ import asyncio
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import dead_at_least, state_is
 
 
 async def test_listing_pagination(client: strego.Client, inspector: strego.Inspector) -> None:
@@ -64,7 +65,7 @@ async def test_running_task_cannot_be_deleted(
 
     info = await client.enqueue(strego.Task("w"))
     await make_server({"w": work})
-    await wait_until(lambda: _state(inspector, info.id, "active"))
+    await wait_until(lambda: state_is(inspector, info.id, "active"))
     assert not await inspector.delete(info.id)
     gate.set()
 
@@ -81,7 +82,7 @@ async def test_dead_letter_actions(
         await client.enqueue(strego.Task("f"))
         await asyncio.sleep(0.01)
     await make_server({"f": fail}, concurrency=1)
-    await wait_until(lambda: _dead(inspector, 3))
+    await wait_until(lambda: dead_at_least(inspector, 3))
     dead = await inspector.dead_letters("default")
     failed = [d.completed_at for d in dead if d.completed_at is not None]
     assert len(failed) == 3
@@ -143,12 +144,3 @@ async def test_queues_and_workers(
 
 async def _has_worker(inspector: strego.Inspector) -> bool:
     return len(await inspector.workers()) == 1
-
-
-async def _state(inspector: strego.Inspector, task_id: str, state: str) -> bool:
-    record = await inspector.get_task(task_id)
-    return record is not None and record.state == state
-
-
-async def _dead(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).dead >= n

@@ -12,6 +12,7 @@ import pydantic
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import processed_at_least
 
 
 @dataclasses.dataclass
@@ -154,15 +155,11 @@ async def test_worker_removes_its_consumer_on_clean_exit(
     server = await make_server({"n": noop})
     await client.enqueue(strego.Task("n"))
     await wait_until(lambda: inspector.queue_info("default"), timeout=5)
-    await wait_until(lambda: _processed(inspector, 1))
+    await wait_until(lambda: processed_at_least(inspector, 1))
     assert [c.name for c in await inspector.consumers("default")] == [server.broker.consumer]
     await server.stop()
     assert await inspector.consumers("default") == []
     assert await inspector.workers() == []
-
-
-async def _processed(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).processed >= n
 
 
 async def test_retried_enqueue_of_a_finished_task_is_a_no_op(
@@ -178,7 +175,7 @@ async def test_retried_enqueue_of_a_finished_task_is_a_no_op(
     await client.enqueue(task)
     await make_server({"w": work})
     await wait_until(lambda: runs == [task.id])
-    await wait_until(lambda: _processed(inspector, 1))
+    await wait_until(lambda: processed_at_least(inspector, 1))
     again = await client.enqueue(task)  # what a client retry sends: the same task id
     assert again.state == "completed"
     await asyncio.sleep(0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import dead_at_least, dead_total_at_least
 
 
 @pytest.mark.parametrize(("max_retry", "runs"), [(0, 1), (1, 2), (3, 4)])
@@ -29,7 +31,7 @@ async def test_attempt_counts(
 
     info = await client.enqueue(strego.Task("f", max_retry=max_retry))
     await make_server({"f": fail}, retry_base=0.01, retry_max=0.05)
-    await wait_until(lambda: _dead(inspector, 1))
+    await wait_until(lambda: dead_at_least(inspector, 1))
     assert attempts == list(range(runs))
     record = await inspector.get_task(info.id)
     assert record is not None
@@ -73,7 +75,7 @@ async def test_skip_retry_goes_straight_to_dead(
 
     info = await client.enqueue(strego.Task("h", max_retry=5))
     await make_server({"h": hopeless})
-    await wait_until(lambda: _dead(inspector, 1))
+    await wait_until(lambda: dead_at_least(inspector, 1))
     record = await inspector.get_task(info.id)
     assert record is not None
     assert (record.dead_reason, record.last_error, runs) == ("skip_retry", "card declined", 1)
@@ -114,7 +116,7 @@ async def test_dead_letters_are_capped_by_count(
 
     infos = await client.enqueue_many([strego.Task("f") for _ in range(8)])
     await make_server({"f": fail}, dead_letter_max=5, concurrency=1)
-    await wait_until(lambda: _total_dead(inspector, 8))
+    await wait_until(lambda: dead_total_at_least(inspector, 8))
     dead = await inspector.dead_letters("default")
     assert len(dead) == 5
     ids = [i.id for i in infos if isinstance(i, strego.TaskInfo)]
@@ -132,10 +134,10 @@ async def test_dead_letters_are_capped_by_age(
 
     old = await client.enqueue(strego.Task("f"))
     await make_server({"f": fail}, dead_letter_ttl=0.5)
-    await wait_until(lambda: _total_dead(inspector, 1))
-    await _sleep(0.7)
+    await wait_until(lambda: dead_total_at_least(inspector, 1))
+    await asyncio.sleep(0.7)
     await client.enqueue(strego.Task("f"))
-    await wait_until(lambda: _total_dead(inspector, 2))
+    await wait_until(lambda: dead_total_at_least(inspector, 2))
     assert [r.id for r in await inspector.dead_letters("default")] != [old.id]
     assert len(await inspector.dead_letters("default")) == 1
 
@@ -154,7 +156,7 @@ async def test_retry_all_of_5000_dead(
 
     await client.enqueue_many([strego.Task("f", {"i": i}) for i in range(5000)])
     server = await make_server({"f": flip}, concurrency=50)
-    await wait_until(lambda: _dead(inspector, 5000), timeout=60)
+    await wait_until(lambda: dead_at_least(inspector, 5000), timeout=60)
     await server.stop()
 
     async def succeed(task: strego.Task) -> None:
@@ -166,17 +168,3 @@ async def test_retry_all_of_5000_dead(
     assert (info.dead, info.pending) == (0, 5000)
     await make_server({"f": succeed}, concurrency=50)
     await wait_until(lambda: done == 5000, timeout=60)
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
-async def _dead(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).dead >= n
-
-
-async def _total_dead(inspector: strego.Inspector, n: int) -> bool:
-    return (await inspector.queue_info("default")).dead_total >= n

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import state_is
 
 
 async def test_scheduled_task_runs_on_time(
@@ -100,7 +101,7 @@ async def test_async_timeout_counts_as_failed_attempt(
 
     info = await client.enqueue(strego.Task("s", timeout=0.2, max_retry=1))
     await make_server({"s": slow})
-    await wait_until(lambda: _state(inspector, info.id, "dead"), timeout=5)
+    await wait_until(lambda: state_is(inspector, info.id, "dead"), timeout=5)
     record = await inspector.get_task(info.id)
     assert record is not None and record.last_error is not None
     assert record.last_error.startswith("TaskTimeoutError")
@@ -123,14 +124,9 @@ async def test_sync_timeout_holds_the_slot(
 
     first = await client.enqueue(strego.Task("stuck", timeout=0.2, max_retry=0))
     await make_server({"stuck": stuck, "quick": quick}, concurrency=1)
-    await wait_until(lambda: _state(inspector, first.id, "dead"), timeout=5)
+    await wait_until(lambda: state_is(inspector, first.id, "dead"), timeout=5)
     await client.enqueue(strego.Task("quick"))
     await asyncio.sleep(0.4)
     assert ran == ["stuck"]  # the only slot is still held by the stuck thread
     release.set()
     await wait_until(lambda: ran == ["stuck", "quick"])
-
-
-async def _state(inspector: strego.Inspector, task_id: str, state: str) -> bool:
-    record = await inspector.get_task(task_id)
-    return record is not None and record.state == state
