@@ -100,18 +100,30 @@ async def _wait_drained(server: Server, broker: RedisBroker, timeout: float) -> 
 
 async def _work_left(server: Server, broker: RedisBroker, horizon_s: float) -> list[str]:
     """One line per queue that still has work, e.g. ``default: 2 pending, 1 active``."""
-    from strego.inspector import Inspector
-
-    inspector = Inspector(broker)
     seconds, micros = await broker.redis.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     left = []
     for queue in server.config.queues:
-        info = await inspector.queue_info(queue)
         keys = broker.keys(queue)
-        due = await broker.redis.zcount(keys.scheduled, "-inf", now_ms)
-        retries = await broker.redis.zcount(keys.retry, "-inf", now_ms + int(horizon_s * 1000))
-        counts = {"pending": info.pending, "active": info.active, "due": due, "retry": retries}
+        # One MULTI, so the snapshot is atomic: read separately, a retry the scheduler
+        # moves into its stream between the two reads is seen in neither place. A queue's
+        # keys share one cluster slot, so this works on a cluster too. Acknowledged
+        # entries are deleted, so a stream's length is its waiting + running tasks.
+        pipe = broker.redis.pipeline(transaction=True)
+        for stream in keys.streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, broker.group)
+        pipe.zcount(keys.scheduled, "-inf", now_ms)
+        pipe.zcount(keys.retry, "-inf", now_ms + int(horizon_s * 1000))
+        *streams, due, retries = await pipe.execute()
+        in_streams = sum(streams[0::2])
+        active = sum(int(summary["pending"]) for summary in streams[1::2])
+        counts = {
+            "pending": in_streams - active,
+            "active": active,
+            "due": due,
+            "retry": retries,
+        }
         busy = [f"{n} {what}" for what, n in counts.items() if n]
         if busy:
             left.append(f"{queue}: {', '.join(busy)}")
