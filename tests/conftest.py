@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import pydantic
 import pytest
+import redis
 
 import strego
 from strego.embedded import EmbeddedRedis
-from tests.support.servers import start_redis
+from tests.support.servers import redis_binary, start_redis
+
+
+def pytest_report_header() -> list[str]:
+    """Say which Redis server and client this run tests against (they change per run)."""
+    binary = redis_binary()
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"v=(\S+)", version)
+    return [
+        f"redis-server {found[1] if found else '?'} ({binary}), redis-py {redis.__version__}, "
+        f"pydantic {pydantic.VERSION}"
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import strego
 from strego.broker.redis.connection import is_transient
@@ -93,7 +96,7 @@ async def test_existing_cluster_client_is_used_not_closed(
 ) -> None:
     """A RedisCluster passed in does the work and stays open after broker.aclose()."""
     port = cluster.master_ports()[0]
-    own = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port)])
+    own: Any = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port)])
     broker = strego.RedisBroker(own, prefix=prefix)
     async with strego.Client(broker) as client:
         info = await client.enqueue(strego.Task("t", queue="elsewhere"))
@@ -106,8 +109,9 @@ async def test_existing_sentinel_client_is_used_not_closed(
     sentinel: SentinelTopology, prefix: str
 ) -> None:
     """A client from Sentinel.master_for works as is and stays open after aclose()."""
-    manager = Sentinel([("127.0.0.1", s.port) for s in sentinel.sentinels])  # type: ignore[no-untyped-call]
-    own: Redis = manager.master_for("strego")
+    sentinel_class: Any = Sentinel  # typed in some redis-py releases, not others
+    manager = sentinel_class([("127.0.0.1", s.port) for s in sentinel.sentinels])
+    own: Any = manager.master_for("strego")
     broker = strego.RedisBroker(own, prefix=prefix)
     async with strego.Client(broker) as client:
         info = await client.enqueue(strego.Task("t"))
@@ -119,11 +123,22 @@ async def test_existing_sentinel_client_is_used_not_closed(
 
 
 async def test_connection_closed_under_a_command_is_transient() -> None:
-    """redis-py tripping over a connection closed by another coroutine is retried;
-    an AttributeError from anywhere else is a bug and is not."""
+    """A command on a connection closed by another coroutine is retried, whichever way
+    the installed redis-py reports it (7.x: AttributeError, 8.x: ConnectionError)."""
     connection = Connection()  # never connected: no writer, as after a forced close
-    with pytest.raises(AttributeError) as caught:
+    with pytest.raises((AttributeError, RedisConnectionError)) as caught:
         await connection._send_packed_command([b"PING"])
+    assert is_transient(caught.value)
+
+
+def test_attribute_error_counts_only_from_redis_connection_code() -> None:
+    """An AttributeError raised inside redis-py's connection module (a reader/writer
+    cleared under a command) is transient; one from anywhere else is a bug."""
+    namespace: dict[str, Any] = {}
+    source = "def write(writer):\n    writer.writelines([b'PING'])\n"
+    exec(compile(source, "/site-packages/redis/asyncio/connection.py", "exec"), namespace)
+    with pytest.raises(AttributeError) as caught:
+        namespace["write"](None)
     assert is_transient(caught.value)
     assert not is_transient(AttributeError("'NoneType' object has no attribute 'x'"))
 

@@ -7,6 +7,7 @@ import dataclasses
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -94,7 +95,7 @@ async def test_memory_stays_flat(fleet: Fleet, fault_redis: EmbeddedRedis, prefi
     )
     worker = fleet.spawn("w0")
     await wait_ready(fault_redis.url, prefix, ["w0"])
-    redis = aioredis.Redis.from_url(fault_redis.url)
+    redis: Any = aioredis.Redis.from_url(fault_redis.url)
     broker = strego.RedisBroker(fault_redis.url, prefix=prefix, group="faults")
     async with broker, strego.Client(broker) as client:
         # A first round loads the scripts and fills the bounded structures: baseline.

@@ -25,7 +25,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from strego.broker.redis.fastconn import FastConnection
+from strego.broker.redis.fastconn import fast_connection_class
 from strego.broker.redis.topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
@@ -78,8 +78,9 @@ def make_client(
         return make_topology_client(url_or_client, socket_timeout_s=socket_timeout_s), True
     # decode_responses stays off: stream entries may hold any bytes.
     extra: dict[str, Any] = {}
-    if url_or_client.startswith("redis://"):  # TCP only: unix:// and rediss:// keep theirs
-        extra["connection_class"] = FastConnection
+    fast = fast_connection_class()
+    if fast is not None and url_or_client.startswith("redis://"):
+        extra["connection_class"] = fast  # TCP only: unix:// and rediss:// keep theirs
     client = Redis.from_url(
         url_or_client,
         **extra,

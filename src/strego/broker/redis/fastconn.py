@@ -8,11 +8,20 @@ asyncio Connection dominated the client side:
   way (a half-open connection still fails after ``socket_timeout``) for a timer handle.
 * commands are packed in pure Python even when hiredis is installed; hiredis's
   ``pack_command`` does it in C. Anything hiredis cannot pack falls back to redis-py.
+
+Both lean on redis-py internals (the signatures of ``send_packed_command``,
+``pack_command`` and ``disconnect``, and the ``socket_timeout`` attribute those
+read), which any redis-py release may change. So the class is only used when
+:func:`missing_internals` finds them all at import; otherwise the stock connection
+is used (a debug log says why) and strego is as correct, only slower. Both paths are
+tested (tests/integration/test_connections.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +33,9 @@ try:  # hiredis comes with redis[hiredis], a core dependency; stay correct witho
 except ImportError:  # pragma: no cover
     _hiredis_pack = None  # type: ignore[assignment]
 
-__all__ = ["FastConnection"]
+__all__ = ["FAST_CONNECTIONS", "FastConnection", "fast_connection_class", "missing_internals"]
+
+log = logging.getLogger("strego")
 
 
 class FastConnection(Connection):
@@ -55,3 +66,48 @@ class FastConnection(Connection):
             raise RedisTimeoutError("Timeout writing to socket") from None
         finally:
             self.socket_timeout = timeout
+
+
+def missing_internals(connection_class: type[Any]) -> list[str]:
+    """What FastConnection relies on that ``connection_class`` lacks ([] when all there)."""
+    missing: list[str] = []
+    send = getattr(connection_class, "send_packed_command", None)
+    if not (_takes(send, "command") and _takes(send, "check_health")):
+        missing.append("send_packed_command(command, check_health)")
+    if not _takes(getattr(connection_class, "pack_command", None), "args"):
+        missing.append("pack_command(*args)")
+    if not _takes(getattr(connection_class, "disconnect", None), "nowait"):
+        missing.append("disconnect(nowait)")
+    # socket_timeout may be taken by a base class's __init__ (through **kwargs here).
+    initialisers = [vars(c).get("__init__") for c in getattr(connection_class, "__mro__", ())]
+    if not any(_takes(init, "socket_timeout") for init in initialisers):
+        missing.append("__init__(socket_timeout)")
+    return missing
+
+
+def _takes(function: Any, parameter: str) -> bool:
+    if not callable(function):
+        return False
+    try:
+        return parameter in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return False
+
+
+def _check_stock_connection() -> bool:
+    missing = missing_internals(Connection)
+    if missing:
+        log.debug(
+            "redis-py's Connection lacks %s: using its stock connection (correct, slower)",
+            ", ".join(missing),
+        )
+    return not missing
+
+
+#: True when this redis-py has the internals FastConnection builds on.
+FAST_CONNECTIONS = _check_stock_connection()
+
+
+def fast_connection_class() -> type[Connection] | None:
+    """FastConnection when this redis-py fits it, else None (use redis-py's own)."""
+    return FastConnection if FAST_CONNECTIONS else None

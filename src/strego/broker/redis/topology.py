@@ -37,7 +37,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.exceptions import SlotNotCoveredError, TryAgainError
 
-from strego.broker.redis.fastconn import FastConnection
+from strego.broker.redis.fastconn import FastConnection, fast_connection_class
 from strego.errors import ConfigurationError
 
 __all__ = [
@@ -162,10 +162,12 @@ def make_topology_client(url: str, *, socket_timeout_s: float) -> RedisClient:
     }
     if parsed.tls:
         sentinel_kwargs["ssl"] = True
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(parsed.hosts), sentinel_kwargs=sentinel_kwargs, **connection
-    )
-    fast: dict[str, Any] = {} if parsed.tls else {"connection_class": FastSentinelConnection}
+    # Called through Any: redis-py types Sentinel.__init__ in some releases, not others,
+    # and a type: ignore must not depend on which one is installed.
+    sentinel_class: Any = Sentinel
+    sentinel = sentinel_class(list(parsed.hosts), sentinel_kwargs=sentinel_kwargs, **connection)
+    use_fast = not parsed.tls and fast_connection_class() is not None
+    fast: dict[str, Any] = {"connection_class": FastSentinelConnection} if use_fast else {}
     client: SentinelMaster = sentinel.master_for(
         parsed.master, redis_class=SentinelMaster, db=parsed.db, **fast
     )
@@ -203,7 +205,7 @@ def _use_fast_connections(cluster: RedisCluster) -> None:
     """
     kwargs = getattr(cluster, "connection_kwargs", None)
     manager = getattr(cluster, "nodes_manager", None)
-    if not isinstance(kwargs, dict) or manager is None:  # pragma: no cover
+    if not isinstance(kwargs, dict) or manager is None or fast_connection_class() is None:
         return
     kwargs["connection_class"] = FastConnection
     for node in manager.startup_nodes.values():
@@ -237,7 +239,8 @@ class _NodePubSub(PubSub):
     """Pub/sub on a private pool to one cluster node; closing it closes the pool."""
 
     async def aclose(self) -> None:
-        await super().aclose()  # type: ignore[no-untyped-call]
+        close: Any = super().aclose  # typed in some redis-py releases, not others
+        await close()
         await self.connection_pool.disconnect()
 
 
@@ -309,7 +312,8 @@ def masters_for(client: RedisClient, keys: Sequence[str]) -> list[str]:
 def _node_of(client: RedisCluster, key: str) -> ClusterNode:
     node = client.get_node_from_key(key)
     if node is None:  # only possible when asking for a replica
-        raise SlotNotCoveredError(f"no node serves {key!r}")
+        not_covered: Any = SlotNotCoveredError  # typed in some redis-py releases only
+        raise not_covered(f"no node serves {key!r}")
     return node
 
 
