@@ -19,9 +19,9 @@ __all__ = [
     "Dead",
     "DeadReason",
     "Outcome",
+    "Released",
     "Retry",
     "Succeeded",
-    "lost_entry",
     "unreadable_entry",
 ]
 
@@ -35,7 +35,7 @@ class DeadReason(enum.StrEnum):
     UNKNOWN_TYPE = "unknown_type"  # no handler registered for the type
     UNKNOWN_SERIALIZER = "unknown_serializer"
     POISON = "poison"  # delivered max_deliveries times without an outcome
-    LOST = "lost"  # the entry was deleted while pending (reported by XAUTOCLAIM)
+    LOST = "lost"  # the entry or its body was deleted while pending or due
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ class Retry:
     message: TaskMessage  # with retry_count incremented and last_error set
     delay_s: float
     duration_s: float
+    counted: bool = True  # False: not a failed attempt (no handler for the type yet)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,18 +67,43 @@ class Cancelled:
     duration_s: float = 0.0
 
 
-Outcome = Succeeded | Retry | Dead | Cancelled
+@dataclasses.dataclass(frozen=True, slots=True)
+class Released:
+    """Given back without an outcome of its own.
+
+    ``counted=False``: a stopping worker did not start it, or cut it off; it goes back
+    to its queue at once and this delivery does not count towards ``max_deliveries``.
+    ``counted=True``: the worker hit an internal error around it; it is handed over for
+    any worker to reclaim, and the delivery counts (so a task that keeps breaking
+    workers ends as poison).
+    """
+
+    task_id: str
+    counted: bool = False
+
+
+Outcome = Succeeded | Retry | Dead | Cancelled | Released
 
 
 def unreadable_entry(
-    queue: str, entry_id: str, fields: Mapping[bytes, bytes], reason: DeadReason, error: str
+    queue: str,
+    band: int,
+    entry_id: str,
+    fields: Mapping[bytes, bytes],
+    reason: DeadReason,
+    error: str,
 ) -> Dead:
-    """Dead-letter a stream entry that is not a task we can read, keeping its raw bytes."""
+    """Dead-letter a stream entry that is not a task we can read, keeping its raw bytes.
+
+    Its id names the band and entry (the same entry id exists in every band stream)
+    plus a random suffix (a stream recreated after data loss reuses ids), so no two
+    garbage entries ever share a dead letter.
+    """
     raw = fields.get(b"d")
     if raw is None:  # not even our field layout: keep every field, length-prefixed
         raw = b"".join(b"%d:%s=%d:%s;" % (len(k), k, len(v), v) for k, v in fields.items())
     message = TaskMessage(
-        id=f"malformed-{entry_id}",
+        id=f"malformed-{band}-{entry_id}-{new_task_id()[-6:]}",
         type="?",
         queue=queue,
         payload=raw,
@@ -89,20 +115,3 @@ def unreadable_entry(
         failed_ms=int(time.time() * 1000),
     )
     return Dead(message, reason)
-
-
-def lost_entry(queue: str, entry_id: str) -> Dead:
-    """Dead-letter record for an entry Redis reported deleted while it was pending."""
-    message = TaskMessage(
-        id=f"lost-{entry_id}-{new_task_id()[-6:]}",
-        type="?",
-        queue=queue,
-        payload=b"",
-        serializer="raw",
-        max_retry=0,
-        created_ms=int(time.time() * 1000),
-        last_error=f"stream entry {entry_id} was deleted while pending; its body is gone",
-        dead_reason=DeadReason.LOST.value,
-        failed_ms=int(time.time() * 1000),
-    )
-    return Dead(message, DeadReason.LOST)

@@ -108,6 +108,8 @@ class Task:
         self._priority = _priority(priority)
         self._unique_key = _optional_text(unique_key, "unique_key")
         self._unique_ttl_s = to_seconds(unique_ttl, "unique_ttl", allow_zero=False)
+        if self._unique_ttl_s < 0.001:  # Redis holds the key in whole milliseconds
+            raise ValueError(f"unique_ttl must be at least 1 ms, got {unique_ttl!r}")
         self._labels = _labels(labels)
         self._serializer = _pick_serializer(serializer, payload)
         self._payload = payload

@@ -29,8 +29,8 @@ CHUNK = 2_000
 QUEUE = "default"
 # Keys allowed to remain after the drain, all bounded (see strego/broker/redis/keys.py).
 ALLOWED = re.compile(
-    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle)"
-    r"|queues|workers|worker:.+)$"
+    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle|group)"
+    r"|queues|workers|worker:.+|instance:.+)$"
 )
 
 

@@ -26,9 +26,8 @@ async def make_server(
         start: bool = True,
         **options: Any,
     ) -> strego.Server:
-        broker = strego.RedisBroker(
-            redis_url, prefix=prefix, group="tests", **(broker_options or {})
-        )
+        broker_options = {"group": "tests", **(broker_options or {})}
+        broker = strego.RedisBroker(redis_url, prefix=prefix, **broker_options)
         options.setdefault("retry_base", 0.05)
         options.setdefault("retry_max", 0.2)
         server = strego.Server(broker, **options)

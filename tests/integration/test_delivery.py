@@ -48,7 +48,7 @@ async def test_late_ack_of_a_reclaimed_task_is_dropped(
         await frozen.prepare(["default"])
         taken = (await frozen.fetch([("default", 1)]))["default"]
         assert taken
-        claimed, _ = await alive.claim_stale("default", 0.0, 10)
+        claimed = (await alive.claim_stale("default", 0.0, 10)).deliveries
         assert [d.entry_id for d in claimed] == [taken[0].entry_id]
         lost = await frozen.apply([(taken[0], Succeeded(info.id))])
         assert lost == [info.id]
@@ -159,7 +159,8 @@ async def test_idle_consumers_are_cleaned_up(
     make_server: ServerFactory,
     inspector: strego.Inspector,
 ) -> None:
-    """Consumers idle past cleanup_idle with nothing pending are removed; busy ones stay."""
+    """Consumers of dead workers idle past cleanup_idle are removed; what they held is
+    handed over and taken by a live worker, never dropped."""
     await client.enqueue(strego.Task("held"))
     holder = ghost(redis_url, prefix, "holder")
     await holder.prepare(["default"])
@@ -173,7 +174,11 @@ async def test_idle_consumers_are_cleaned_up(
         return None
 
     server = await make_server({"other": work}, cleanup_interval=0.1, cleanup_idle=0.2)
-    await wait_until(lambda: _consumer_names(inspector, {"holder", server.broker.consumer}))
+    await wait_until(lambda: _consumer_names(inspector, {server.broker.consumer}))
+    (held,) = await inspector.list_tasks("default", "active") or await inspector.list_tasks(
+        "default", "retry"
+    )
+    assert held.type == "held"  # no handler here: waiting for a worker that has one
 
 
 async def _consumer_names(inspector: strego.Inspector, expected: set[str]) -> bool:

@@ -6,6 +6,7 @@ The worker core depends on :class:`WorkerBroker` only; it never imports Redis.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -18,9 +19,12 @@ __all__ = [
     "Delivery",
     "EnqueueRequest",
     "EnqueueResult",
+    "LeaseCheck",
     "ProducerBroker",
     "QueueSignal",
+    "Reclaimed",
     "Retention",
+    "SignalKind",
     "WorkerBroker",
     "WorkerRegistration",
     "WorkerTiming",
@@ -29,7 +33,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """One stream entry handed to this consumer."""
+    """One stream entry handed to this consumer.
+
+    ``deliveries`` is the entry's delivery count when it was handed over (1 on a first
+    read, +1 per reclaim). It is the delivery's fence: renewals and outcomes carry it and
+    Redis refuses them once another delivery of the same entry has superseded it, even
+    in the same process or under the same consumer name.
+    """
 
     queue: str
     band: int
@@ -62,13 +72,41 @@ class EnqueueResult:
     created: bool = True  # False when an explicit id was already live or processed
 
 
+class SignalKind(enum.StrEnum):
+    """What a message on a queue's event channel announces (its first letter on the wire)."""
+
+    WORK = "w"  # tasks are waiting: idle workers fetch
+    SOONER = "s"  # something is due sooner than schedulers sleep
+    CANCEL = "c"  # a cancel request for the task id in ``value``
+    RECLAIM = "r"  # entries were handed over: workers with free slots reclaim now
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class QueueSignal:
     """A message on a queue's event channel."""
 
     queue: str
-    kind: str  # "w" work waiting, "s" sooner due time, "c" cancel request
+    kind: SignalKind
     value: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Reclaimed:
+    """What one reclaim pass over a queue did."""
+
+    deliveries: list[Delivery]  # now ours, each with its new delivery count
+    cancelled: list[str] = dataclasses.field(default_factory=list)  # finished: cancel requested
+    lost: list[str] = dataclasses.field(default_factory=list)  # dead-lettered: body deleted
+    more: bool = False  # the pass stopped at its bound: look again soon
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseCheck:
+    """What renewing a worker's leases found (everything else was renewed)."""
+
+    lost: list[Delivery] = dataclasses.field(default_factory=list)  # superseded elsewhere
+    deleted: list[Delivery] = dataclasses.field(default_factory=list)  # dead-lettered as lost
+    cancel: list[Delivery] = dataclasses.field(default_factory=list)  # cancel requested
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,25 +157,33 @@ class WorkerBroker(Protocol):
 
     async def aclose(self) -> None: ...
 
-    async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None: ...
+    async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
+        """Record/check the queues' consumer group and create it; warn about eviction."""
+
+    async def register(self, registration: WorkerRegistration) -> None:
+        """Take this consumer name for this process (refused while another lives)."""
+
+    async def take_over(self, queue: str) -> int:
+        """Hand what this consumer name held before (a dead predecessor) to reclaim."""
 
     async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
         """Up to ``count`` tasks per queue, highest priority first; None if paused."""
 
-    async def own_pending(self, queue: str, count: int) -> list[Delivery]: ...
-
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
-        """Apply outcomes (each atomically); return ids of tasks whose lease was lost."""
+        """Apply outcomes (each atomically); return ids of tasks whose delivery was
+        superseded. Raises on transient errors: the caller retries until they land."""
 
     async def promote_due(self, queue: str) -> float | None:
         """Move due tasks to their stream; seconds until the next one is due."""
 
-    async def claim_stale(
-        self, queue: str, min_idle_s: float, limit: int
-    ) -> tuple[list[Delivery], list[str]]:
-        """Reclaim abandoned tasks; also return entry ids reported deleted."""
+    async def claim_stale(self, queue: str, min_idle_s: float, limit: int) -> Reclaimed:
+        """Reclaim up to ``limit`` entries other consumers abandoned."""
 
-    async def renew(self, deliveries: Sequence[Delivery]) -> list[str]: ...
+    async def renew(self, leases: Sequence[tuple[Delivery, str]]) -> LeaseCheck:
+        """Renew (delivery, task id) leases; say which are no longer ours."""
+
+    async def trim_dead(self, queue: str) -> None:
+        """Drop dead letters past their age or count (also done as new ones arrive)."""
 
     async def listen(
         self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
@@ -149,5 +195,3 @@ class WorkerBroker(Protocol):
     async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None: ...
 
     async def cleanup_consumers(self, queue: str, idle_s: float) -> int: ...
-
-    async def dead_letter_lost(self, queue: str, band: int, entry_id: str) -> None: ...

@@ -27,6 +27,7 @@ class ServerConfig:
     cleanup_idle_s: float
     dead_letter_max: int
     dead_letter_ttl_s: float
+    unknown_type_grace_s: float
     heartbeat_interval_s: float = 5.0
 
     @classmethod
@@ -47,6 +48,7 @@ class ServerConfig:
         cleanup_idle: Duration,
         dead_letter_max: int,
         dead_letter_ttl: Duration,
+        unknown_type_grace: Duration,
     ) -> ServerConfig:
         return cls(
             queues=_queues(queues),
@@ -63,6 +65,7 @@ class ServerConfig:
             cleanup_idle_s=to_seconds(cleanup_idle, "cleanup_idle", allow_zero=False),
             dead_letter_max=_int(dead_letter_max, "dead_letter_max", minimum=1),
             dead_letter_ttl_s=to_seconds(dead_letter_ttl, "dead_letter_ttl", allow_zero=False),
+            unknown_type_grace_s=to_seconds(unknown_type_grace, "unknown_type_grace"),
         )
 
     @staticmethod

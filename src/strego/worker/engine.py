@@ -1,6 +1,9 @@
-"""The running worker: fetch with continuous concurrency, dispatch, leases, shutdown.
+"""The running worker: fetch and reclaim with continuous concurrency, dispatch, shutdown.
 
-One Engine lives between ``Server.start()`` and ``Server.stop()``.
+One Engine lives between ``Server.start()`` and ``Server.stop()``. Every delivery it
+takes is a :class:`~strego.worker.leases.Lease` in one table shared with the Runner
+and the OutcomeSink; the background loops (renewal, heartbeat, cleanup) live in
+:mod:`strego.worker.upkeep`.
 """
 
 from __future__ import annotations
@@ -11,23 +14,33 @@ import logging
 import os
 import socket
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 
-from strego.broker.base import Delivery, QueueSignal, Retention, WorkerBroker, WorkerRegistration
+from strego.broker.base import (
+    Delivery,
+    QueueSignal,
+    Retention,
+    SignalKind,
+    WorkerBroker,
+    WorkerRegistration,
+)
+from strego.errors import ConfigurationError
 from strego.events import TaskEvent
+from strego.outcome import Cancelled, Released
 from strego.store.base import TaskHistory
 from strego.task import TaskState
 from strego.worker.config import ServerConfig
+from strego.worker.leases import Lease, LeaseTable, Phase
 from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
 from strego.worker.threads import DaemonThreadPool
+from strego.worker.upkeep import Upkeep
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "cancel_and_wait"]
 
 log = logging.getLogger("strego")
 
@@ -37,7 +50,7 @@ class Engine:
         self,
         config: ServerConfig,
         broker: WorkerBroker,
-        runner_factory: Callable[[Executor, set[str]], Runner],
+        runner_factory: Callable[[Executor], Runner],
         history: TaskHistory,
     ) -> None:
         self._config = config
@@ -46,18 +59,18 @@ class Engine:
         self._timing = broker.timing
         self._queues = list(config.queues)
         self._executor = DaemonThreadPool(config.concurrency)
-        self._cancel_requested: set[str] = set()
-        self._runner = runner_factory(self._executor, self._cancel_requested)
+        self._runner = runner_factory(self._executor)
         self._selector = QueueSelector(config.queues, strict=config.strict_priority)
-        self._sink = OutcomeSink(broker, history, self._release, broker.consumer)
+        self._clock = time.monotonic
+        self.leases = LeaseTable(self._clock)
+        self._sink = OutcomeSink(broker, history, self.leases, broker.consumer)
         self._in_flight = 0
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
         self._sooner = asyncio.Event()
         self._dry: set[str] = set()
-        self._backlog: deque[Delivery] = deque()
-        self._holding: dict[tuple[str, int, str], Delivery] = {}
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._reclaim_due = True  # at start: what a dead predecessor left, what is stale
+        self._registered = False  # holds its consumer name: deregister at stop
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
@@ -70,6 +83,7 @@ class Engine:
             concurrency=config.concurrency,
             started_ms=int(time.time() * 1000),
         )
+        self._upkeep = Upkeep(config, broker, self.leases, self.registration, self._clock)
 
     @property
     def in_flight(self) -> int:
@@ -86,18 +100,17 @@ class Engine:
                 run_scheduler(self._broker, self._queues, self._sooner, self._timing.block_s),
                 name="strego-scheduler",
             ),
-            self._periodic("lease renewal", self._renew_interval(), self._renew),
-            self._periodic("reclaim", self._timing.claim_check_interval_s, self._reclaim),
-            self._periodic("heartbeat", self._config.heartbeat_interval_s, self._heartbeat),
+            *self._upkeep.loops(lambda: self._in_flight),
+            asyncio.create_task(
+                every("reclaim timer", self._timing.claim_check_interval_s, self._want_reclaim),
+                name="strego-reclaim-timer",
+            ),
         ]
-        if self._config.cleanup_interval_s is not None:
-            self._loops.append(
-                self._periodic("consumer cleanup", self._config.cleanup_interval_s, self._cleanup)
-            )
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="strego-fetch")
 
     async def _until_ready(self) -> None:
-        """Create groups and pick up our own pending entries; wait out a Redis outage."""
+        """Check the queues' group, take the consumer name, hand over what a dead
+        predecessor under this name held; wait out a Redis outage (cancellable)."""
         retention = Retention(
             keep_completed=self._config.keep_completed,
             processed_ttl_s=self._config.processed_ttl_s,
@@ -108,11 +121,20 @@ class Engine:
         while True:
             try:
                 await self._broker.prepare(self._queues, retention)
+                await self._broker.register(self.registration)
+                self._registered = True
                 for queue in self._queues:
-                    for delivery in await self._broker.own_pending(queue, self._config.concurrency):
-                        self._hold(delivery)
-                        self._backlog.append(delivery)
+                    handed = await self._broker.take_over(queue)
+                    if handed:
+                        log.info(
+                            "took over %d tasks a previous %s left pending",
+                            handed,
+                            self._broker.consumer,
+                            extra={"queue": queue},
+                        )
                 return
+            except ConfigurationError:
+                raise  # a wrong group, a consumer name in use: retrying cannot help
             except Exception as exc:
                 log.warning(
                     "worker cannot reach Redis at start (%s); retrying in %.1fs", exc, delay
@@ -120,32 +142,33 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _periodic(
-        self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]
-    ) -> asyncio.Task[None]:
-        return asyncio.create_task(every(name, interval_s, job), name=f"strego-{name}")
-
     async def stop(self) -> None:
-        """Graceful: stop fetching, let handlers finish (bounded), record outcomes."""
+        """Graceful: stop taking work, let handlers finish (bounded), hand back the rest.
+
+        Handlers still running after ``shutdown_timeout`` are cancelled and their tasks
+        given back to the queue at once (not after claim_stale_after), like tasks that
+        were taken but not started; neither counts towards ``max_deliveries``.
+        """
         if self._fetcher is not None:
             await cancel_and_wait([self._fetcher])
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=self._config.shutdown_timeout_s)
             for task in unfinished:
-                task.cancel()  # no outcome: the entry stays pending and is reclaimed
+                task.cancel()
             if unfinished:
-                log.warning("shutdown: %d tasks cancelled, left pending", len(unfinished))
+                log.warning("shutdown: %d tasks cut off, handed back", len(unfinished))
                 await asyncio.wait(unfinished, timeout=5)
         if not await self._sink.drain(timeout_s=10):
             log.warning("shutdown: some outcomes could not be recorded; tasks stay pending")
         await cancel_and_wait(self._loops)
         if self._stop_listening is not None:
             await self._stop_listening()
-        with contextlib.suppress(Exception):
-            await self._broker.deregister(self.registration, self._queues)
+        if self._registered:  # never for a worker refused its name: the entries are another's
+            with contextlib.suppress(Exception):
+                await self._broker.deregister(self.registration, self._queues)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    # -- fetching ---------------------------------------------------------------
+    # -- fetching and reclaiming -------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
         failures = 0
@@ -155,15 +178,18 @@ class Engine:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            while self._backlog and free > 0:
-                self._dispatch(self._backlog.popleft())
-                free -= 1
-            plan = self._selector.plan(free, self._dry)
-            if not plan:
-                await self._wait_for_work()
-                continue
-            self._wake.clear()
             try:
+                if self._reclaim_due:
+                    self._reclaim_due = False
+                    free -= await self._reclaim(free)
+                    if free <= 0:
+                        continue
+                plan = self._selector.plan(free, self._dry)
+                if not plan:
+                    await self._wait_for_work()
+                    continue
+                self._wake.clear()
+                sent = self._clock()
                 found = await self._broker.fetch(plan)
                 failures = 0
             except Exception as exc:
@@ -172,9 +198,9 @@ class Engine:
                 log.warning("fetch failed (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            self._take(found)
+            self._take(found, sent)
 
-    def _take(self, found: dict[str, list[Delivery] | None]) -> None:
+    def _take(self, found: dict[str, list[Delivery] | None], sent: float) -> None:
         # A wake-up that arrived while this fetch was in flight may announce work the
         # fetch could not see yet: then an empty answer must not mark the queue dry,
         # or the wake-up is lost and the task waits up to `block` seconds (found by
@@ -186,8 +212,39 @@ class Engine:
                     self._dry.add(queue)
                 continue
             for delivery in deliveries:
-                self._hold(delivery)
-                self._dispatch(delivery)
+                self._dispatch(delivery, sent)
+
+    async def _reclaim(self, room: int) -> int:
+        """Reclaim what other consumers abandoned: only as much as can start now
+        (running tasks count), highest band first; returns how many started."""
+        started = 0
+        for queue in self._queues:
+            if started >= room:
+                self._reclaim_due = True  # more may be waiting: look again when free
+                break
+            sent = self._clock()
+            result = await self._broker.claim_stale(
+                queue, self._timing.claim_stale_after_s, room - started
+            )
+            if result.deliveries or result.cancelled or result.lost:
+                log.info(
+                    "reclaimed %d stale tasks (%d cancelled as requested, %d lost entries "
+                    "dead-lettered)",
+                    len(result.deliveries),
+                    len(result.cancelled),
+                    len(result.lost),
+                    extra={"queue": queue},
+                )
+            for delivery in result.deliveries:
+                self._dispatch(delivery, sent)
+            started += len(result.deliveries)
+            if result.more:
+                self._reclaim_due = True
+        return started
+
+    async def _want_reclaim(self) -> None:
+        self._reclaim_due = True
+        self._wake.set()
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -197,56 +254,79 @@ class Engine:
         self._wake.clear()
 
     def _on_signal(self, signal: QueueSignal) -> None:
-        if signal.kind == "w":
+        if signal.kind is SignalKind.WORK:
             self._dry.discard(signal.queue)
             self._wake.set()
-        elif signal.kind == "s":
+        elif signal.kind is SignalKind.SOONER:
             self._sooner.set()
-        elif signal.kind == "c":
-            running = self._running.get(signal.value)
-            if running is not None:
-                self._cancel_requested.add(signal.value)
-                running.cancel()
+        elif signal.kind is SignalKind.CANCEL:
+            self.leases.request_cancel(signal.value)
+        elif signal.kind is SignalKind.RECLAIM:
+            self._reclaim_due = True
+            self._wake.set()
 
     # -- running ----------------------------------------------------------------
 
-    def _dispatch(self, delivery: Delivery) -> None:
+    def _dispatch(self, delivery: Delivery, confirmed_at: float) -> None:
         self._in_flight += 1
-        task = asyncio.create_task(self._process(delivery))
+        lease = self.leases.add(delivery, confirmed_at)
+        task = asyncio.create_task(self._process(lease))
+        lease.handle = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, delivery: Delivery) -> None:
+    async def _process(self, lease: Lease) -> None:
         try:
-            prepared = self._runner.prepare(delivery)
-            if isinstance(prepared, Attempt):
-                attempt = prepared
-            else:
-                message, handler, payload = prepared
-                self._record_active(delivery, message.id, message.type, message.retry_count)
-                current = asyncio.current_task()
-                if current is not None:
-                    self._running[message.id] = current
-                try:
-                    attempt = await self._runner.execute(message, handler, payload)
-                finally:
-                    self._running.pop(message.id, None)
-            self._sink.put(delivery, attempt.outcome, attempt.message)
+            attempt = await self._attempt(lease)
+            if attempt is None:  # superseded: another delivery owns the task now
+                self.leases.drop(lease)
+                return
+            self.leases.settle(lease)
+            self._sink.put(lease, attempt.outcome, attempt.message)
             if attempt.holdover is not None:
                 with contextlib.suppress(Exception):
                     await attempt.holdover
         except asyncio.CancelledError:
-            pass  # shutdown: the entry stays pending and will be reclaimed
+            if lease.superseded:
+                self.leases.drop(lease)
+            elif lease.phase is not Phase.SETTLING:
+                # Shutdown cut it off: back to its queue at once, not counted.
+                self.leases.settle(lease)
+                self._sink.put(lease, Released(lease.task_id), None)
         except Exception:
-            # Stop renewing its lease, so it is reclaimed like a crashed worker's task and,
-            # if the error repeats, dead-lettered after max_deliveries. Renewing it forever
-            # stranded it as "active" with no retry and no dead letter (e.g. a retry policy
-            # that raises; found by tests/faults).
-            self._release(delivery)
-            log.exception("unexpected error running %s; it will be redelivered", delivery.entry_id)
+            # Hand it over (its delivery counted): reclaimed by any worker and, if the
+            # error repeats, dead-lettered after max_deliveries. Renewing it forever
+            # stranded it as "active" with no retry and no dead letter (e.g. a retry
+            # policy that raises; found by tests/faults).
+            log.exception("unexpected error running %s; handing it over", lease.delivery.entry_id)
+            self.leases.settle(lease)
+            self._sink.put(lease, Released(lease.task_id, counted=True), None)
         finally:
             self._in_flight -= 1
             self._slot_freed.set()
+
+    async def _attempt(self, lease: Lease) -> Attempt | None:
+        """Decode, then run the handler unless the task must not start: a cancel was
+        requested, or (after a stall) Redis says the delivery was superseded."""
+        prepared = self._runner.prepare(lease.delivery)
+        if isinstance(prepared, Attempt):
+            return prepared
+        message, handler, payload = prepared
+        self.leases.identify(lease, message.id)
+        if self.leases.unconfirmed_for(lease) > self._timing.claim_stale_after_s / 2:
+            await self._upkeep.verify(lease)  # stalled since it was fetched: still ours?
+        if lease.superseded:
+            log.warning(
+                "task %s was reclaimed elsewhere before it started here; not running it",
+                message.id,
+                extra={"task_id": message.id, "queue": lease.delivery.queue},
+            )
+            return None
+        if lease.cancel_requested:
+            return Attempt(Cancelled(message.id, message.explicit_id), message)
+        self._record_active(lease.delivery, message.id, message.type, message.retry_count)
+        self.leases.begin(lease)
+        return await self._runner.execute(message, handler, payload, lease)
 
     def _record_active(
         self, delivery: Delivery, task_id: str, task_type: str, attempt: int
@@ -273,55 +353,6 @@ class Engine:
                 worker=self._broker.consumer,
             )
         )
-
-    # -- leases -----------------------------------------------------------------
-
-    def _hold(self, delivery: Delivery) -> None:
-        self._holding[(delivery.queue, delivery.band, delivery.entry_id)] = delivery
-
-    def _release(self, delivery: Delivery) -> None:
-        self._holding.pop((delivery.queue, delivery.band, delivery.entry_id), None)
-
-    def _renew_interval(self) -> float:
-        return max(0.05, self._timing.claim_stale_after_s / 3)
-
-    async def _renew(self) -> None:
-        if self._holding:
-            lost = await self._broker.renew(list(self._holding.values()))
-            if lost:
-                log.warning("lease lost on %d entries (reclaimed elsewhere)", len(lost))
-
-    async def _reclaim(self) -> None:
-        room = self._config.concurrency - len(self._backlog)
-        for queue in self._queues:
-            if room <= 0:
-                return
-            claimed, deleted = await self._broker.claim_stale(
-                queue, self._timing.claim_stale_after_s, room
-            )
-            if claimed or deleted:
-                log.info(
-                    "reclaimed %d stale tasks, %d lost entries dead-lettered",
-                    len(claimed),
-                    len(deleted),
-                    extra={"queue": queue},
-                )
-            for delivery in claimed:
-                self._hold(delivery)
-                self._backlog.append(delivery)
-            room -= len(claimed)
-        if self._backlog:
-            self._slot_freed.set()
-            self._wake.set()
-
-    async def _heartbeat(self) -> None:
-        await self._broker.heartbeat(self.registration, self._in_flight)
-
-    async def _cleanup(self) -> None:
-        for queue in self._queues:
-            removed = await self._broker.cleanup_consumers(queue, self._config.cleanup_idle_s)
-            if removed:
-                log.info("removed %d idle consumers", removed, extra={"queue": queue})
 
 
 async def cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from strego.broker.base import Delivery, WorkerBroker
 from strego.envelope import TaskMessage
 from strego.events import TaskEvent
-from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
+from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
 from strego.store.base import TaskHistory
 from strego.task import TaskState
+from strego.worker.leases import Lease, LeaseTable
 
 __all__ = ["OutcomeSink"]
 
@@ -33,23 +33,19 @@ _STATE = {
 
 class OutcomeSink:
     def __init__(
-        self,
-        broker: WorkerBroker,
-        history: TaskHistory,
-        release: Callable[[Delivery], None],
-        worker: str,
+        self, broker: WorkerBroker, history: TaskHistory, leases: LeaseTable, worker: str
     ) -> None:
         self._broker = broker
         self._history = history
-        self._release = release  # stop renewing the lease of a delivery that is done
+        self._leases = leases  # a lease is renewed until its outcome lands, then dropped
         self._worker = worker
-        self._pending: list[tuple[Delivery, Outcome, TaskMessage | None]] = []
+        self._pending: list[tuple[Lease, Outcome, TaskMessage | None]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def put(self, delivery: Delivery, outcome: Outcome, message: TaskMessage | None) -> None:
-        self._pending.append((delivery, outcome, message))
+    def put(self, lease: Lease, outcome: Outcome, message: TaskMessage | None) -> None:
+        self._pending.append((lease, outcome, message))
         self._idle.clear()
         self._ready.set()
 
@@ -61,8 +57,8 @@ class OutcomeSink:
             batch, self._pending = self._pending, []
             self._ready.clear()
             try:
-                lost = await self._broker.apply([(d, o) for d, o, _ in batch])
-            except Exception as exc:  # Redis down: keep the batch, retry with backoff
+                lost = await self._broker.apply([(lease.delivery, o) for lease, o, _ in batch])
+            except Exception as exc:  # Redis down or refusing writes: keep, retry, backoff
                 log.warning("could not record %d outcomes, retrying (%s)", len(batch), exc)
                 self._pending[:0] = batch
                 self._ready.set()
@@ -75,20 +71,22 @@ class OutcomeSink:
                 self._idle.set()
 
     def _settled(
-        self, batch: list[tuple[Delivery, Outcome, TaskMessage | None]], lost: set[str]
+        self, batch: list[tuple[Lease, Outcome, TaskMessage | None]], lost: set[str]
     ) -> None:
         now = datetime.now(UTC)
-        for delivery, outcome, message in batch:
-            self._release(delivery)
+        for lease, outcome, message in batch:
+            self._leases.drop(lease)
+            if isinstance(outcome, Released):
+                continue  # back in its queue (or handed over): no transition to record
             task_id = _task_id(outcome, message)
             if task_id in lost:
                 log.warning(
                     "late outcome dropped: task %s was reclaimed by another worker",
                     task_id,
-                    extra={"task_id": task_id, "queue": delivery.queue},
+                    extra={"task_id": task_id, "queue": lease.delivery.queue},
                 )
                 continue
-            self._history.record(_event(outcome, message, delivery, now, self._worker))
+            self._history.record(_event(outcome, message, lease.delivery, now, self._worker))
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until every outcome put so far is applied; False on timeout."""
@@ -105,8 +103,11 @@ def _task_id(outcome: Outcome, message: TaskMessage | None) -> str:
     return outcome.task_id
 
 
+_Final = Succeeded | Retry | Dead | Cancelled
+
+
 def _event(
-    outcome: Outcome,
+    outcome: _Final,
     message: TaskMessage | None,
     delivery: Delivery,
     now: datetime,

@@ -34,6 +34,7 @@ from strego.outcome import (
 from strego.retry import RetryPolicy
 from strego.serializers import SerializerRegistry
 from strego.task import Task
+from strego.worker.leases import Lease
 
 __all__ = ["Attempt", "Runner"]
 
@@ -61,14 +62,14 @@ class Runner:
         retry_policy: RetryPolicy,
         max_deliveries: int,
         executor: Executor,
-        cancel_requested: set[str],
+        unknown_type_grace_s: float,
     ) -> None:
         self._handlers = handlers
         self._serializers = serializers
         self._retry_policy = retry_policy
         self._max_deliveries = max_deliveries
         self._executor = executor
-        self._cancel_requested = cancel_requested
+        self._unknown_type_grace_s = unknown_type_grace_s
 
     def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
         """Decode the entry and find its handler, or say why it must be dead-lettered."""
@@ -79,7 +80,12 @@ class Runner:
             message = decode(blob)
         except MalformedTaskError as exc:
             dead = unreadable_entry(
-                delivery.queue, delivery.entry_id, delivery.fields, DeadReason.MALFORMED, str(exc)
+                delivery.queue,
+                delivery.band,
+                delivery.entry_id,
+                delivery.fields,
+                DeadReason.MALFORMED,
+                str(exc),
             )
             return Attempt(dead, None)
         if delivery.deliveries > self._max_deliveries:
@@ -87,16 +93,42 @@ class Runner:
             return Attempt(_dead(message, DeadReason.POISON, error), message)
         handler = self._handlers.get(message.type)
         if handler is None:
-            error = f"no handler registered for task type {message.type!r}"
-            return Attempt(_dead(message, DeadReason.UNKNOWN_TYPE, error), message)
+            return Attempt(self._unknown_type(message), message)
         try:
             payload = handler.decode(message, self._serializers)
         except DecodeError as exc:
             return Attempt(_dead(message, DeadReason(exc.reason), exc.detail), message)
         return message, handler, payload
 
-    async def execute(self, message: TaskMessage, handler: Handler, payload: Any) -> Attempt:
-        """Run the handler of a prepared task and decide its outcome."""
+    def _unknown_type(self, message: TaskMessage) -> Outcome:
+        """No handler here for this type. A rolling deploy (producers ahead of some
+        workers) or two apps sharing a queue must not kill each other's tasks: wait
+        for a worker that knows it, with backoff, for ``unknown_type_grace`` since the
+        task was created (not counted as attempts), then dead-letter it."""
+        age_s = max(0.0, time.time() - message.created_ms / 1000)
+        if age_s >= self._unknown_type_grace_s:
+            error = (
+                f"no worker had a handler for task type {message.type!r} within "
+                f"{self._unknown_type_grace_s:g}s (unknown_type_grace)"
+            )
+            return _dead(message, DeadReason.UNKNOWN_TYPE, error)
+        error = (
+            f"no handler for task type {message.type!r} on this worker: waiting for a "
+            f"worker that has one (dead letter after {self._unknown_type_grace_s:g}s)"
+        )
+        delay = min(60.0, max(1.0, age_s / 4), self._unknown_type_grace_s - age_s)
+        return Retry(message.evolve(last_error=error), delay, 0.0, counted=False)
+
+    async def execute(
+        self, message: TaskMessage, handler: Handler, payload: Any, lease: Lease
+    ) -> Attempt:
+        """Run the handler of a prepared task and decide its outcome.
+
+        Every way a handler can end is an outcome, BaseExceptions included: a handler
+        raising CancelledError, GeneratorExit, KeyboardInterrupt or SystemExit fails its
+        task (they left it active forever, or killed the worker). Only a cancellation of
+        this worker's own making propagates: shutdown, or a superseded delivery.
+        """
         started = time.monotonic()
         deadline = None
         if message.timeout_s is not None:
@@ -110,17 +142,18 @@ class Runner:
                 if holdover is not None:
                     failure = self._failure(message, handler, task, holdover[0], started)
                     return Attempt(failure, message, holdover[1])
-        except asyncio.CancelledError:
-            if message.id not in self._cancel_requested:
-                raise  # shutdown: no outcome, the entry stays pending and is reclaimed
-            self._cancel_requested.discard(message.id)
+        except asyncio.CancelledError as exc:
             current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+            if current is None or not current.cancelling():
+                # Raised by the handler itself, not a cancellation of this task.
+                return Attempt(self._failure(message, handler, task, exc, started), message)
+            if not lease.cancel_requested or lease.superseded:
+                raise  # shutdown or a superseded delivery: the engine decides
+            current.uncancel()
             return Attempt(Cancelled(message.id, message.explicit_id, _since(started)), message)
         except SkipRetry as exc:
             return Attempt(_dead(message, DeadReason.SKIP_RETRY, exc.reason, exc), message)
-        except Exception as exc:
+        except BaseException as exc:  # every way a handler can end: see the docstring
             return Attempt(self._failure(message, handler, task, exc, started), message)
         return Attempt(Succeeded(message.id, message.explicit_id, _since(started)), message)
 

@@ -19,7 +19,7 @@ from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
-from strego.worker.engine import Engine
+from strego.worker.engine import Engine, cancel_and_wait
 from strego.worker.runner import Runner
 
 __all__ = ["Server"]
@@ -52,6 +52,7 @@ class Server:
         cleanup_idle: Duration = 3600.0,
         dead_letter_max: int = 10_000,
         dead_letter_ttl: Duration = timedelta(days=7),
+        unknown_type_grace: Duration = 3600.0,
         serializers: Iterable[Serializer] = (),
         store: TaskHistory | None = None,
     ) -> None:
@@ -70,6 +71,7 @@ class Server:
             cleanup_idle=cleanup_idle,
             dead_letter_max=dead_letter_max,
             dead_letter_ttl=dead_letter_ttl,
+            unknown_type_grace=unknown_type_grace,
         )
         self.broker = broker
         self.handlers = HandlerRegistry()
@@ -123,7 +125,13 @@ class Server:
             log.warning("server started with no handlers: every task will be dead-lettered")
         await self.history.start()
         self._engine = Engine(self.config, self.broker, self._make_runner, self.history)
-        await self._engine.start()
+        try:
+            await self._engine.start()
+        except BaseException:  # refused (a wrong group...) or cancelled while waiting
+            engine, self._engine = self._engine, None
+            await engine.stop()
+            await self.history.aclose()
+            raise
         log.info(
             "worker %s started on queues %s (concurrency %d)",
             self.broker.consumer,
@@ -132,14 +140,14 @@ class Server:
             extra={"worker": self.broker.consumer},
         )
 
-    def _make_runner(self, executor: Executor, cancel_requested: set[str]) -> Runner:
+    def _make_runner(self, executor: Executor) -> Runner:
         return Runner(
             self.handlers,
             self.serializers,
             self.config.retry,
             self.config.max_deliveries,
             executor,
-            cancel_requested,
+            self.config.unknown_type_grace_s,
         )
 
     async def stop(self) -> None:
@@ -173,9 +181,19 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await self.start()
-            await stop.wait()
-            log.info("signal received, shutting down gracefully")
+            # Start-up waits (Redis unreachable, a crashed predecessor's consumer name)
+            # must give way to a signal: a pod stuck there ignored SIGTERM before.
+            starting = asyncio.create_task(self.start())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.info("signal received while starting, shutting down")
+                await cancel_and_wait([starting])
+            else:
+                starting.result()  # a refusal (ConfigurationError) ends run() here
+                await stopping
+                log.info("signal received, shutting down gracefully")
+            stopping.cancel()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(Exception):

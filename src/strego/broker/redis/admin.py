@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -28,7 +30,6 @@ from strego.task import TaskState
 __all__ = ["RedisAdmin"]
 
 _CHUNK = 500
-_ORPHANS = "strego-orphaned"
 _FINISHED_STATES = {"c": TaskState.COMPLETED, "x": TaskState.CANCELLED}
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
 
@@ -50,11 +51,12 @@ class RedisAdmin:
 
     async def queue_info(self, queue: str) -> QueueInfo:
         keys = self._keys(queue)
+        group = await self._broker.group_for(queue)
         pipe = self._redis.pipeline(transaction=False)
         for stream in keys.streams:
             pipe.xlen(stream)
         for stream in keys.streams:
-            pipe.execute_command("XPENDING", stream, self._broker.group)
+            pipe.execute_command("XPENDING", stream, group)
         for stream in keys.streams:
             pipe.xrange(stream, count=1)
         pipe.zcard(keys.scheduled)
@@ -134,13 +136,14 @@ class RedisAdmin:
 
     async def _waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
+        group = await self._broker.group_for(queue)
         out = []
         for band, stream in reversed(list(enumerate(self._keys(queue).streams))):
             last = "0-0"
             try:
-                for group in await self._redis.xinfo_groups(stream):
-                    if text(group["name"]) == self._broker.group:
-                        last = text(group["last-delivered-id"])
+                for info in await self._redis.xinfo_groups(stream):
+                    if text(info["name"]) == group:
+                        last = text(info["last-delivered-id"])
             except ResponseError:
                 pass
             out.append((band, stream, last))
@@ -164,10 +167,11 @@ class RedisAdmin:
     async def _list_active(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
         records: list[TaskRecord] = []
         seen = 0
+        group = await self._broker.group_for(queue)
         for band, stream in enumerate(self._keys(queue).streams):
             try:
                 pending = await self._redis.xpending_range(
-                    stream, self._broker.group, min="-", max="+", count=offset + limit
+                    stream, group, min="-", max="+", count=offset + limit
                 )
             except ResponseError:
                 continue
@@ -206,32 +210,36 @@ class RedisAdmin:
             return None
         name, raw = found
         keys = self._keys(name)
-        state, band, ref, extra = _split(text(raw))
-        if state in ("p", "k"):
-            stream = keys.stream(band)
-            entries = await self._redis.xrange(stream, ref, ref)
+        record = _split(text(raw))
+        if record.state in ("p", "k"):
+            stream = keys.stream(record.band)
+            entries = await self._redis.xrange(stream, record.ref, record.ref)
             if not entries:
                 return None
             blob = entries[0][1].get(b"d")
+            group = await self._broker.group_for(name)
             try:
-                pel = await self._redis.xpending_range(stream, self._broker.group, ref, ref, 1)
+                pel = await self._redis.xpending_range(stream, group, record.ref, record.ref, 1)
             except ResponseError:  # NOGROUP: no worker has read this queue yet
                 pel = []
+            due = record.due_at
             if pel:
-                record = self._active_record(blob, pel[0])
-                return _with(record, cancel_requested=state == "k")
-            return self._from_blob(blob, TaskState.PENDING)
+                active = self._active_record(blob, pel[0])
+                return _with(active, cancel_requested=record.state == "k", process_at=due)
+            return self._from_blob(blob, TaskState.PENDING, process_at=due)
         blob = await self._redis.hget(keys.bodies, task_id)
-        if state in ("s", "r"):
-            task_state = TaskState.SCHEDULED if state == "s" else TaskState.RETRY
-            return self._from_blob(blob, task_state, process_at=ms_to_datetime(int(ref)))
-        if state == "d":
-            return self._from_blob(blob, TaskState.DEAD, completed_at=ms_to_datetime(int(ref)))
+        if record.state in ("s", "r"):
+            task_state = TaskState.SCHEDULED if record.state == "s" else TaskState.RETRY
+            return self._from_blob(blob, task_state, process_at=ms_to_datetime(int(record.ref)))
         return self._from_blob(
             blob,
-            _FINISHED_STATES.get(state, TaskState.COMPLETED),
-            completed_at=ms_to_datetime(int(ref)),
-            worker=extra or None,
+            TaskState.DEAD
+            if record.state == "d"
+            else _FINISHED_STATES.get(record.state, TaskState.COMPLETED),
+            completed_at=ms_to_datetime(int(record.ref)),
+            started_at=record.started_at,
+            process_at=record.due_at,
+            worker=record.worker or None,
         )
 
     # -- actions ----------------------------------------------------------------
@@ -267,21 +275,7 @@ class RedisAdmin:
             args += [task_id, record, _reset(blob)]
         if len(args) == 1:
             return 0
-        return int(
-            await self._scripts.requeue(
-                self._redis,
-                [
-                    *keys.streams,
-                    keys.index,
-                    keys.bodies,
-                    keys.scheduled,
-                    keys.retry,
-                    keys.dead,
-                    keys.idle,
-                ],
-                args,
-            )
-        )
+        return int(await self._scripts.requeue(self._redis, keys.layout(), args))
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool:
         found = await self._broker.locate(task_id, queue)
@@ -293,17 +287,7 @@ class RedisAdmin:
         keys = self._keys(queue)
         return int(
             await self._scripts.delete(
-                self._redis,
-                [
-                    *keys.streams,
-                    keys.index,
-                    keys.bodies,
-                    keys.scheduled,
-                    keys.retry,
-                    keys.dead,
-                    keys.finished,
-                ],
-                [self._broker.group, *ids],
+                self._redis, keys.layout(), [await self._broker.group_for(queue), *ids]
             )
         )
 
@@ -369,10 +353,11 @@ class RedisAdmin:
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
         alive = {w.name for w in await self.workers()}
+        group = await self._broker.group_for(queue)
         merged: dict[str, tuple[int, float]] = {}
         for stream in self._keys(queue).streams:
             try:
-                consumers = await self._redis.xinfo_consumers(stream, self._broker.group)
+                consumers = await self._redis.xinfo_consumers(stream, group)
             except ResponseError:
                 continue
             for c in consumers:
@@ -385,14 +370,11 @@ class RedisAdmin:
         ]
 
     async def remove_consumer(self, queue: str, consumer: str) -> bool:
+        """Remove a consumer; everything it holds is handed over for reclaim first (in
+        the same script as the removal), so no delivered task is ever dropped."""
         if consumer not in {c.name for c in await self.consumers(queue)}:
             return False
-        idle_ms = int(self._broker.config.claim_stale_after_s * 1000) + 1
-        await self._scripts.release_consumer(
-            self._redis,
-            self._keys(queue).streams,
-            [self._broker.group, consumer, _ORPHANS, idle_ms],
-        )
+        await self._broker.hand_over(queue, consumer, remove=True)
         return True
 
     async def throughput(
@@ -450,11 +432,41 @@ def _pending_count(reply: Any) -> int:
     return 0
 
 
-def _split(record: str) -> tuple[str, int, str, str]:
-    parts = record.split("|", 3)
-    while len(parts) < 4:
-        parts.append("")
-    return parts[0], int(parts[1] or 0), parts[2], parts[3]
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Record:
+    """An index record: ``state|band|ref[|started ms|due ms|worker]`` (see lua/_lib.lua)."""
+
+    state: str
+    band: int
+    ref: str
+    started_ms: str = ""
+    due_ms: str = ""
+    worker: str = ""
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _ms(self.started_ms)
+
+    @property
+    def due_at(self) -> datetime | None:
+        return _ms(self.due_ms)
+
+
+def _ms(value: str) -> datetime | None:
+    try:
+        return ms_to_datetime(int(float(value))) if value else None
+    except (ValueError, OverflowError):  # garbage in a record is not a page error
+        return None
+
+
+def _split(record: str) -> _Record:
+    parts = record.split("|", 5)
+    try:
+        band = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    except ValueError:
+        band = 0
+    parts += [""] * (6 - len(parts))
+    return _Record(parts[0], band, parts[2], parts[3], parts[4], parts[5])
 
 
 def _reset(blob: bytes) -> bytes:
@@ -476,6 +488,4 @@ def _task_id(blob: bytes | None) -> str | None:
 
 
 def _with(record: TaskRecord, **changes: Any) -> TaskRecord:
-    import dataclasses
-
     return dataclasses.replace(record, **changes)

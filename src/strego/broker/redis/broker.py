@@ -11,13 +11,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from strego.broker.base import (
     Delivery,
     EnqueueRequest,
     EnqueueResult,
+    LeaseCheck,
     QueueSignal,
+    Reclaimed,
     Retention,
     WorkerRegistration,
     WorkerTiming,
@@ -29,26 +29,32 @@ from strego.broker.redis.calls import (
     enqueue_call,
     enqueue_many_call,
     enqueue_result,
+    handover_one_call,
     pairs,
+    release_call,
     retry_call,
 )
 from strego.broker.redis.config import BrokerConfig
 from strego.broker.redis.connection import (
     default_consumer_name,
+    is_transient,
     make_client,
     text,
     with_retries,
 )
-from strego.broker.redis.keys import GlobalKeys, QueueKeys
+from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
 from strego.broker.redis.presence import Presence
+from strego.broker.redis.replies import is_no_group, is_wrong_group, recorded_group
 from strego.broker.redis.scripts import ScriptCall, Scripts
 from strego.broker.redis.topology import (
     RedisClient,
     masters_for,
+    server_info,
     wait_for_replicas,
 )
 from strego.durations import Duration
-from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded, lost_entry
+from strego.errors import ConfigurationError
+from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
 
 __all__ = ["RedisBroker"]
 
@@ -58,13 +64,18 @@ _PROMOTE_BATCH = 500
 
 
 class RedisBroker:
-    """Tasks in Redis Streams, shared by one consumer group per application."""
+    """Tasks in Redis Streams, shared by one consumer group per application.
+
+    ``group=None`` means the group each queue's first worker recorded in Redis (or
+    ``"strego-workers"`` where none is recorded yet): what producers, the Inspector,
+    the UI and the CLI want. A group given explicitly must match the recorded one.
+    """
 
     def __init__(
         self,
         url_or_client: str | RedisClient,
         *,
-        group: str = "strego-workers",
+        group: str | None = None,
         consumer: str | None = None,
         batch_size: int = 10,
         block: Duration = 5.0,
@@ -95,6 +106,9 @@ class RedisBroker:
         self.global_keys = GlobalKeys(self.config.prefix)
         self.retention = Retention()
         self._registered_queues: set[str] = set()
+        self._groups: dict[str, str] = {}  # queue → its recorded group, once read
+        self._worker_group: str | None = None  # resolved by prepare() for a worker
+        self._eviction_checked = False
         self._presence = Presence(self)
 
     # -- shared -----------------------------------------------------------------
@@ -113,7 +127,9 @@ class RedisBroker:
 
     @property
     def group(self) -> str:
-        return self.config.group
+        """The group this broker works in: a worker's as resolved at prepare(), else
+        the one given (or the default). Per-queue admin work uses :meth:`group_for`."""
+        return self._worker_group or self.config.group
 
     def keys(self, queue: str) -> QueueKeys:
         return QueueKeys(self.config.prefix, queue)
@@ -210,39 +226,96 @@ class RedisBroker:
         )
 
     async def _cancel(self, task_id: str, queue: str | None) -> bool:
+        if queue is not None:
+            await self.group_for(queue)  # a group that disagrees is refused up front
         found = await self.locate(task_id, queue)
         if found is None:
             return False
         keys = self.keys(found[0])
+        group = await self.group_for(found[0])  # refuses a group that disagrees
         reply = await self.scripts.cancel(
             self.redis,
-            [
-                *keys.streams,
-                keys.index,
-                keys.bodies,
-                keys.scheduled,
-                keys.finished,
-                keys.stats,
-                keys.retry,
-            ],
-            [task_id, self.config.group, keys.channel, self.retention.keep_completed],
+            keys.layout(),
+            [task_id, group, keys.channel, self.retention.keep_completed],
         )
         return int(reply) > 0
+
+    # -- the queue's consumer group --------------------------------------------------
+
+    async def group_for(self, queue: str) -> str:
+        """The consumer group that serves ``queue``: the one its first worker recorded.
+
+        Tools given no group use it; a group given to this broker that disagrees raises
+        :class:`ConfigurationError` (reading another group's pending list as "nothing
+        delivered" used to delete running tasks). Nothing recorded yet: ours.
+        """
+        known = self._groups.get(queue)
+        if known is not None:
+            return known
+        recorded = await self.redis.get(self.keys(queue).group)
+        if recorded is None:
+            return self.group
+        name = text(recorded)
+        if self.config.group_given and name != self.config.group:
+            raise ConfigurationError(_wrong_group(queue, name, self.config.group))
+        self._groups[queue] = name
+        return name
 
     # -- worker -----------------------------------------------------------------
 
     async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
-        """Create the consumer group on every band stream (idempotent)."""
+        """Record (or check) each queue's consumer group and create it on every band.
+
+        A worker given no group takes the one its queues record (they must agree);
+        one naming another group is refused with :class:`ConfigurationError`.
+        """
         if retention is not None:
             self.retention = retention
         await self.redis.sadd(self.global_keys.queues, *queues)
-        pipe = self.redis.pipeline(transaction=False)
-        for queue in queues:
-            for stream in self.keys(queue).streams:
-                pipe.xgroup_create(stream, self.config.group, id="0", mkstream=True)
-        for reply in await pipe.execute(raise_on_error=False):
-            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+        if not self.config.group_given:
+            recorded = {await self.group_for(q) for q in queues} - {self.config.group}
+            if len(recorded) > 1:
+                raise ConfigurationError(
+                    f"queues {', '.join(queues)} are served by different consumer groups "
+                    f"({', '.join(sorted(recorded))}): give this worker group=..."
+                )
+            self._worker_group = recorded.pop() if recorded else self.config.group
+        calls = [(self.scripts.prepare, self.keys(q).layout(), [self.group]) for q in queues]
+        replies = await self.scripts.run_many(self.redis, calls)
+        for queue, reply in zip(queues, replies, strict=True):
+            if is_wrong_group(reply):
+                raise ConfigurationError(_wrong_group(queue, recorded_group(reply), self.group))
+            if isinstance(reply, Exception):
                 raise reply
+            self._groups[queue] = self.group
+        await self._warn_if_evicting()
+
+    async def _warn_if_evicting(self) -> None:
+        """Say so when Redis may evict keys: every guarantee assumes it never does."""
+        if self._eviction_checked:
+            return
+        self._eviction_checked = True
+        try:
+            policy = text((await server_info(self.redis)).get("maxmemory_policy", "noeviction"))
+        except Exception:  # INFO may be refused by an ACL: then we cannot tell
+            return
+        if policy != "noeviction":
+            log.warning(
+                "Redis maxmemory-policy is %s: it may evict streams, indexes and markers, "
+                "losing tasks and breaking strego's guarantees; set it to noeviction",
+                policy,
+            )
+
+    async def register(self, registration: WorkerRegistration) -> None:
+        await self._presence.register(registration)
+
+    async def take_over(self, queue: str) -> int:
+        """Hand what this consumer name held (a dead predecessor's entries) to reclaim.
+
+        The instance token (see :meth:`register`) guarantees no live process holds them;
+        their delivery counts are kept, so a task that killed the predecessor counts.
+        """
+        return await self._presence.hand_over(queue, self.consumer, remove=False)
 
     async def fetch(
         self, wants: Sequence[tuple[str, int]], *, _retrying: bool = False
@@ -256,19 +329,19 @@ class RedisBroker:
                 (
                     self.scripts.fetch,
                     [*keys.streams, keys.paused, keys.idle],
-                    [self.config.group, self.config.consumer, count, idle_ttl_ms],
+                    [self.group, self.config.consumer, count, idle_ttl_ms],
                 )
             )
         replies = await self.scripts.run_many(self.redis, calls)
         found: dict[str, list[Delivery] | None] = {}
-        regroup = [(q, n) for (q, n), r in zip(wants, replies, strict=True) if _no_group(r)]
+        regroup = [(q, n) for (q, n), r in zip(wants, replies, strict=True) if is_no_group(r)]
         if regroup and not _retrying:
             # The group is gone (Redis lost its data, or someone deleted the stream):
             # recreate it and read again at once rather than after a whole `block`.
             await self.prepare([q for q, _ in regroup])
             found.update(await self.fetch(regroup, _retrying=True))
         for (queue, _), reply in zip(wants, replies, strict=True):
-            if _no_group(reply):
+            if is_no_group(reply):
                 found.setdefault(queue, [])
             elif isinstance(reply, Exception):
                 raise reply
@@ -276,32 +349,45 @@ class RedisBroker:
                 found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found
 
-    async def own_pending(self, queue: str, count: int) -> list[Delivery]:
-        """Entries this consumer already holds (a restart with a stable consumer name)."""
-        found: list[Delivery] = []
-        for band, stream in enumerate(self.keys(queue).streams):
-            reply = await self.redis.xreadgroup(
-                self.config.group, self.config.consumer, {stream: "0"}, count=count
-            )
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    if fields:
-                        found.append(Delivery(queue, band, text(entry_id), fields, 2))
-                    else:  # deleted while pending: nothing to run
-                        await self.dead_letter_lost(queue, band, text(entry_id))
-        return found
-
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
-        """Apply outcomes in one pipeline; return task ids whose lease had been lost."""
+        """Apply outcomes in one pipeline; return task ids whose delivery was superseded.
+
+        A transient error (a failover, OOM, a busy or loading server, a lost connection)
+        raises, so the caller keeps the batch and retries it: an outcome is never taken
+        for lost because Redis could not take it right now (that released tasks for a
+        second run). Only a permanent error drops an outcome (logged).
+        """
         minute = int(time.time() // 60)
-        acks: dict[str, list[tuple[Delivery, str, str, bool]]] = {}
+        calls, call_ids = self._outcome_calls(outcomes, minute)
+        replies = await self.scripts.run_many(self.redis, calls)
+        lost: list[str] = []
+        for reply, ids in zip(replies, call_ids, strict=True):
+            if isinstance(reply, Exception):
+                if is_transient(reply):
+                    raise reply
+                # NOGROUP: Redis restarted without its data, so the entry and its group
+                # are gone; anything else is a bug or tampering. Either way no retry can
+                # land it and it must not block every later outcome.
+                log.error("could not record outcome of %s: %s", ", ".join(ids), reply)
+                lost.extend(ids)
+            elif isinstance(reply, list):
+                lost.extend(text(r) for r in reply)
+            elif int(reply) == 0:
+                lost.extend(ids)
+        return lost
+
+    def _outcome_calls(
+        self, outcomes: Sequence[tuple[Delivery, Outcome]], minute: int
+    ) -> tuple[list[ScriptCall], list[list[str]]]:
+        acks: dict[str, list[tuple[Delivery, str, str, bool, float]]] = {}
+        releases: dict[str, list[tuple[Delivery, str]]] = {}
         calls: list[ScriptCall] = []
         call_ids: list[list[str]] = []
         for delivery, outcome in outcomes:
             if isinstance(outcome, Succeeded | Cancelled):
                 state = "c" if isinstance(outcome, Succeeded) else "x"
                 acks.setdefault(delivery.queue, []).append(
-                    (delivery, outcome.task_id, state, outcome.explicit_id)
+                    (delivery, outcome.task_id, state, outcome.explicit_id, outcome.duration_s)
                 )
             elif isinstance(outcome, Retry):
                 calls.append(retry_call(self, delivery, outcome, minute))
@@ -309,41 +395,31 @@ class RedisBroker:
             elif isinstance(outcome, Dead):
                 calls.append(dead_call(self, delivery, outcome, minute))
                 call_ids.append([outcome.message.id])
+            elif outcome.counted:
+                calls.append(handover_one_call(self, delivery))
+                call_ids.append([])  # nothing to report: it was given up either way
+            else:
+                releases.setdefault(delivery.queue, []).append((delivery, outcome.task_id))
         for queue, items in acks.items():
             calls.append(ack_call(self, queue, items, minute))
-            call_ids.append([task_id for _, task_id, _, _ in items])
-        replies = await self.scripts.run_many(self.redis, calls)
-        lost: list[str] = []
-        for reply, ids in zip(replies, call_ids, strict=True):
-            if isinstance(reply, ResponseError):
-                # The script itself failed (e.g. NOGROUP: Redis restarted without its
-                # data, so the entry and its group are gone). Retrying cannot help and
-                # would block every later outcome: report these tasks as not ours.
-                log.error("could not record outcome of %s: %s", ", ".join(ids), reply)
-                lost.extend(ids)
-                continue
-            if isinstance(reply, Exception):
-                raise reply
-            if isinstance(reply, list):
-                lost.extend(text(r) for r in reply)
-            elif int(reply) == 0:
-                lost.extend(ids)
-        return lost
-
-    async def dead_letter_lost(self, queue: str, band: int, entry_id: str) -> None:
-        """Record an entry Redis reported deleted while pending (its body is gone)."""
-        delivery = Delivery(queue, band, "", {})
-        script, keys, args = dead_call(
-            self, delivery, lost_entry(queue, entry_id), int(time.time() // 60)
-        )
-        await script(self.redis, keys, args)
+            call_ids.append([task_id for _, task_id, _, _, _ in items])
+        for queue, pairs_ in releases.items():
+            calls.append(release_call(self, queue, pairs_))
+            call_ids.append([])
+        return calls, call_ids
 
     async def promote_due(self, queue: str) -> float | None:
         keys = self.keys(queue)
         moved, next_due_ms, now_ms = await self.scripts.promote(
             self.redis,
-            [*keys.streams, keys.index, keys.bodies, keys.scheduled, keys.retry, keys.idle],
-            [_PROMOTE_BATCH, keys.channel],
+            keys.layout(),
+            [
+                _PROMOTE_BATCH,
+                keys.channel,
+                queue,
+                self.retention.dead_max,
+                int(self.retention.dead_ttl_s * 1000),
+            ],
         )
         if int(moved) >= _PROMOTE_BATCH:
             return 0.0  # more are due right now
@@ -351,54 +427,74 @@ class RedisBroker:
             return None
         return max(0.0, (int(next_due_ms) - int(now_ms)) / 1000)
 
-    async def claim_stale(
-        self, queue: str, min_idle_s: float, limit: int
-    ) -> tuple[list[Delivery], list[str]]:
-        """XAUTOCLAIM every band, looping each cursor to 0-0 or until ``limit`` entries."""
-        claimed: list[Delivery] = []
-        deleted: list[str] = []
-        for band, stream in enumerate(self.keys(queue).streams):
-            cursor = "0-0"
-            while len(claimed) < limit:
-                reply = await self.scripts.claim(
-                    self.redis,
-                    [stream],
-                    [
-                        self.config.group,
-                        self.config.consumer,
-                        int(min_idle_s * 1000),
-                        cursor,
-                        max(1, min(100, limit - len(claimed))),
-                    ],
-                )
-                cursor = text(reply[0])
-                flat = reply[1]
-                for i in range(0, len(flat), 3):
-                    fields = pairs(flat[i + 1])
-                    claimed.append(Delivery(queue, band, text(flat[i]), fields, int(flat[i + 2])))
-                for entry_id in reply[2]:
-                    deleted.append(text(entry_id))
-                    await self.dead_letter_lost(queue, band, text(entry_id))
-                if cursor == "0-0":
-                    break
-        return claimed, deleted
+    async def claim_stale(self, queue: str, min_idle_s: float, limit: int) -> Reclaimed:
+        """Reclaim up to ``limit`` entries other consumers left idle (see lua/claim.lua)."""
+        minute = int(time.time() // 60)
+        claimed, cancelled, lost, more = await self.scripts.claim(
+            self.redis,
+            self.keys(queue).layout(minute // 60),
+            [
+                self.group,
+                self.config.consumer,
+                int(min_idle_s * 1000),
+                limit,
+                queue,
+                self.retention.keep_completed,
+                self.retention.dead_max,
+                int(self.retention.dead_ttl_s * 1000),
+                str(minute),
+                HANDOVER_CONSUMER,
+            ],
+        )
+        found = [
+            Delivery(queue, int(claimed[i]), text(claimed[i + 1]), pairs(claimed[i + 2]),
+                     int(claimed[i + 3]))
+            for i in range(0, len(claimed), 4)
+        ]  # fmt: skip
+        return Reclaimed(
+            deliveries=found,
+            cancelled=[text(t) for t in cancelled],
+            lost=[text(t) for t in lost],
+            more=bool(int(more)),
+        )
 
-    async def renew(self, deliveries: Sequence[Delivery]) -> list[str]:
-        by_queue: dict[str, list[Delivery]] = {}
-        for delivery in deliveries:
-            by_queue.setdefault(delivery.queue, []).append(delivery)
+    async def renew(self, leases: Sequence[tuple[Delivery, str]]) -> LeaseCheck:
+        """Renew leases, each against its fence (see lua/renew.lua); one call per queue."""
+        by_queue: dict[str, list[tuple[Delivery, str]]] = {}
+        for delivery, task_id in leases:
+            by_queue.setdefault(delivery.queue, []).append((delivery, task_id))
+        minute = int(time.time() // 60)
         calls: list[ScriptCall] = []
         for queue, items in by_queue.items():
-            args: list[str | int] = [self.config.group, self.config.consumer]
-            for d in items:
-                args += [d.band, d.entry_id]
-            calls.append((self.scripts.renew, self.keys(queue).streams, args))
-        lost: list[str] = []
-        for reply in await self.scripts.run_many(self.redis, calls):
+            args: list[str | int] = [
+                self.group,
+                self.config.consumer,
+                queue,
+                self.retention.dead_max,
+                int(self.retention.dead_ttl_s * 1000),
+                str(minute),
+            ]
+            for delivery, task_id in items:
+                args += [delivery.band, delivery.entry_id, delivery.deliveries, task_id]
+            calls.append((self.scripts.renew, self.keys(queue).layout(minute // 60), args))
+        check = LeaseCheck()
+        for (queue, items), reply in zip(
+            by_queue.items(), await self.scripts.run_many(self.redis, calls), strict=True
+        ):
             if isinstance(reply, Exception):
                 raise reply
-            lost.extend(text(r) for r in reply)
-        return lost
+            by_entry = {d.entry_id: d for d, _ in items}
+            for found, into in zip(reply, (check.lost, check.deleted, check.cancel), strict=True):
+                into.extend(by_entry[text(e)] for e in found if text(e) in by_entry)
+            del queue
+        return check
+
+    async def trim_dead(self, queue: str) -> None:
+        await self.scripts.trim_dead(
+            self.redis,
+            self.keys(queue).layout(),
+            [self.retention.dead_max, int(self.retention.dead_ttl_s * 1000)],
+        )
 
     # -- presence (see presence.py) -------------------------------------------------
 
@@ -416,6 +512,15 @@ class RedisBroker:
     async def cleanup_consumers(self, queue: str, idle_s: float) -> int:
         return await self._presence.cleanup_consumers(queue, idle_s)
 
+    async def hand_over(self, queue: str, consumer: str, *, remove: bool) -> int:
+        """Hand everything ``consumer`` holds on ``queue`` over for reclaim (counts
+        kept); then remove it from the group if asked. Used by Inspector too."""
+        return await self._presence.hand_over(queue, consumer, remove=remove)
 
-def _no_group(reply: Any) -> bool:
-    return isinstance(reply, ResponseError) and "NOGROUP" in str(reply)
+
+def _wrong_group(queue: str, recorded: str, given: str) -> str:
+    return (
+        f"queue {queue!r} is served by consumer group {recorded!r} (recorded in Redis by "
+        f"its first worker), not {given!r}: use group={recorded!r}, or leave the group out "
+        "to use the recorded one (one consumer group per queue)"
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from strego.broker.base import Delivery, EnqueueRequest, EnqueueResult
 from strego.broker.redis.connection import text
+from strego.broker.redis.keys import HANDOVER_CONSUMER
 from strego.broker.redis.scripts import ScriptCall
 from strego.envelope import encode
 from strego.outcome import Dead, Retry
@@ -34,7 +35,9 @@ __all__ = [
     "enqueue_call",
     "enqueue_many_call",
     "enqueue_result",
+    "handover_one_call",
     "pairs",
+    "release_call",
     "retry_call",
 ]
 
@@ -103,11 +106,14 @@ def enqueue_many_call(
     return broker.scripts.enqueue_many, key_list, args
 
 
-def ack_call(
-    broker: RedisBroker, queue: str, items: list[tuple[Delivery, str, str, bool]], minute: int
-) -> ScriptCall:
+AckItem = tuple[Delivery, str, str, bool, float]  # delivery, task id, state, explicit, took s
+
+
+def ack_call(broker: RedisBroker, queue: str, items: list[AckItem], minute: int) -> ScriptCall:
+    """Completed/cancelled outcomes of one queue: (delivery, task id, state, explicit id,
+    duration s) each (see lua/ack.lua)."""
     keys = broker.keys(queue)
-    markers = [keys.processed(task_id) for _, task_id, _, explicit in items if explicit]
+    markers = [keys.processed(task_id) for _, task_id, _, explicit, _ in items if explicit]
     args: list[str | int | float] = [
         broker.config.group,
         broker.config.consumer,
@@ -115,8 +121,16 @@ def ack_call(
         int(broker.retention.processed_ttl_s * 1000),
         str(minute),
     ]
-    for delivery, task_id, state, explicit in items:
-        args += [delivery.entry_id, task_id, delivery.band, state, int(explicit)]
+    for delivery, task_id, state, explicit, duration_s in items:
+        args += [
+            delivery.entry_id,
+            task_id,
+            delivery.band,
+            state,
+            int(explicit),
+            delivery.deliveries,
+            int(duration_s * 1000),
+        ]
     return (
         broker.scripts.ack,
         [
@@ -156,6 +170,9 @@ def retry_call(broker: RedisBroker, delivery: Delivery, outcome: Retry, minute: 
             str(minute),
             keys.channel,
             broker.retention.keep_completed,
+            delivery.deliveries,
+            int(outcome.duration_s * 1000),
+            int(outcome.counted),
         ],
     )
 
@@ -182,6 +199,45 @@ def dead_call(broker: RedisBroker, delivery: Delivery, outcome: Dead, minute: in
             broker.retention.dead_max,
             int(broker.retention.dead_ttl_s * 1000),
             str(minute),
+            delivery.deliveries,
+            int(outcome.duration_s * 1000),
+        ],
+    )
+
+
+def release_call(broker: RedisBroker, queue: str, items: list[tuple[Delivery, str]]) -> ScriptCall:
+    """Give (delivery, task id) pairs back to their queue at once (see lua/release.lua)."""
+    keys = broker.keys(queue)
+    args: list[str | int] = [
+        broker.config.group,
+        broker.config.consumer,
+        keys.channel,
+        queue,
+        broker.retention.keep_completed,
+        broker.retention.dead_max,
+        int(broker.retention.dead_ttl_s * 1000),
+    ]
+    for delivery, task_id in items:
+        args += [delivery.band, delivery.entry_id, delivery.deliveries, task_id]
+    return broker.scripts.release, keys.layout(), args
+
+
+def handover_one_call(broker: RedisBroker, delivery: Delivery) -> ScriptCall:
+    """Hand one delivery to the hand-over consumer, its count kept (see lua/handover.lua)."""
+    keys = broker.keys(delivery.queue)
+    return (
+        broker.scripts.handover,
+        keys.streams,
+        [
+            broker.config.group,
+            broker.config.consumer,
+            HANDOVER_CONSUMER,
+            keys.channel,
+            "one",
+            "0",
+            delivery.band,
+            delivery.entry_id,
+            delivery.deliveries,
         ],
     )
 

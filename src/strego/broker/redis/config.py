@@ -7,10 +7,13 @@ import dataclasses
 from strego.durations import Duration, to_seconds
 from strego.errors import ConfigurationError
 
+DEFAULT_GROUP = "strego-workers"
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerConfig:
-    group: str
+    group: str  # the one given, else DEFAULT_GROUP
+    group_given: bool  # False: use the group recorded for each queue (see group_for)
     consumer: str
     batch_size: int
     block_s: float
@@ -24,7 +27,7 @@ class BrokerConfig:
     def build(
         cls,
         *,
-        group: str,
+        group: str | None,
         consumer: str,
         batch_size: int,
         block: Duration,
@@ -34,6 +37,8 @@ class BrokerConfig:
         socket_timeout: Duration,
         enqueue_attempts: int,
     ) -> BrokerConfig:
+        given = group is not None
+        group = DEFAULT_GROUP if group is None else group
         for name, value in (("group", group), ("consumer", consumer), ("prefix", prefix)):
             if not isinstance(value, str) or not value or any(c in value for c in " {}\n"):
                 raise ConfigurationError(
@@ -44,6 +49,7 @@ class BrokerConfig:
                 raise ConfigurationError(f"{name} must be an integer >= 1, got {number!r}")
         return cls(
             group=group,
+            group_given=given,
             consumer=consumer,
             batch_size=batch_size,
             block_s=to_seconds(block, "block", allow_zero=False),

@@ -14,18 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterError,
-    ConnectionError,
-    RedisClusterException,
-    ResponseError,
-    SlotNotCoveredError,
-    TimeoutError,
-    TryAgainError,
-)
+from redis.exceptions import RedisClusterException, ResponseError
 
 from strego.broker.redis.fastconn import fast_connection_class
+from strego.broker.redis.replies import TRANSIENT_CLASSES, is_transient_reply
 from strego.broker.redis.topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
@@ -37,18 +29,8 @@ from strego.errors import BrokerUnavailableError, ConfigurationError
 log = logging.getLogger("strego")
 T = TypeVar("T")
 
-#: Errors that mean "Redis is not reachable right now", worth retrying. The cluster
-#: ones come and go while a master fails over or slots move (CLUSTERDOWN, TRYAGAIN,
-#: a slot briefly without an owner).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    BusyLoadingError,
-    OSError,
-    ClusterError,
-    TryAgainError,
-    SlotNotCoveredError,
-)
+#: Errors that mean "Redis is not reachable right now" (see replies.py).
+TRANSIENT_ERRORS = TRANSIENT_CLASSES
 # with_retries also catches these, then keeps only the transient ones (see is_transient).
 _MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (
     *TRANSIENT_ERRORS,
@@ -56,9 +38,6 @@ _MAYBE_TRANSIENT: tuple[type[BaseException], ...] = (
     AttributeError,
     ResponseError,
 )
-# Replies that mean "no master can take writes right now": min-replicas-to-write is
-# set and too few replicas are connected, or a replica lost its master.
-_UNAVAILABLE_REPLIES = ("NOREPLICAS", "MASTERDOWN")
 _PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
 _SCHEMES = (*_PLAIN_SCHEMES, *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
@@ -135,12 +114,10 @@ def is_transient(exc: BaseException) -> bool:
     redis-py reports "no startup node reachable" as a bare RedisClusterException
     caused by a connection error; other RedisClusterExceptions are usage errors.
     """
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if is_transient_reply(exc):
         return True
     if isinstance(exc, AttributeError):
         return _closed_under_us(exc)
-    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES):
-        return True
     return isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, TRANSIENT_ERRORS)
 
 

@@ -21,6 +21,8 @@ key                                holds
 ``P:{q}:tp:<hour>``                hash ``<minute>:p|f`` → count, expires after 25 h
 ``P:{q}:unique:<key>``             task id holding a unique key, for ``unique_ttl``
 ``P:{q}:processed:<id>``           marker for explicit ids, for ``processed_ttl``
+``P:{q}:group``                    the consumer group that serves the queue, recorded
+                                   by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
 ``P:{q}:idle``                     exists while some worker waits for this queue
 ``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
@@ -29,7 +31,14 @@ key                                holds
 ``P:queues``                       set of known queue names
 ``P:workers``                      zset worker name → last heartbeat (ms)
 ``P:worker:<name>``                hash describing one live worker; expires
+``P:instance:<group>:<name>``      the live process using consumer name ``name``: a
+                                   token its heartbeat refreshes, gone ≤ 15 s after it
+                                   died (two processes never share a consumer name)
 =================================  ====================================================
+
+Pending entries a consumer gives up (removal, a worker's exit, a stable-named worker's
+dead predecessor) are handed to the consumer :data:`HANDOVER_CONSUMER`, from which
+every worker reclaims them.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 
 BANDS = 11  # priorities 0..10, one stream each
+HANDOVER_CONSUMER = "strego-handover"  # holds entries given up, until a worker reclaims
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,6 +105,28 @@ class QueueKeys:
         return f"{self.tag}:processed:{task_id}"
 
     @property
+    def group(self) -> str:
+        return f"{self.tag}:group"
+
+    def layout(self, hour: int | None = None) -> list[str]:
+        """The keys of the scripts that take the whole queue, in the order of ``Q`` in
+        ``lua/_lib.lua``; ``hour`` adds that hour's throughput counters."""
+        return [
+            *self.streams,
+            self.index,
+            self.bodies,
+            self.scheduled,
+            self.retry,
+            self.dead,
+            self.finished,
+            self.stats,
+            self.paused,
+            self.idle,
+            self.group,
+            self.throughput(hour) if hour is not None else self.tag,
+        ]
+
+    @property
     def paused(self) -> str:
         return f"{self.tag}:paused"
 
@@ -127,3 +159,6 @@ class GlobalKeys:
 
     def worker(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"
+
+    def instance(self, group: str, consumer: str) -> str:
+        return f"{self.prefix}:instance:{group}:{consumer}"

@@ -1,4 +1,5 @@
-"""Worker presence: event subscription, heartbeats, registry, consumer cleanup."""
+"""Worker presence: event subscription, heartbeats, registry, the hold on a consumer
+name, and handing over what a consumer holds (its removal, a dead predecessor's)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from strego.broker.base import QueueSignal, WorkerRegistration
+from strego.broker.base import QueueSignal, SignalKind, WorkerRegistration
 from strego.broker.redis.connection import TRANSIENT_ERRORS, text
+from strego.broker.redis.instance import InstanceToken
+from strego.broker.redis.keys import HANDOVER_CONSUMER
 from strego.broker.redis.topology import open_pubsub
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ __all__ = ["Presence"]
 
 log = logging.getLogger("strego")
 _HEARTBEAT_TTL_S = 60
+_SIGNALS = {kind.value: kind for kind in SignalKind}
 
 
 class Presence:
@@ -32,6 +36,7 @@ class Presence:
         self._redis = broker.redis
         self._config = broker.config
         self._global_keys = broker.global_keys
+        self._instance: InstanceToken | None = None
 
     async def listen(
         self, queues: Sequence[str], on_signal: Callable[[QueueSignal], None]
@@ -65,7 +70,8 @@ class Presence:
                         pubsub = open_pubsub(self._redis)
                         await pubsub.subscribe(*channels)
                         for queue in channels.values():
-                            on_signal(QueueSignal(queue, "w"))
+                            on_signal(QueueSignal(queue, SignalKind.WORK))
+                            on_signal(QueueSignal(queue, SignalKind.RECLAIM))
                         delay = 0.05
                         heard, pinged = clock(), False
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -89,19 +95,29 @@ class Presence:
                     continue
                 if message is not None and message.get("type") == "message":
                     target = channels.get(message["channel"])
-                    if target is not None:
-                        kind, _, value = text(message["data"]).partition(":")
-                        on_signal(QueueSignal(target, kind, value))
+                    kind, _, value = text(message["data"]).partition(":")
+                    if target is not None and kind in _SIGNALS:
+                        on_signal(QueueSignal(target, _SIGNALS[kind], value))
         finally:
             if pubsub is not None:
                 await asyncio.shield(_close_pubsub(pubsub))
 
+    async def register(self, registration: WorkerRegistration) -> None:
+        """Hold the consumer name for this process (see instance.py) before any work."""
+        token = InstanceToken(self._redis, self._broker.scripts, self._instance_key(), registration)
+        await token.acquire()
+        self._instance = token
+
+    def _instance_key(self) -> str:
+        return self._global_keys.instance(self._broker.group, self._config.consumer)
+
     async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
+        if self._instance is not None:
+            await self._instance.refresh()
         # Redis's clock, not ours: with local clocks, a worker running more than the TTL
         # behind the others was pruned from the registry by their heartbeats and
         # vanished from Inspector.workers() (found by tests/faults/test_clock_skew.py).
-        seconds, micros = await self._redis.time()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        now_ms = await self._now_ms()
         key = self._global_keys.worker(registration.name)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hset(
@@ -123,46 +139,80 @@ class Presence:
         pipe.zremrangebyscore(self._global_keys.workers, 0, now_ms - _HEARTBEAT_TTL_S * 1000)
         await pipe.execute()
 
+    async def _now_ms(self) -> int:
+        seconds, micros = await self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None:
-        """Forget this worker; remove its consumer where it holds nothing pending."""
+        """Forget this worker: hand over anything its consumer still holds (an outcome
+        that could not land), remove the consumer, release the consumer name."""
         await self._redis.delete(self._global_keys.worker(registration.name))
         await self._redis.zrem(self._global_keys.workers, registration.name)
         for queue in queues:
-            for stream in self._broker.keys(queue).streams:
-                await self._remove_consumer_if_idle(stream, self._config.consumer, min_idle_ms=0)
+            await self.hand_over(queue, self._config.consumer, remove=True)
+        if self._instance is not None:
+            await self._instance.release()
+            self._instance = None
+
+    async def live_workers(self) -> set[str]:
+        """Consumer names whose worker sent a heartbeat within its ttl."""
+        now_ms = await self._now_ms()
+        names = await self._redis.zrangebyscore(
+            self._global_keys.workers, now_ms - _HEARTBEAT_TTL_S * 1000, "+inf"
+        )
+        return {text(n) for n in names}
 
     async def cleanup_consumers(self, queue: str, idle_s: float) -> int:
-        """Remove consumers idle longer than ``idle_s`` that hold nothing pending."""
-        removed = 0
+        """Remove consumers of dead workers idle longer than ``idle_s``.
+
+        A consumer is only removed when no live worker uses its name (the heartbeat
+        registry says so): on Redis 7.0 an empty XREADGROUP does not refresh a
+        consumer's idle time, so live workers on quiet queues look idle. What a removed
+        consumer holds is handed over first, in the same script as its removal, so a
+        fetch landing between our look and the removal cannot strand an entry.
+        """
+        live = await self.live_workers()
+        group = await self._broker.group_for(queue)
+        idle: dict[str, float] = {}
         for stream in self._broker.keys(queue).streams:
             try:
-                consumers = await self._redis.xinfo_consumers(stream, self._config.group)
+                consumers = await self._redis.xinfo_consumers(stream, group)
             except ResponseError:
                 continue
             for consumer in consumers:
                 name = text(consumer["name"])
-                if name == self._config.consumer:
-                    continue
-                if int(consumer["pending"]) == 0 and int(consumer["idle"]) > idle_s * 1000:
-                    removed += await self._remove_consumer_if_idle(stream, name, int(idle_s * 1000))
+                idle[name] = min(idle.get(name, float("inf")), int(consumer["idle"]) / 1000)
+        removed = 0
+        for name, idle_for in idle.items():
+            if name in live or name in (self._config.consumer, HANDOVER_CONSUMER):
+                continue
+            if idle_for > idle_s:
+                await self.hand_over(queue, name, remove=True)
+                removed += 1
         return removed
 
-    async def _remove_consumer_if_idle(self, stream: str, name: str, min_idle_ms: int) -> int:
-        # DELCONSUMER drops the consumer's pending entries, so it is only ever run on
-        # a consumer that holds none: otherwise those tasks could never be reclaimed.
-        try:
-            consumers = await self._redis.xinfo_consumers(stream, self._config.group)
-        except ResponseError:
-            return 0
-        for consumer in consumers:
-            if (
-                text(consumer["name"]) == name
-                and int(consumer["pending"]) == 0
-                and int(consumer["idle"]) >= min_idle_ms
-            ):
-                await self._redis.xgroup_delconsumer(stream, self._config.group, name)
-                return 1
-        return 0
+    async def hand_over(self, queue: str, consumer: str, *, remove: bool) -> int:
+        """Hand every entry ``consumer`` holds on ``queue`` to the hand-over consumer
+        (delivery counts kept), then remove the consumer if asked; wakes reclaimers."""
+        keys = self._broker.keys(queue)
+        group = await self._broker.group_for(queue)
+        handed = 0
+        while True:
+            count, left = await self._broker.scripts.handover(
+                self._redis,
+                keys.streams,
+                [
+                    group,
+                    consumer,
+                    HANDOVER_CONSUMER,
+                    keys.channel,
+                    "all",
+                    "1" if remove else "0",
+                ],
+            )
+            handed += int(count)
+            if not int(left):
+                return handed
 
 
 async def _close_pubsub(pubsub: Any) -> None:

@@ -57,7 +57,8 @@ class Scripts:
         lib = _read("_lib")
         names = (
             "enqueue", "enqueue_many", "fetch", "ack", "retry", "dead", "promote", "renew",
-            "claim", "cancel", "requeue", "delete", "release_consumer",
+            "claim", "cancel", "requeue", "delete", "handover", "release", "prepare",
+            "trim_dead", "instance",
         )  # fmt: skip
         loaded = {name: Script(name, lib + _read(name)) for name in names}
         self.enqueue = loaded["enqueue"]
@@ -72,7 +73,11 @@ class Scripts:
         self.cancel = loaded["cancel"]
         self.requeue = loaded["requeue"]
         self.delete = loaded["delete"]
-        self.release_consumer = loaded["release_consumer"]
+        self.handover = loaded["handover"]
+        self.release = loaded["release"]
+        self.prepare = loaded["prepare"]
+        self.trim_dead = loaded["trim_dead"]
+        self.instance = loaded["instance"]
         self._loaded: set[str] = set()  # SHAs this process has loaded at least once
 
     async def run_many(self, client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:

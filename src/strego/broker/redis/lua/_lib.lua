@@ -1,12 +1,33 @@
 -- Shared helpers, prepended to every script when it is loaded.
--- Index records in P:{q}:tasks are "state|band|ref[|extra]":
---   p pending (ref = stream entry id)      k cancel requested while active (ref = entry id)
---   s scheduled, r retry (ref = due ms)    d dead (ref = failed ms)
---   c completed, x cancelled (ref = finished ms, extra = worker)
+-- Index records in P:{q}:tasks are "state|band|ref[|started|due|worker]":
+--   p pending (ref = stream entry id; due = the time it was scheduled for, if it was:
+--     "p|band|eid||due")
+--   k cancel requested while delivered (ref = entry id)
+--   s scheduled, r retry (ref = due ms)
+--   d dead, c completed, x cancelled (ref = finished ms; started = ms the last attempt
+--     began, due = scheduled time, worker = who finished it; each may be empty)
+-- The worker name comes last: it is the only field that may itself contain '|'.
+--
+-- Scripts that take the whole queue (claim, renew, handover, cancel, delete, promote,
+-- requeue, prepare, trim_dead) use one key layout, named by Q below:
+--   1..11 streams by band  12 index  13 bodies  14 scheduled  15 retry  16 dead
+--   17 finished  18 stats  19 paused  20 idle  21 recorded group  22 throughput hour
+local Q = {index = 12, bodies = 13, scheduled = 14, retry = 15, dead = 16, finished = 17,
+           stats = 18, paused = 19, idle = 20, group = 21, tp = 22}
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The consumer group that serves this queue: the one recorded by the first worker
+-- (prepare.lua), else the caller's. A client or UI configured with another group can
+-- then never mistake a delivered entry for a waiting one (it used to XDEL running work).
+local function group_of(key, given)
+  if not key then return given end
+  local recorded = redis.call('GET', key)
+  if recorded then return recorded end
+  return given
 end
 
 -- True when entry `eid` has been delivered to some consumer and not acknowledged yet.
@@ -17,29 +38,60 @@ local function delivered(stream, group, eid)
   return ok and #p > 0
 end
 
+-- Parse an index record: state, band, ref, started, due, worker (missing ones are '').
 local function split_record(rec)
-  local state, band, ref, extra = string.match(rec, '^(%a)|(%d+)|([^|]*)|?(.*)$')
-  return state, tonumber(band), ref, extra
+  local parts, pos = {}, 1
+  for _ = 1, 5 do
+    local bar = string.find(rec, '|', pos, true)
+    if not bar then break end
+    parts[#parts + 1] = string.sub(rec, pos, bar - 1)
+    pos = bar + 1
+  end
+  parts[#parts + 1] = string.sub(rec, pos)
+  return parts[1] or '', tonumber(parts[2]) or 0, parts[3] or '', parts[4] or '',
+         parts[5] or '', parts[6] or ''
 end
 
--- True when `consumer` holds `eid` in the group's pending list. Every outcome checks
--- this first: a frozen worker whose task was reclaimed must not ack the new owner's.
-local function owned(stream, group, eid, consumer)
+-- The delivery fence. `consumer` holds `eid` AND the entry's delivery count is still
+-- `count`, the count this worker was handed it at (XREADGROUP sets 1, every reclaim
+-- adds 1, renewal keeps it). A superseded delivery fails this even in the same
+-- process or under the same consumer name, so its late outcome is dropped.
+local function owned(stream, group, eid, consumer, count)
   local p = redis.call('XPENDING', stream, group, eid, eid, 1, consumer)
-  return #p > 0
+  return #p > 0 and (count == nil or tonumber(p[1][4]) == tonumber(count))
+end
+
+-- Counters must never fail half-way through a script (an outcome would be applied
+-- partly): a field holding garbage is reset, a key of the wrong type is skipped.
+local function incr(key, field, n)
+  if not pcall(redis.call, 'HINCRBY', key, field, n) then
+    pcall(redis.call, 'HSET', key, field, n)
+  end
+end
+
+-- `minute_field` is '<minute>:p' or '<minute>:f'; without a minute (':f') or a
+-- throughput key ('') only the total is counted.
+local function count(stats, tp, field, minute_field, n)
+  incr(stats, field, n)
+  if tp ~= '' and minute_field ~= '' and string.sub(minute_field, 1, 1) ~= ':' then
+    incr(tp, minute_field, n)
+    pcall(redis.call, 'EXPIRE', tp, 90000)
+  end
 end
 
 -- Remember a finished task (completed or cancelled) in the capped ring, then trim
 -- the ring. Records are only removed from the index if they still describe a
 -- finished task (an explicit id may have been enqueued again since).
-local function finish(index, bodies, finished, tid, band, state, blob, now, worker, keep)
+local function finish(index, bodies, finished, tid, band, state, blob, now, worker, keep,
+                      started, due)
   if keep <= 0 or not blob then
     redis.call('HDEL', index, tid)
     redis.call('HDEL', bodies, tid)
     return
   end
   redis.call('HSET', bodies, tid, blob)
-  redis.call('HSET', index, tid, state .. '|' .. band .. '|' .. now .. '|' .. worker)
+  redis.call('HSET', index, tid, table.concat(
+    {state, band, now, started or '', due or '', worker or ''}, '|'))
   redis.call('LPUSH', finished, tid)
   while redis.call('LLEN', finished) > keep do
     local old = redis.call('RPOP', finished)
@@ -64,12 +116,56 @@ local function entry_blob(stream, eid)
   return nil
 end
 
-local function count(stats, tp, field, minute_field, n)
-  redis.call('HINCRBY', stats, field, n)
-  if tp ~= '' and minute_field ~= '' then
-    redis.call('HINCRBY', tp, minute_field, n)
-    redis.call('EXPIRE', tp, 90000)
+-- The task id of a blob: its header starts with {"id":"..." (envelope.encode writes it
+-- first). Ids with characters JSON escapes fall back to decoding the header line.
+local function blob_task_id(blob)
+  local tid = string.match(blob, '^{"id":"([^"\\]*)"')
+  if tid then return tid end
+  local cut = string.find(blob, '\n', 1, true)
+  if not cut then return nil end
+  local ok, header = pcall(cjson.decode, string.sub(blob, 1, cut - 1))
+  if ok and type(header) == 'table' and type(header.id) == 'string' then return header.id end
+  return nil
+end
+
+-- The body of a dead letter for a task whose own body is gone: a header only.
+local function lost_blob(tid, queue, why, now)
+  return '{"id":' .. cjson.encode(tid) .. ',"t":"?","q":' .. cjson.encode(queue)
+    .. ',"ca":' .. string.format('%d', now) .. ',"s":"raw","mr":0,"e":' .. cjson.encode(why)
+    .. ',"dr":"lost","fa":' .. string.format('%d', now) .. '}\n'
+end
+
+-- Drop dead letters older than ttl_ms and beyond max_count, at most 100 of each per
+-- call (bounded work); index records are removed only if they still say dead.
+local function trim_dead(dead, index, bodies, now, ttl_ms, max_count)
+  local function drop(ids)
+    for _, old in ipairs(ids) do
+      redis.call('ZREM', dead, old)
+      local rec = redis.call('HGET', index, old)
+      if rec and string.sub(rec, 1, 1) == 'd' then
+        redis.call('HDEL', index, old)
+        redis.call('HDEL', bodies, old)
+      end
+    end
   end
+  local old = redis.call('ZRANGEBYSCORE', dead, '-inf', now - ttl_ms, 'LIMIT', 0, 100)
+  drop(old)
+  local excess = redis.call('ZCARD', dead) - max_count
+  if excess > 0 then drop(redis.call('ZRANGE', dead, 0, math.min(excess, 100) - 1)) end
+  return #old
+end
+
+-- Dead-letter one task: the dead set, its body, its index record, counters, then a
+-- bounded trim. `started`, `due` and `worker` go into the record for the task page.
+local function bury(dead, index, bodies, stats, tp, minute_field, tid, band, blob, now,
+                    started, due, worker, ttl_ms, max_count)
+  redis.call('ZADD', dead, now, tid)
+  redis.call('HSET', bodies, tid, blob)
+  redis.call('HSET', index, tid, table.concat(
+    {'d', band, now, started or '', due or '', worker or ''}, '|'))
+  count(stats, tp, 'failed', minute_field, 1)
+  incr(stats, 'dead', 1)
+  trim_dead(dead, index, bodies, now, ttl_ms, max_count)
 end
 
 -- Wake schedulers when `due` is now the earliest delayed task.
@@ -88,26 +184,36 @@ local function wake_workers(idle, channel)
 end
 
 
--- Enqueue one task (shared by enqueue.lua and enqueue_many.lua). `unique` and
--- `processed` are key names or false. Returns status, ref, and true when the task
--- went to a stream (the caller then wakes idle workers once).
-local function enqueue_one(stream, index, bodies, scheduled, stats, unique, processed,
-                           tid, blob, band, delay_ms, at_ms, unique_ttl_ms, channel)
+-- Enqueueing is two phases (shared by enqueue.lua and enqueue_many.lua): every check
+-- (reads only) for every task of the call, then the writes. A check that fails (say a
+-- unique key holding a non-string) raises before anything is written, so a call is
+-- all-or-nothing. `unique` and `processed` are key names or false.
+-- Returns status, ref when the task must not be written, else nil.
+local function enqueue_check(index, unique, processed, tid, claimed)
+  -- `claimed` remembers ids and unique keys taken earlier in the same call.
+  if claimed['\0' .. tid] then return 'exists', 'p' end
   local existing = redis.call('HGET', index, tid)
   if existing then
     -- Any record of an auto id means this very task was already enqueued: a client
     -- retrying after a lost reply must not run it twice (an auto id is never reused).
     -- An explicit id may run again once it finished and its marker expired.
     local st = string.sub(existing, 1, 1)
-    if (st ~= 'c' and st ~= 'x') or not processed then return 'exists', existing, false end
+    if (st ~= 'c' and st ~= 'x') or not processed then return 'exists', existing end
   end
-  if processed and redis.call('EXISTS', processed) == 1 then return 'processed', '', false end
+  if processed and redis.call('EXISTS', processed) == 1 then return 'processed', '' end
   if unique then
-    local holder = redis.call('GET', unique)
-    if holder then return 'duplicate', holder, false end
-    redis.call('SET', unique, tid, 'PX', unique_ttl_ms)
+    local holder = claimed[unique] or redis.call('GET', unique)
+    if holder then return 'duplicate', holder end
+    claimed[unique] = tid
   end
-  redis.call('HINCRBY', stats, 'enqueued', 1)
+  claimed['\0' .. tid] = true
+  return nil
+end
+
+-- The writes of one checked task. Returns status, ref, and true when the task went to
+-- a stream (the caller then wakes idle workers once).
+local function enqueue_write(stream, index, bodies, scheduled, stats, unique, tid, blob, band,
+                             delay_ms, at_ms, unique_ttl_ms, channel)
   -- Due times use Redis's clock (TIME), so producer clock skew does not move them.
   local due, now = -1, 0
   if delay_ms > 0 or at_ms > 0 then
@@ -115,16 +221,21 @@ local function enqueue_one(stream, index, bodies, scheduled, stats, unique, proc
     if delay_ms > 0 then due = now + delay_ms end
     if at_ms > now then due = at_ms end
   end
+  local status, ref, woke
   if due > now then
     redis.call('ZADD', scheduled, due, tid)
     redis.call('HSET', bodies, tid, blob)
     redis.call('HSET', index, tid, 's|' .. band .. '|' .. due)
     notify_due(scheduled, channel, tid, due)
-    return 'scheduled', tostring(due), false
+    status, ref, woke = 'scheduled', tostring(due), false
+  else
+    local eid = redis.call('XADD', stream, '*', 'd', blob)
+    redis.call('HSET', index, tid, 'p|' .. band .. '|' .. eid)
+    status, ref, woke = 'pending', eid, true
   end
-  local eid = redis.call('XADD', stream, '*', 'd', blob)
-  redis.call('HSET', index, tid, 'p|' .. band .. '|' .. eid)
-  return 'pending', eid, true
+  if unique then redis.call('SET', unique, tid, 'PX', unique_ttl_ms) end
+  incr(stats, 'enqueued', 1)
+  return status, ref, woke
 end
 
 -- True when `tid` already sits in state `state` with exactly `blob` as its body: the
@@ -134,4 +245,15 @@ local function already_applied(index, bodies, tid, state, blob)
   local rec = redis.call('HGET', index, tid)
   return rec ~= false and string.sub(rec, 1, 1) == state
     and redis.call('HGET', bodies, tid) == blob
+end
+
+-- Take a delivered entry back from the stream: acknowledge and delete it. Returns the
+-- due time its pending record carried (kept for the finished record), or ''.
+local function take_back(stream, group, eid, index, tid)
+  redis.call('XACK', stream, group, eid)
+  redis.call('XDEL', stream, eid)
+  local rec = redis.call('HGET', index, tid)
+  if not rec then return '' end
+  local _, _, _, _, due = split_record(rec)
+  return due
 end

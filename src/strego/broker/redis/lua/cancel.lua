@@ -1,33 +1,39 @@
 -- Cancel a task that has not finished.
--- KEYS: 1..11 streams  12 index  13 bodies  14 scheduled  15 finished  16 stats  17 retry
--- ARGV: 1 task id  2 group  3 channel  4 keep_completed
--- Returns 1 cancelled, 2 cancel requested from the worker running it, 0 not cancellable.
+-- KEYS: the queue layout (see Q in _lib.lua)
+-- ARGV: 1 task id  2 group (used only if none is recorded)  3 channel  4 keep_completed
+-- Returns 1 cancelled, 2 cancel requested from the worker holding it, 0 not cancellable.
+-- A delivered task gets the record 'k': whoever holds it finishes it as cancelled
+-- before its handler starts (a worker that died holding it: the reclaimer does), or
+-- its running handler is interrupted.
 local tid = ARGV[1]
-local rec = redis.call('HGET', KEYS[12], tid)
+local rec = redis.call('HGET', KEYS[Q.index], tid)
 if not rec then return 0 end
-local state, band, ref = split_record(rec)
+local state, band, ref, _, due = split_record(rec)
+local group = group_of(KEYS[Q.group], ARGV[2])
 local now = now_ms()
 local keep = tonumber(ARGV[4])
 if state == 'p' then
   local stream = KEYS[band + 1]
-  if delivered(stream, ARGV[2], ref) then
-    redis.call('HSET', KEYS[12], tid, 'k|' .. band .. '|' .. ref)
+  if delivered(stream, group, ref) then
+    redis.call('HSET', KEYS[Q.index], tid, 'k' .. string.sub(rec, 2))
     redis.call('PUBLISH', ARGV[3], 'c:' .. tid)
     return 2
   end
   local blob = entry_blob(stream, ref)
   redis.call('XDEL', stream, ref)
-  finish(KEYS[12], KEYS[13], KEYS[15], tid, band, 'x', blob, now, '', keep)
+  finish(KEYS[Q.index], KEYS[Q.bodies], KEYS[Q.finished], tid, band, 'x', blob, now, '', keep,
+         '', due)
 elseif state == 's' or state == 'r' then
-  redis.call('ZREM', KEYS[14], tid)
-  redis.call('ZREM', KEYS[17], tid)
-  local blob = redis.call('HGET', KEYS[13], tid)
-  finish(KEYS[12], KEYS[13], KEYS[15], tid, band, 'x', blob, now, '', keep)
+  redis.call('ZREM', KEYS[Q.scheduled], tid)
+  redis.call('ZREM', KEYS[Q.retry], tid)
+  local blob = redis.call('HGET', KEYS[Q.bodies], tid)
+  finish(KEYS[Q.index], KEYS[Q.bodies], KEYS[Q.finished], tid, band, 'x', blob, now, '', keep,
+         '', ref)
 elseif state == 'k' then
   redis.call('PUBLISH', ARGV[3], 'c:' .. tid)
   return 2
 else
   return 0
 end
-redis.call('HINCRBY', KEYS[16], 'cancelled', 1)
+incr(KEYS[Q.stats], 'cancelled', 1)
 return 1

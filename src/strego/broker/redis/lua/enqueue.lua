@@ -10,8 +10,10 @@
 local unique, processed = false, false
 if ARGV[8] == '1' then unique = KEYS[6] end
 if ARGV[9] == '1' then processed = KEYS[7] end
-local status, ref, woke = enqueue_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], unique,
-  processed, ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
-  ARGV[6], ARGV[7])
+local status, ref = enqueue_check(KEYS[2], unique, processed, ARGV[1], {})
+if status then return {status, ref} end
+local woke
+status, ref, woke = enqueue_write(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], unique,
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7])
 if woke then wake_workers(KEYS[8], ARGV[7]) end
 return {status, ref}
