@@ -116,6 +116,12 @@ def _register(server: strego.Server, log: ExecLog, log_starts: bool) -> None:
 
     server.handle("broken_policy", fails, retry_policy=broken_policy)
 
+    @server.handle("crash")
+    async def crash(payload: dict[str, Any], task: strego.Task) -> None:
+        """Kills its worker process outright (a segfault, the OOM killer): a poison task."""
+        record(STARTED, task)
+        os._exit(1)
+
     @server.handle("blob")
     async def blob(payload: bytes, task: strego.Task) -> None:
         """Raw bytes (the oversized-payload test): log done with the size seen."""

@@ -4,7 +4,7 @@ Every node is a real ``redis-server`` in its own temp dir (the test suite's bina
 ``servers.redis_binary``), so tests can kill a master and watch the others take over.
 
 - :class:`ClusterTopology`: N masters sharing the 16384 slots evenly, optionally one
-  replica each, joined with CLUSTER MEET / ADDSLOTSRANGE / REPLICATE (what
+  replica each, joined with CLUSTER MEET / ADDSLOTS / REPLICATE (what
   ``redis-cli --cluster create`` does, without its one-second polling and without
   needing redis-cli next to the server binary).
 - :class:`SentinelTopology`: a master, one replica and three sentinels (quorum 2).
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +29,7 @@ import redis
 from redis.crc import key_slot
 
 from strego.embedded import EmbeddedRedis, _parent_death_signal, free_port
-from tests.support.servers import redis_binary
+from tests.support.servers import redis_binary, redis_version
 
 __all__ = ["ClusterTopology", "SentinelTopology", "wait_for"]
 
@@ -65,6 +66,24 @@ def _info(port: int, section: str) -> dict[str, Any]:
 # -- Redis Cluster -------------------------------------------------------------------
 
 
+def _port_with_free_bus() -> int:
+    """A free port below 55536 whose port + 10000 is free too (Redis 6.2's cluster bus)."""
+    for _ in range(200):
+        port = free_port()
+        if port < 55536 and _is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port with a free cluster bus port (port + 10000)")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_on_free_port(server: EmbeddedRedis, new_ports: Callable[[], None]) -> None:
     """Start ``server``; if its port was taken meanwhile (free_port only probes), pick
     new ports with ``new_ports`` and try again. Other test runs share this machine."""
@@ -88,11 +107,16 @@ class ClusterNode(EmbeddedRedis):
         self.new_ports()
 
     def new_ports(self) -> None:
-        self.port, self.bus_port = free_port(), free_port()
+        if redis_version() >= (7, 0):
+            self.port, self.bus_port = free_port(), free_port()
+            bus = ["--cluster-port", str(self.bus_port)]
+        else:  # Redis 6.2 has no cluster-port: its bus is always port + 10000
+            self.port = _port_with_free_bus()
+            self.bus_port, bus = self.port + 10000, []
         self.extra_args = [
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",
-            "--cluster-port", str(self.bus_port),
+            *bus,
             "--cluster-node-timeout", str(self.node_timeout_ms),
             *_FAST_SYNC,
         ]  # fmt: skip
@@ -141,7 +165,7 @@ class ClusterTopology:
         per = SLOTS // self.masters
         for i, node in enumerate(self.nodes[: self.masters]):
             last = SLOTS - 1 if i == self.masters - 1 else (i + 1) * per - 1
-            node.command("CLUSTER", "ADDSLOTSRANGE", i * per, last)
+            node.command("CLUSTER", "ADDSLOTS", *range(i * per, last + 1))  # 6.2: no ADDSLOTSRANGE
             node.command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
 
     def _meet(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -176,8 +176,11 @@ class WorkerBroker(Protocol):
     async def promote_due(self, queue: str) -> float | None:
         """Move due tasks to their stream; seconds until the next one is due."""
 
-    async def claim_stale(self, queue: str, min_idle_s: float, limit: int) -> Reclaimed:
-        """Reclaim up to ``limit`` entries other consumers abandoned."""
+    async def claim_stale(
+        self, queue: str, min_idle_s: float, limit: int, holding: Collection[str] = ()
+    ) -> Reclaimed:
+        """Reclaim up to ``limit`` abandoned entries; never the ``holding`` entry ids
+        (this worker's leases on the queue), whoever Redis says holds them."""
 
     async def renew(self, leases: Sequence[tuple[Delivery, str]]) -> LeaseCheck:
         """Renew (delivery, task id) leases; say which are no longer ours."""

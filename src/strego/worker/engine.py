@@ -70,6 +70,7 @@ class Engine:
         self._sooner = asyncio.Event()
         self._dry: set[str] = set()
         self._reclaim_due = True  # at start: what a dead predecessor left, what is stale
+        self._look_again_at = 0.0  # when dry queues are read again without a wake-up
         self._registered = False  # holds its consumer name: deregister at stop
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -190,6 +191,7 @@ class Engine:
                     continue
                 self._wake.clear()
                 sent = self._clock()
+                self._look_again_at = sent + self._timing.block_s
                 found = await self._broker.fetch(plan)
                 failures = 0
             except Exception as exc:
@@ -224,7 +226,10 @@ class Engine:
                 break
             sent = self._clock()
             result = await self._broker.claim_stale(
-                queue, self._timing.claim_stale_after_s, room - started
+                queue,
+                self._timing.claim_stale_after_s,
+                room - started,
+                self.leases.entry_ids(queue),
             )
             if result.deliveries or result.cancelled or result.lost:
                 log.info(
@@ -247,10 +252,16 @@ class Engine:
         self._wake.set()
 
     async def _wait_for_work(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._timing.block_s)
-        if not self._wake.is_set():
-            self._dry.clear()  # block timed out: look again (covers missed wake-ups)
+        # The deadline is kept across wake-ups that are not about new work (reclaim
+        # timers fire more often than `block`): else a queue whose wake-up was lost
+        # (a failover dropped the subscription) stayed dry for good (found by
+        # tests/cluster/test_failover.py).
+        remaining = self._look_again_at - self._clock()
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), remaining)
+        if self._clock() >= self._look_again_at:
+            self._dry.clear()  # `block` passed: look again (covers missed wake-ups)
         self._wake.clear()
 
     def _on_signal(self, signal: QueueSignal) -> None:

@@ -117,6 +117,14 @@ class LeaseTable:
         for lease in self._leases.values():
             lease.confirmed_at = max(lease.confirmed_at, at)
 
+    def entry_ids(self, queue: str) -> list[str]:
+        """The entries this worker holds on ``queue`` (reclaim must not take them)."""
+        return [
+            lease.delivery.entry_id
+            for lease in self._leases.values()
+            if lease.delivery.queue == queue
+        ]
+
     def renewable(self) -> list[tuple[Delivery, str]]:
         return [(lease.delivery, lease.task_id) for lease in self._leases.values()]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from strego.broker.base import (
@@ -427,8 +427,11 @@ class RedisBroker:
             return None
         return max(0.0, (int(next_due_ms) - int(now_ms)) / 1000)
 
-    async def claim_stale(self, queue: str, min_idle_s: float, limit: int) -> Reclaimed:
-        """Reclaim up to ``limit`` entries other consumers left idle (see lua/claim.lua)."""
+    async def claim_stale(
+        self, queue: str, min_idle_s: float, limit: int, holding: Collection[str] = ()
+    ) -> Reclaimed:
+        """Reclaim up to ``limit`` idle entries, never those in ``holding`` (the entry ids
+        this worker holds on ``queue``); see lua/claim.lua."""
         minute = int(time.time() // 60)
         claimed, cancelled, lost, more = await self.scripts.claim(
             self.redis,
@@ -444,6 +447,7 @@ class RedisBroker:
                 int(self.retention.dead_ttl_s * 1000),
                 str(minute),
                 HANDOVER_CONSUMER,
+                *holding,
             ],
         )
         found = [

@@ -1,7 +1,8 @@
 -- Reclaim abandoned entries: delivered to another consumer, not renewed for min_idle.
 -- Takes at most `limit` (what this worker can start now), highest band first, and
--- nothing while the queue is paused. Never an entry this consumer holds itself (a
--- stalled worker must not reclaim, and so re-run, its own running task). In one pass,
+-- nothing while the queue is paused. Never an entry this worker holds (ARGV 11..: a
+-- stalled worker must not reclaim, and so re-run, its own running task); entries under
+-- its name it does not hold (a fetch whose reply was lost) are fair game. In one pass,
 -- atomically per entry:
 --   * a cancel was requested (record 'k'): finished as cancelled, never handed out;
 --   * its body was deleted: acknowledged and dead-lettered as lost;
@@ -10,6 +11,7 @@
 -- ARGV: 1 group  2 consumer  3 min idle ms  4 limit  5 queue name  6 keep_completed
 --       7 max dead  8 dead ttl ms  9 minute field  10 the hand-over consumer (removed from
 --       a band's group once it holds nothing there, so it does not linger in listings)
+--       11.. entry ids this worker holds (its leases on this queue)
 -- Returns {claimed, cancelled, lost, more}: claimed is a flat list (band, entry id,
 -- fields, delivery count, ...); cancelled and lost are task ids / lost dead-letter ids;
 -- more = 1 when the scan stopped at its bound with entries left to look at.
@@ -17,6 +19,8 @@ local group, consumer, min_idle = ARGV[1], ARGV[2], ARGV[3]
 local limit = tonumber(ARGV[4])
 if redis.call('EXISTS', KEYS[Q.paused]) == 1 then return {{}, {}, {}, 0} end
 local now = now_ms()
+local held = {}
+for i = 11, #ARGV do held[ARGV[i]] = true end
 local claimed, cancelled, lost = {}, {}, {}
 local emptied = {}
 local taken, scanned, budget = 0, 0, 1000
@@ -33,7 +37,7 @@ for band = 10, 0, -1 do
       local eid, owner = row[1], row[2]
       scanned = scanned + 1
       start = '(' .. eid
-      if owner ~= consumer and taken < limit then
+      if not (owner == consumer and held[eid]) and taken < limit then
         if owner == ARGV[10] then emptied[band] = true end
         local blob = entry_blob(stream, eid)
         if not blob then
