@@ -146,10 +146,12 @@ async def test_running_task_cannot_be_deleted_but_can_be_cancelled(
 
 
 async def test_queue_actions(
-    http: httpx.AsyncClient, client: strego.Client, make_dead: DeadMaker
+    http: httpx.AsyncClient,
+    client: strego.Client,
+    make_dead: DeadMaker,
+    inspector: strego.Inspector,
 ) -> None:
     """pause/resume/purge and retry-all/purge of dead letters report what they did."""
-    inspector = strego.Inspector(client.broker)
     await client.enqueue_many([strego.Task("t") for _ in range(2)])
     for action, count in (("pause", 1), ("resume", 1), ("purge", 2)):
         response = await post_api(http, f"/api/queues/default/{action}")

@@ -7,11 +7,11 @@ import dataclasses
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
 from strego.ui.openapi import openapi_document
-from strego.ui.routes.common import json_response, known_queue, ui
+from strego.ui.routes.common import json_response, known_queue, route, ui
 from strego.ui.serialize import (
     consumer_json,
     point_json,
@@ -99,7 +99,7 @@ async def consumers(request: Request) -> Response:
     return json_response(
         {
             "queue": queue,
-            "group": inspector.broker.group,
+            "group": await inspector.group(queue),
             "consumers": [consumer_json(c) for c in found],
         }
     )
@@ -155,18 +155,18 @@ async def history_search(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/api/openapi.json", openapi, name="api_openapi"),
-        Route("/api/csrf", csrf, name="api_csrf"),
-        Route("/api/queues", list_queues, name="api_queues"),
-        Route("/api/queues/{queue:ident}", queue_info, name="api_queue"),
-        Route("/api/queues/{queue:ident}/tasks", list_tasks, name="api_tasks"),
-        Route("/api/queues/{queue:ident}/dead", dead_letters, name="api_dead"),
-        Route("/api/queues/{queue:ident}/consumers", consumers, name="api_consumers"),
-        Route("/api/tasks/{task_id:ident}", task, name="api_task"),
-        Route("/api/workers", workers, name="api_workers"),
-        Route("/api/throughput", throughput, name="api_throughput"),
-        Route("/api/redis", redis_info, name="api_redis"),
-        Route("/api/history", history_search, name="api_history"),
+        route("/api/openapi.json", openapi, name="api_openapi"),
+        route("/api/csrf", csrf, name="api_csrf"),
+        route("/api/queues", list_queues, name="api_queues"),
+        route("/api/queues/{queue:ident}", queue_info, name="api_queue"),
+        route("/api/queues/{queue:ident}/tasks", list_tasks, name="api_tasks"),
+        route("/api/queues/{queue:ident}/dead", dead_letters, name="api_dead"),
+        route("/api/queues/{queue:ident}/consumers", consumers, name="api_consumers"),
+        route("/api/tasks/{task_id:ident}", task, name="api_task"),
+        route("/api/workers", workers, name="api_workers"),
+        route("/api/throughput", throughput, name="api_throughput"),
+        route("/api/redis", redis_info, name="api_redis"),
+        route("/api/history", history_search, name="api_history"),
     ]

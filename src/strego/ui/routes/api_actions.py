@@ -12,10 +12,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import actions
-from strego.ui.routes.common import json_response, known_queue, ui
+from strego.ui.routes.common import json_response, known_queue, route, ui
 
 __all__ = ["routes"]
 
@@ -103,12 +103,12 @@ async def remove_consumer(request: Request) -> Response:
     return json_response({"queue": queue, "consumer": consumer, "removed": True})
 
 
-def _post(path: str, endpoint: Any, name: str) -> Route:
-    return Route(path, endpoint, methods=["POST"], name=name)
+def _post(path: str, endpoint: Any, name: str) -> BaseRoute:
+    return route(path, endpoint, methods=["POST"], name=name)
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
         _post("/api/tasks/{task_id:ident}/retry", retry_task, "api_task_retry"),
         _post("/api/tasks/{task_id:ident}/delete", delete_task, "api_task_delete"),

@@ -6,15 +6,17 @@ right when the app is mounted under any prefix or served behind a proxy's path.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from starlette.convertors import Convertor, register_url_convertor
+from starlette.convertors import Convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from strego.ui.state import UIState
 
@@ -28,9 +30,9 @@ __all__ = [
     "json_response",
     "known_queue",
     "page_number",
-    "register_convertors",
     "render",
     "root_path",
+    "route",
     "ui",
 ]
 
@@ -55,9 +57,21 @@ class NameConvertor(Convertor[str]):
         return urllib.parse.quote(escaped, safe=":@!$'()*+,;=~")
 
 
-def register_convertors() -> None:
-    """Make ``{name:ident}`` available to routes (Starlette keeps convertors by name)."""
-    register_url_convertor("ident", NameConvertor())
+_IDENT = NameConvertor()
+_IDENT_PARAM = re.compile(r"{(\w+):ident}")
+
+
+def route(path: str, endpoint: Any, **options: Any) -> Route:
+    """A Route whose ``{name:ident}`` parameters are read and written by NameConvertor.
+
+    Set on this route only: Starlette's ``register_url_convertor`` would change every
+    app in the process (a mounted strego UI must not alter its host's routing).
+    """
+    idents = _IDENT_PARAM.findall(path)
+    made = Route(_IDENT_PARAM.sub(r"{\1}", path), endpoint, **options)
+    for name in idents:
+        made.param_convertors[name] = _IDENT
+    return made
 
 
 def ui(request: Request) -> UIState:
@@ -155,7 +169,7 @@ def page_number(request: Request, name: str = "page") -> int:
 async def known_queue(request: Request) -> str:
     """The ``queue`` path parameter, or 404 when no task was ever enqueued to it."""
     queue = str(request.path_params["queue"])
-    if queue not in await ui(request).inspector.broker.known_queues():
+    if queue not in await ui(request).inspector.known_queues():
         raise HTTPException(404, f"unknown queue {queue!r}")
     return queue
 
