@@ -17,6 +17,8 @@ __all__ = [
     "TaskRecord",
     "ThroughputPoint",
     "WorkerInfo",
+    "attempts_started",
+    "describe_attempts",
     "record_from_message",
 ]
 
@@ -69,6 +71,22 @@ class TaskRecord:
     worker: str | None
     cancel_requested: bool = False
 
+    @property
+    def attempts(self) -> int:
+        """Attempts started so far (see :func:`attempts_started`)."""
+        return attempts_started(self.state, self.retry_count)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retry + 1
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long the last attempt ran, when both its start and end are known."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0.0, (self.completed_at - self.started_at).total_seconds())
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerInfo:
@@ -95,6 +113,27 @@ class ThroughputPoint:
     minute: datetime
     processed: int
     failed: int
+
+
+def attempts_started(state: TaskState, retry_count: int) -> int:
+    """Attempts started so far, from the state and ``retry_count`` (failed attempts
+    before the current one): the n of "attempt n of m", one vocabulary for UI and CLI."""
+    if state in (TaskState.ACTIVE, TaskState.COMPLETED, TaskState.DEAD):
+        return retry_count + 1
+    return retry_count  # waiting for attempt retry_count + 1 (or cancelled before it)
+
+
+def describe_attempts(state: TaskState, retry_count: int, max_retry: int) -> str:
+    """``2 of 4, next: attempt 3``: attempts started of the most allowed, and what next."""
+    started, most = attempts_started(state, retry_count), max_retry + 1
+    text = f"{started} of {most}"
+    if state == TaskState.ACTIVE:
+        return f"{text}, attempt {started} running"
+    if state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY):
+        return f"{text}, not run yet" if started == 0 else f"{text}, next: attempt {started + 1}"
+    if state == TaskState.COMPLETED and retry_count:
+        return f"{text}, completed after {retry_count} failed"
+    return text
 
 
 def ms_to_datetime(ms: int | float | None) -> datetime | None:

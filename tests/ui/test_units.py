@@ -105,6 +105,7 @@ def test_formatting() -> None:
     assert number(1234567) == "1,234,567"
     assert size(1536) == "1.5 KiB" and size(10) == "10 B"
     assert duration(0.25) == "250 ms" and duration(12.34) == "12.3 s"
+    assert duration(0.00042) == "0.42 ms" and duration(0.0031) == "3.1 ms"  # fast handlers
     assert duration(245) == "4m 05s" and duration(3 * 3600 + 720) == "3h 12m"
     assert duration(3 * 86400) == "3d 0h"
     assert ago(T0 - timedelta(seconds=5), now=T0) == "5s ago"

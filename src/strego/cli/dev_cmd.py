@@ -99,6 +99,9 @@ def _listen(host: str, port: int) -> Iterator[socket.socket]:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Listening now: a browser opened from the banner queues in the backlog until
+        # uvicorn accepts, instead of being refused while the UI task starts.
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         raise CommandError(

@@ -145,13 +145,19 @@ class TaskList(Reply):
 
 
 class TimelineEntry(Reply):
+    """An event (created, scheduled, requeued...) or, with ``attempt``, one attempt
+    whose ``state`` is its outcome: running, completed, failed, dead, cancelled, upcoming."""
+
     state: str
     at: Time
-    retry_count: int | None
+    attempt: int | None = Field(description="1-based: attempt n of max_attempts")
+    max_attempts: int | None
+    started_at: Time
     worker: str | None
     error: str | None
     dead_reason: str | None
     duration_ms: float | None
+    note: str | None
 
 
 class TaskDetail(Task):
@@ -160,6 +166,9 @@ class TaskDetail(Task):
     payload_text: str = Field(description="the payload as the UI shows it")
     payload_kind: Literal["json", "text", "hex", "empty"]
     payload_size: int
+    attempts: int = Field(description="attempts started: the n of 'attempt n of m'")
+    max_attempts: int
+    duration_ms: float | None = Field(description="how long the last attempt ran")
     in_redis: bool
     in_history: bool
     timeline: list[TimelineEntry]

@@ -36,11 +36,17 @@ def size(value: int | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as "850 ms", "12.3 s", "4m 05s", "3h 12m", "2d 4h"."""
+    """Seconds as "0.42 ms", "3.1 ms", "850 ms", "12.3 s", "4m 05s", "3h 12m", "2d 4h".
+
+    Fast handlers run in well under a millisecond: those keep significant digits
+    rather than all reading "0 ms"."""
     if seconds is None:
         return DASH
     if seconds == 0:
         return "0 s"
+    if seconds < 0.01:
+        ms = seconds * 1000
+        return f"{ms:.2f} ms" if ms < 1 else f"{ms:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
