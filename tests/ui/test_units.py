@@ -13,7 +13,7 @@ from strego.records import ThroughputPoint
 from strego.store.query import SortField
 from strego.task import TaskState
 from strego.ui import create_app
-from strego.ui.charts import bar_chart, nice_ceiling, throughput_charts
+from strego.ui.charts import axis_scale, bar_chart, nice_ceiling, throughput_charts
 from strego.ui.formatting import ago, duration, number, size
 from strego.ui.history import QueryError, parse_history_query
 from strego.ui.payload import highlight, jsonable, payload_view, preview
@@ -86,6 +86,9 @@ def test_nice_ceiling_and_chart_geometry() -> None:
     assert [label for _, label in chart.gridlines] == ["0", "5", "10"]
     empty = bar_chart("failed", [(T0, 0)], 1)
     assert [label for _, label in empty.gridlines] == ["0", "1"]
+    five = bar_chart("failed", [(T0, 5)], 1)  # once labelled 0 / 2 / 5: "2" meant 2.5
+    assert [label for _, label in five.gridlines] == ["0", "2", "4", "6"]
+    assert [axis_scale(p) for p in (3, 34, 49, 2500)] == [(3, 1), (40, 10), (60, 20), (3000, 1000)]
     assert chart.bars[1].title == "12:01 UTC"
 
 

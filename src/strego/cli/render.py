@@ -110,11 +110,12 @@ def queue_table(infos: Sequence[QueueInfo]) -> list[str]:
     return table(QUEUE_COLUMNS, rows)
 
 
-def task_rows(records: Sequence[TaskRecord]) -> list[str]:
-    """A compact listing of tasks (dead letters, mostly)."""
+def task_rows(records: Sequence[TaskRecord], *, with_queue: bool = False) -> list[str]:
+    """A compact listing of tasks (dead letters, mostly); ``with_queue`` adds a column."""
     rows = [
         [
             r.id,
+            *([r.queue] if with_queue else []),
             r.type,
             f"{r.attempts} of {r.max_attempts}",
             (r.completed_at or r.created_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S"),
@@ -122,7 +123,8 @@ def task_rows(records: Sequence[TaskRecord]) -> list[str]:
         ]
         for r in records
     ]
-    return table(("ID", "TYPE", "ATTEMPTS", "WHEN (UTC)", "REASON: LAST ERROR"), rows)
+    queue = ("QUEUE",) if with_queue else ()
+    return table(("ID", *queue, "TYPE", "ATTEMPTS", "WHEN (UTC)", "REASON: LAST ERROR"), rows)
 
 
 def _one_line(text: str, width: int) -> str:

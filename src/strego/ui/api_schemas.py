@@ -174,15 +174,29 @@ class TaskDetail(Task):
     timeline: list[TimelineEntry]
 
 
+class TaskTypeSummary(Reply):
+    """One task type of one queue on one worker, since it started."""
+
+    queue: str
+    type: str
+    processed: int
+    failed: int
+    p50_ms: int | None = Field(description="half the attempts ran at most this long (bucket)")
+    p95_ms: int | None = Field(description="95% of the attempts ran at most this long (bucket)")
+
+
 class Worker(Reply):
     name: str
     host: str
     pid: int
     queues: list[str]
     concurrency: int
-    in_flight: int
+    in_flight: int = Field(description="running tasks at the last heartbeat (<= 5 s old)")
     started_at: Time
     last_heartbeat: Time
+    processed: int = Field(description="tasks completed since the worker started")
+    failed: int = Field(description="failed attempts since the worker started")
+    task_types: list[TaskTypeSummary]
 
 
 class WorkerList(Reply):

@@ -33,7 +33,7 @@ from strego.store.base import TaskHistory
 from strego.ui.config import UIConfig, parse_auth
 from strego.ui.formatting import FILTERS
 from strego.ui.history import HistoryReader
-from strego.ui.routes import api, api_actions, auth_pages, forms, pages, task_pages
+from strego.ui.routes import api, api_actions, auth_pages, forms, health, pages, task_pages
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, relative_path
 from strego.ui.state import UIState
@@ -73,6 +73,7 @@ def create_app(
         *auth_pages.routes(),
         *api.routes(),
         *api_actions.routes(),
+        *health.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(
@@ -82,7 +83,7 @@ def create_app(
                 SecurityMiddleware,
                 auth=config.auth,
                 read_only=read_only,
-                open_prefixes=("/static/", "/login"),
+                open_prefixes=("/static/", "/login", "/healthz"),
             )
         ],
         exception_handlers={

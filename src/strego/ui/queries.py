@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from strego.inspector import ConsumerInfo, Inspector, QueueInfo, TaskRecord, WorkerInfo
+from strego.records import TaskTypeStats
 from strego.ui.charts import RANGES, BarChart, throughput_charts
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "dashboard",
     "dead_view",
     "queue_view",
+    "served_queues",
     "totals",
+    "type_stats",
     "workers_view",
 ]
 
@@ -47,6 +50,22 @@ class Totals:
     completed: int = 0
     processed: int = 0
     failed: int = 0
+
+
+def type_stats(workers: Sequence[WorkerInfo], queue: str) -> list[TaskTypeStats]:
+    """Each task type's numbers in ``queue``, added up over ``workers``."""
+    summed: dict[str, TaskTypeStats] = {}
+    for worker in workers:
+        for stats in worker.task_types:
+            if stats.queue == queue:
+                known = summed.get(stats.type)
+                summed[stats.type] = stats if known is None else known + stats
+    return sorted(summed.values(), key=lambda s: (-(s.processed + s.failed), s.type))
+
+
+def served_queues(workers: Sequence[WorkerInfo]) -> frozenset[str]:
+    """Queues some live worker reads: any other queue's tasks wait for nobody."""
+    return frozenset(q for w in workers for q in w.queues)
 
 
 async def all_queues(inspector: Inspector) -> list[QueueInfo]:
@@ -75,6 +94,10 @@ class DashboardView:
     range_label: str
     redis: dict[str, Any]
     workers: list[WorkerInfo]
+
+    @property
+    def served(self) -> frozenset[str]:
+        return served_queues(self.workers)
 
 
 async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
@@ -144,18 +167,25 @@ class QueueView:
     state: str
     tasks: list[TaskRecord]
     page: Page
+    readers: list[WorkerInfo]  # live workers that read this queue (none: a warning)
+
+    @property
+    def task_types(self) -> list[TaskTypeStats]:
+        """Per task type of this queue, summed over its live readers, busiest first."""
+        return type_stats(self.readers, self.info.name)
 
 
 async def queue_view(
     inspector: Inspector, queue: str, state: str, number: int, size: int
 ) -> QueueView:
-    """One queue's counts and one page of its tasks in ``state``."""
-    info = await inspector.queue_info(queue)
+    """One queue's counts, its live readers and one page of its tasks in ``state``."""
+    info, workers = await asyncio.gather(inspector.queue_info(queue), inspector.workers())
     page = Page(number=max(1, number), size=size, total=state_count(info, state))
     if page.number > page.last:
         page = dataclasses.replace(page, number=page.last)
     tasks = await inspector.list_tasks(queue, state, offset=page.offset, limit=size)
-    return QueueView(info=info, state=state, tasks=tasks, page=page)
+    readers = [w for w in workers if queue in w.queues]
+    return QueueView(info=info, state=state, tasks=tasks, page=page, readers=readers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

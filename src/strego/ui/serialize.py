@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from strego.inspector import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.records import TaskTypeStats
 from strego.store.query import TaskSummary
 from strego.ui.attempts import TimelineItem
 from strego.ui.payload import jsonable
@@ -132,6 +133,20 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "in_flight": worker.in_flight,
         "started_at": when(worker.started_at),
         "last_heartbeat": when(worker.last_heartbeat),
+        "processed": worker.processed,
+        "failed": worker.failed,
+        "task_types": [type_stats_json(s) for s in worker.task_types],
+    }
+
+
+def type_stats_json(stats: TaskTypeStats) -> dict[str, Any]:
+    return {
+        "queue": stats.queue,
+        "type": stats.type,
+        "processed": stats.processed,
+        "failed": stats.failed,
+        "p50_ms": stats.percentile_ms(0.5),
+        "p95_ms": stats.percentile_ms(0.95),
     }
 
 
