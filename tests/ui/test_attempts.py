@@ -57,7 +57,7 @@ def test_history_pairs_each_start_with_its_outcome() -> None:
         max_retry=3,
     )
     assert [(i.state, i.attempt, i.max_attempts) for i in items] == [
-        ("pending", None, None),
+        ("created", None, None),
         ("failed", 1, 4),
         ("failed", 2, 4),
         ("completed", 3, 4),
@@ -81,7 +81,7 @@ def test_history_marks_an_operator_retry_and_a_death_before_running() -> None:
         max_retry=0,
     )
     assert [(i.state, i.attempt) for i in items] == [
-        ("pending", None),
+        ("created", None),
         ("dead", 1),
         ("requeued", None),
         ("dead", None),
@@ -128,11 +128,13 @@ def test_redis_timeline_of_a_task_that_completed_after_failures() -> None:
     )
     assert [(i.state, i.attempt) for i in items] == [
         ("created", None),
+        ("failed", 1),
         ("failed", 2),
         ("completed", 3),
     ]
-    failed, done = items[1], items[2]
-    assert failed.error == "boom 2" and "attempts 1-1 failed too" in (failed.note or "")
+    first, failed, done = items[1:]
+    assert first.error is None and "error not kept" in (first.note or "")
+    assert failed.error == "boom 2" and failed.note is None
     assert done.error is None and done.duration_ms == pytest.approx(4.0)
     assert done.worker == "w1"
 
@@ -155,11 +157,16 @@ def test_redis_timeline_of_scheduled_and_dead_tasks() -> None:
     )
     assert [(i.state, i.attempt) for i in dead] == [
         ("created", None),
-        ("failed", None),
+        ("failed", 1),
+        ("failed", 2),
+        ("failed", 3),
         ("dead", 4),
     ]
-    assert dead[1].note and "attempts 1-3 failed before" in dead[1].note
-    assert dead[2].error == "boom 4" and dead[2].dead_reason == "exhausted"
+    assert [bool(i.note) for i in dead[1:4]] == [False, False, True]
+    assert dead[4].error == "boom 4" and dead[4].dead_reason == "exhausted"
+    many = redis_timeline(record(TaskState.DEAD, 9, max_retry=9, last_error="x"))
+    assert [(i.state, i.attempt) for i in many[1:]] == [("failed", None), ("dead", 10)]
+    assert many[1].note and many[1].note.startswith("attempts 1-9 of 10 failed")
 
 
 async def _flaky_and_dead(broker: strego.RedisBroker, client: strego.Client) -> dict[str, str]:
@@ -206,7 +213,7 @@ async def test_flaky_then_completed_task_page(
     ids = await _flaky_and_dead(broker, client)
     page = (await http.get(f"/tasks/{ids['flaky']}")).text
     assert "data-problem" not in page and "card-error" not in page
-    assert timeline(page) == [("", "created"), ("2", "failed"), ("3", "completed")]
+    assert timeline(page) == [("", "created"), ("1", "failed"), ("2", "failed"), ("3", "completed")]
     assert "Attempt 2 of 4</strong>" in page and "Attempt 3 of 4</strong>" in page
     assert re.findall(r'data-field="attempt-error">([^<]*)<', page) == [
         "ConnectionError: upstream down (call 2)"
@@ -214,7 +221,7 @@ async def test_flaky_then_completed_task_page(
     assert "3 of 4, completed after 2 failed" in page
     detail = conforms(await http.get(f"/api/tasks/{ids['flaky']}"), "/api/tasks/{task_id}")
     assert (detail["attempts"], detail["max_attempts"]) == (3, 4)
-    assert [e["attempt"] for e in detail["timeline"]] == [None, 2, 3]
+    assert [e["attempt"] for e in detail["timeline"]] == [None, 1, 2, 3]
 
 
 async def test_dead_task_page_and_dead_tab(

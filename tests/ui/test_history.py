@@ -168,7 +168,7 @@ async def test_task_timeline_from_history(
     assert errors == ["RuntimeError: attempt 0 failed", "RuntimeError: attempt 1 failed"]
     detail = conforms(await history_http.get(f"/api/tasks/{ids['report']}"), "/api/tasks/{task_id}")
     lines = [(e["state"], e["attempt"], e["max_attempts"]) for e in detail["timeline"]]
-    assert lines == [("pending", None, None), ("failed", 1, 2), ("dead", 2, 2)]
+    assert lines == [("created", None, None), ("failed", 1, 2), ("dead", 2, 2)]
     attempts = detail["timeline"][1:]
     assert all(a["duration_ms"] is not None and a["worker"] for a in attempts)
     assert attempts[0]["error"] != attempts[1]["error"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from starlette.convertors import CONVERTOR_TYPES
 
 import strego
+import strego.ui
 from strego.records import ThroughputPoint
 from strego.store.query import SortField
 from strego.task import TaskState
@@ -154,3 +157,13 @@ def test_create_app_leaves_starlette_global_convertors_alone(broker: strego.Redi
     assert before == CONVERTOR_TYPES and "ident" not in CONVERTOR_TYPES
     paths = [getattr(r, "path", "") for r in app.routes]
     assert "/queues/{queue}" in paths and "/tasks/{task_id}" in paths
+
+
+def test_stylesheet_braces_balance() -> None:
+    """app.css parses as a whole: one stray brace silently drops every rule after it."""
+    css = (Path(strego.ui.__file__).parent / "static" / "app.css").read_text()
+    depth = 0
+    for char in re.sub(r"/\*.*?\*/", "", css, flags=re.S):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0

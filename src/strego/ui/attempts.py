@@ -63,7 +63,8 @@ def history_timeline(entries: Iterable[TimelineEntry], max_retry: int) -> list[T
     for entry in entries:
         state = TaskState(entry.state)
         if state in (TaskState.PENDING, TaskState.SCHEDULED):
-            name = str(state) if not items else "requeued"
+            first = "created" if state == TaskState.PENDING else "scheduled"
+            name = first if not items else "requeued"
             if items and entry.retry_count:  # a due retry moving back to its stream
                 continue
             items.append(TimelineItem(state=name, at=entry.at))
@@ -126,9 +127,7 @@ def redis_timeline(record: TaskRecord) -> list[TimelineItem]:
     most = record.max_attempts
     if record.created_at:
         items.append(TimelineItem(state="created", at=record.created_at))
-    failed = _failed_attempt(record)
-    if failed is not None:
-        items.append(failed)
+    items.extend(_failed_attempts(record))
     current = _current_attempt(record)
     if current is not None:
         items.append(current)
@@ -145,27 +144,43 @@ def redis_timeline(record: TaskRecord) -> list[TimelineItem]:
     return items
 
 
-def _failed_attempt(record: TaskRecord) -> TimelineItem | None:
-    """Attempt ``retry_count`` (the one before the current) failed. Redis keeps only the
-    last error: it is that attempt's, unless the task died or was cancelled since (then
-    it is the final outcome's). Earlier failures are summed up in a note."""
+def _failed_attempts(record: TaskRecord) -> list[TimelineItem]:
+    """Attempts 1..retry_count failed (each retry follows a failure). Redis keeps the
+    last error only: it is attempt ``retry_count``'s, unless the task died or was
+    cancelled since (then it is the final outcome's). Earlier errors are not kept: said
+    once; more than a few such attempts are summed up in one line."""
     failed = record.retry_count
     if failed < 1:
-        return None
-    if record.state in (TaskState.DEAD, TaskState.CANCELLED):
-        span = "attempt 1" if failed == 1 else f"attempts 1-{failed}"
-        return TimelineItem(state="failed", at=None, note=f"{span} failed before{_KEEPS}")
-    return TimelineItem(
-        state="failed",
-        at=None,
-        attempt=failed,
-        max_attempts=record.max_attempts,
-        error=record.last_error,
-        note=f"attempts 1-{failed - 1} failed too{_KEEPS}" if failed > 1 else None,
-    )
+        return []
+    last_error_is_theirs = record.state not in (TaskState.DEAD, TaskState.CANCELLED)
+    unknown = failed - 1 if last_error_is_theirs else failed
+    items: list[TimelineItem] = []
+    if unknown > _SPELLED_OUT:
+        note = f"attempts 1-{unknown} of {record.max_attempts} failed; their errors{_NOT_KEPT}"
+        items.append(TimelineItem(state="failed", at=None, note=note))
+    else:
+        items += [
+            TimelineItem(state="failed", at=None, attempt=n, max_attempts=record.max_attempts)
+            for n in range(1, unknown + 1)
+        ]
+        if items:
+            whose = "error" if unknown == 1 else f"errors of attempts 1-{unknown}"
+            items[-1] = dataclasses.replace(items[-1], note=f"{whose}{_NOT_KEPT}")
+    if last_error_is_theirs:
+        items.append(
+            TimelineItem(
+                state="failed",
+                at=None,
+                attempt=failed,
+                max_attempts=record.max_attempts,
+                error=record.last_error,
+            )
+        )
+    return items
 
 
-_KEEPS = " (a history store keeps each attempt's error)"
+_SPELLED_OUT = 3  # earlier failed attempts listed one by one, at most
+_NOT_KEPT = " not kept (a history store keeps every attempt's)"
 
 
 def _current_attempt(record: TaskRecord) -> TimelineItem | None:
