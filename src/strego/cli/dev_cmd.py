@@ -22,6 +22,7 @@ from typing import Any
 
 from strego.broker.redis import RedisBroker
 from strego.cli.connect import CommandError, ping, redact
+from strego.cli.listen import listening_socket
 from strego.client import Client
 from strego.demo import DEMO_QUEUES, Producer, build_server
 from strego.embedded import EmbeddedRedis
@@ -81,7 +82,7 @@ def run_dev(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     if args.rate <= 0:
         raise CommandError("--rate must be > 0")
-    with _listen(args.host, args.port) as sock:
+    with listening_socket(args.host, args.port) as sock:
         redis = None if args.redis else _start_redis()
         try:
             url = args.redis or redis.url  # type: ignore[union-attr]
@@ -89,26 +90,6 @@ def run_dev(args: argparse.Namespace) -> int:
         finally:
             if redis is not None:
                 redis.cleanup()
-
-
-@contextlib.contextmanager
-def _listen(host: str, port: int) -> Iterator[socket.socket]:
-    """Bind the UI socket first: a busy port fails before anything else starts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        # Listening now: a browser opened from the banner queues in the backlog until
-        # uvicorn accepts, instead of being refused while the UI task starts.
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise CommandError(
-            f"cannot listen on {host}:{port} ({exc.strerror}): pass --port to pick another"
-        ) from exc
-    with sock:
-        yield sock
 
 
 def _start_redis() -> EmbeddedRedis:

@@ -7,14 +7,17 @@ of the CLI works without them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 from strego.cli.common import add_postgres_option, add_redis_option
+from strego.cli.listen import listening_socket
 from strego.logs import configure_logging
 
 __all__ = ["add_parsers", "check_exposure", "parse_basic_auth"]
@@ -97,9 +100,15 @@ def check_exposure(host: str, has_auth: bool, insecure: bool) -> None:
         )
 
 
-async def run_ui(args: argparse.Namespace) -> int:
+def run_ui(args: argparse.Namespace) -> int:
+    """Check the options, claim the port, then serve until SIGINT/SIGTERM."""
     auth: Any = parse_basic_auth(args.auth) if args.auth else args.token or None
     check_exposure(args.host, auth is not None, args.insecure)
+    with listening_socket(args.host, args.port) as sock:
+        return asyncio.run(_serve(args, auth, sock))
+
+
+async def _serve(args: argparse.Namespace, auth: Any, sock: socket.socket) -> int:
     import uvicorn
 
     from strego.broker.redis import RedisBroker
@@ -129,15 +138,9 @@ async def run_ui(args: argparse.Namespace) -> int:
         )
         mode = ", read-only" if args.read_only else ""
         kind = "none" if auth is None else ("basic" if isinstance(auth, tuple) else "token")
-        log.info(
-            "strego UI on http://%s:%d%s (auth: %s%s)",
-            args.host,
-            args.port,
-            args.root_path,
-            kind,
-            mode,
-        )
-        await _graceful_server(uvicorn, config).serve()
+        host, port = sock.getsockname()[:2]
+        log.info("strego UI on http://%s:%d%s (auth: %s%s)", host, port, args.root_path, kind, mode)
+        await _graceful_server(uvicorn, config).serve(sockets=[sock])
     finally:
         if store is not None:
             await store.aclose()
