@@ -16,7 +16,8 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from strego.cli.common import add_postgres_option, add_redis_option
+from strego.cli.common import add_postgres_option, add_redis_option, port
+from strego.cli.errors import UsageError
 from strego.cli.listen import listening_socket
 from strego.logs import configure_logging
 
@@ -48,7 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add_redis_option(parser)
     add_postgres_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument("--port", type=port, default=8080, help="port (default %(default)s)")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
         "--auth",
@@ -78,7 +79,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def parse_basic_auth(value: str) -> tuple[str, str]:
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+        raise UsageError("--auth must be USER:PASSWORD (both non-empty)")
     return user, password
 
 
@@ -94,7 +95,7 @@ def is_loopback(host: str) -> bool:
 def check_exposure(host: str, has_auth: bool, insecure: bool) -> None:
     """Refuse to serve an unauthenticated UI beyond this machine unless told to."""
     if not is_loopback(host) and not has_auth and not insecure:
-        raise ValueError(
+        raise UsageError(
             f"refusing to listen on {host} without --auth or --token "
             "(anyone who can reach it could delete tasks); add --insecure to allow it"
         )
@@ -112,9 +113,13 @@ async def _serve(args: argparse.Namespace, auth: Any, sock: socket.socket) -> in
     import uvicorn
 
     from strego.broker.redis import RedisBroker
+    from strego.errors import ConfigurationError
     from strego.ui import create_app
 
-    broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
+    try:
+        broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
+    except ConfigurationError as exc:  # e.g. not a Redis URL: the command line is wrong
+        raise UsageError(str(exc)) from exc
     store: Any = None
     try:
         try:
