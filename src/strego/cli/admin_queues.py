@@ -10,9 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from strego.cli.connect import CommandError, admin_session, redact, require_queue
+from strego.cli.connect import CommandError, admin_session, require_queue
 from strego.cli.render import ProgressBar, queue_table, record_to_json, task_rows
 from strego.inspector import Inspector
+from strego.redaction import redact
 from strego.task import TaskState
 
 __all__ = [

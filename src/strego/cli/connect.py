@@ -10,33 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
 from strego.broker.redis import RedisBroker
 from strego.inspector import Inspector
+from strego.redaction import redact
 
-__all__ = ["CommandError", "admin_session", "redact", "require_queue"]
+__all__ = ["CommandError", "admin_session", "ping", "require_queue"]
 
 SOCKET_TIMEOUT_S = 2.0
 ENQUEUE_ATTEMPTS = 2
 _PING_TIMEOUT_S = 5.0
-_PASSWORD = re.compile(r"^([a-z+]+://[^:@/]*:)[^@/]*@")  # scheme://user:PASSWORD@
 
 
 class CommandError(Exception):
     """A user-facing failure: ``strego`` prints its message as one line and exits 1."""
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print.
-
-    A regex, not urlsplit: cluster and Sentinel URLs list several ``host:port``
-    pairs, which urlsplit cannot parse.
-    """
-    return _PASSWORD.sub(r"\1***@", url)
 
 
 def cli_broker(args: argparse.Namespace) -> RedisBroker:
@@ -56,7 +46,7 @@ async def ping(broker: RedisBroker, url: str) -> None:
         await asyncio.wait_for(broker.redis.ping(), _PING_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         detail = str(exc) or type(exc).__name__
-        raise CommandError(f"cannot reach Redis at {redact(url)}: {detail}") from exc
+        raise CommandError(redact(f"cannot reach Redis at {url}: {detail}", url)) from exc
 
 
 @contextlib.asynccontextmanager

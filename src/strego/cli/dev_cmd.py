@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from strego.broker.redis import RedisBroker
-from strego.cli.connect import CommandError, ping, redact
+from strego.cli.connect import CommandError, ping
 from strego.client import Client
 from strego.demo import DEMO_QUEUES, Producer, build_server
 from strego.embedded import EmbeddedRedis
 from strego.inspector import Inspector
 from strego.logs import configure_logging
+from strego.redaction import redact
 
 __all__ = ["add_parsers", "run_dev"]
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from strego.cli.common import add_postgres_option, add_redis_option
+from strego.cli.connect import ping
 from strego.logs import configure_logging
 
 __all__ = ["add_parsers", "check_exposure", "parse_basic_auth"]
@@ -108,10 +109,7 @@ async def run_ui(args: argparse.Namespace) -> int:
     broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
     store: Any = None
     try:
-        try:
-            await broker.redis.ping()
-        except Exception as exc:
-            raise ConnectionError(f"cannot reach Redis at {args.redis}: {exc}") from exc
+        await ping(broker, args.redis)
         configure_logging(args.log_level, "text")  # after the checks: errors stay one line
         if args.postgres:
             from strego.store.postgres import PostgresStore

@@ -27,6 +27,7 @@ import strego
 from strego.broker.redis import RedisBroker
 from strego.errors import BrokerUnavailableError
 from strego.inspector import Inspector
+from strego.redaction import redact
 from strego.serializers import Serializer, SerializerRegistry
 from strego.ui.config import UIConfig, parse_auth
 from strego.ui.formatting import FILTERS
@@ -142,7 +143,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _redis_down(request: Request, exc: Exception) -> Response:
     log.warning("strego UI: Redis unavailable: %s", exc)
-    message = f"Redis is unreachable: {exc}"
+    message = redact(f"Redis is unreachable: {exc}")
     if _is_api(request):
         return json_response({"error": message}, 503)
     return html_page(request, 503, "Redis unavailable", message)
