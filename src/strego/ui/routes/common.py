@@ -41,17 +41,21 @@ class NameConvertor(Convertor[str]):
     """A queue name or task id as one path segment, whatever characters it holds.
 
     ASGI servers percent-decode the path before routing, so ``%2F`` would split the
-    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). Ordinary names look
-    the same in the URL as in Redis.
+    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). A segment that is
+    only "." or ".." (which ``Task`` refuses, but another producer may write) travels
+    as ``~2E``: browsers drop dot segments, even percent-encoded ones. Ordinary names
+    look the same in the URL as in Redis.
     """
 
     regex = "[^/]+"
 
     def convert(self, value: str) -> str:
-        return value.replace("~2F", "/").replace("~7E", "~")
+        return value.replace("~2F", "/").replace("~2E", ".").replace("~7E", "~")
 
     def to_string(self, value: str) -> str:
         escaped = str(value).replace("~", "~7E").replace("/", "~2F")
+        if escaped in (".", ".."):
+            escaped = escaped.replace(".", "~2E")
         return urllib.parse.quote(escaped, safe=":@!$'()*+,;=~")
 
 
