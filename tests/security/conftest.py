@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 from tests.cli.conftest import cli  # noqa: F401
-from tests.ui.conftest import app, http, make_client, make_dead  # noqa: F401
+from tests.ui.conftest import app, http, live_server, make_client, make_dead  # noqa: F401

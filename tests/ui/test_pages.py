@@ -14,7 +14,7 @@ from fastapi import FastAPI
 import strego
 from strego.ui import create_app
 from tests.conftest import wait_until
-from tests.ui.conftest import ClientFactory, DeadMaker
+from tests.ui.conftest import ClientFactory, DeadMaker, csrf_of
 
 
 def rows(page: str, table: str) -> list[str]:
@@ -264,10 +264,9 @@ async def test_mounted_under_a_prefix(
     assert (await http.get("/admin/strego/static/htmx.min.js")).status_code == 200
     queue_page = (await http.get("/admin/strego/queues/default")).text
     assert f'href="/admin/strego/tasks/{info.id}?queue=default"' in queue_page
-    cookie = http.cookies.get("strego_csrf")
-    assert cookie
+    signed = csrf_of(queue_page)
     response = await http.post(
-        "/admin/strego/queues/default/actions/pause", data={"csrf_token": cookie}
+        "/admin/strego/queues/default/actions/pause", data={"csrf_token": signed}
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/strego/queues/default"

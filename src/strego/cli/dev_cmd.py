@@ -22,6 +22,7 @@ from typing import Any
 
 from strego.broker.redis import RedisBroker
 from strego.cli.connect import CommandError, ping
+from strego.cli.exposure import add_exposure_options, allowed_hosts, check_exposure
 from strego.client import Client
 from strego.demo import DEMO_QUEUES, Producer, build_server
 from strego.embedded import EmbeddedRedis
@@ -39,6 +40,7 @@ EXAMPLES = """examples:
   strego dev --port 9000
   strego dev --redis redis://localhost:6379/15 --prefix demo
   strego dev --no-producer            # worker and UI only; enqueue with 'strego enqueue'
+  strego dev --host 0.0.0.0 --insecure  # the demo UI (no auth!) for other machines
 """
 
 
@@ -68,6 +70,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--rate", type=float, default=4.0, help="demo tasks per second (default %(default)s)"
     )
     parser.add_argument("--no-producer", action="store_true", help="do not enqueue demo tasks")
+    add_exposure_options(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -82,6 +85,10 @@ def run_dev(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     if args.rate <= 0:
         raise CommandError("--rate must be > 0")
+    try:  # the demo UI has no auth: beyond loopback only when told so
+        check_exposure(args.host, has_auth=False, insecure=args.insecure)
+    except ValueError as exc:
+        raise CommandError(str(exc).replace("without --auth or --token ", "")) from None
     with _listen(args.host, args.port) as sock:
         redis = None if args.redis else _start_redis()
         try:
@@ -130,7 +137,7 @@ async def _serve(args: argparse.Namespace, url: str, sock: socket.socket, *, emb
         )
         await ping(broker, url)
         await stack.enter_async_context(build_server(broker, concurrency=args.concurrency))
-        ui = _ui_server(ui_broker, sock)
+        ui = _ui_server(ui_broker, sock, allowed_hosts(args.host, args.allowed_host))
         watched: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if ui is not None:
             watched.append(asyncio.create_task(ui.serve(sockets=[sock])))
@@ -168,7 +175,7 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _ui_server(broker: RedisBroker, sock: socket.socket) -> Any:
+def _ui_server(broker: RedisBroker, sock: socket.socket, hosts: list[str]) -> Any:
     """A uvicorn server for the UI app, or None (with a warning) if the UI is missing."""
     try:
         import uvicorn
@@ -178,7 +185,7 @@ def _ui_server(broker: RedisBroker, sock: socket.socket) -> Any:
     try:
         from strego.ui import create_app
 
-        app = create_app(broker)
+        app = create_app(broker, allowed_hosts=hosts)
     except Exception as exc:  # the demo still runs: worker, producer and the CLI work
         log.warning("web UI failed to start: %s", exc, exc_info=True)
         return None
