@@ -1,7 +1,9 @@
 """Inspector: the admin API (read and act on queues and tasks) the UI and CLI use.
 
 All methods are async. ``queue=None`` looks in every known queue, one O(1) index
-lookup per queue, pipelined.
+lookup per queue, pipelined. The Inspector is built on the admin seam
+(:class:`strego.admin_base.QueueAdmin`); what it adds is the history store: an admin
+action that changes a task's state is recorded there too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
 from strego.events import TaskEvent
@@ -24,21 +27,37 @@ __all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPo
 class Inspector:
     """Read and manage queues, tasks, dead letters and workers.
 
-    Does not close the broker it is given.
+    ``broker``: a ``RedisBroker`` (its admin side is used), or any
+    :class:`~strego.admin_base.QueueAdmin`. ``store``: a started history store; admin
+    retries are recorded in it. Closes neither.
     """
 
     def __init__(
         self,
-        broker: RedisBroker,
+        broker: RedisBroker | QueueAdmin,
         store: TaskHistory | None = None,
         *,
         serializers: Iterable[Serializer] = (),
     ) -> None:
-        self.broker = broker
         self.store = store
-        self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
+        self._admin: QueueAdmin
+        if isinstance(broker, RedisBroker):
+            self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
+        else:
+            self._admin = broker
+
+    # -- reads ------------------------------------------------------------------
+
+    async def known_queues(self) -> list[str]:
+        """Every queue a task was ever enqueued to or a worker served, sorted."""
+        return await self._admin.known_queues()
+
+    async def group(self, queue: str) -> str:
+        """The consumer group whose consumers read ``queue``."""
+        return await self._admin.group(queue)
 
     async def queues(self) -> list[QueueInfo]:
+        """Every known queue's counts (one pipelined round trip)."""
         return await self._admin.queues()
 
     async def queue_info(self, queue: str) -> QueueInfo:
@@ -58,6 +77,23 @@ class Inspector:
 
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         return await self._admin.get_task(task_id, queue)
+
+    async def workers(self) -> list[WorkerInfo]:
+        return await self._admin.workers()
+
+    async def consumers(self, queue: str) -> list[ConsumerInfo]:
+        return await self._admin.consumers(queue)
+
+    async def throughput(
+        self, queue: str | None = None, minutes: int = 60
+    ) -> list[ThroughputPoint]:
+        """Processed/failed per minute, oldest first (kept for 24 h)."""
+        return await self._admin.throughput(queue, minutes)
+
+    async def redis_info(self) -> dict[str, Any]:
+        return await self._admin.redis_info()
+
+    # -- actions ----------------------------------------------------------------
 
     async def retry(self, task_id: str, queue: str | None = None) -> bool:
         """Run a dead, retry or scheduled task now, with its attempts reset to 0."""
@@ -84,6 +120,9 @@ class Inspector:
         """Delete a task that is not running (cancel a running one instead)."""
         return await self._admin.delete(task_id, queue)
 
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        return await self._admin.cancel(task_id, queue)
+
     async def purge_dead(self, queue: str) -> int:
         return await self._admin.purge_dead(queue)
 
@@ -91,8 +130,13 @@ class Inspector:
         """Delete waiting, scheduled and retry tasks; running and dead ones stay."""
         return await self._admin.purge_queue(queue)
 
-    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
-        return await self.broker.cancel(task_id, queue)
+    async def delete_queue(self, queue: str) -> int:
+        """Delete a queue nobody serves, with all its tasks; how many were removed.
+
+        Raises :class:`~strego.errors.QueueInUseError` while a live worker reads it or
+        one of its tasks is running.
+        """
+        return await self._admin.delete_queue(queue)
 
     async def pause(self, queue: str) -> None:
         """Workers stop fetching from ``queue`` (within a second); enqueue still works."""
@@ -101,21 +145,6 @@ class Inspector:
     async def resume(self, queue: str) -> None:
         await self._admin.resume(queue)
 
-    async def workers(self) -> list[WorkerInfo]:
-        return await self._admin.workers()
-
-    async def consumers(self, queue: str) -> list[ConsumerInfo]:
-        return await self._admin.consumers(queue)
-
     async def remove_consumer(self, queue: str, consumer: str) -> bool:
         """Remove a consumer; its pending tasks are handed over for reclaim, not lost."""
         return await self._admin.remove_consumer(queue, consumer)
-
-    async def throughput(
-        self, queue: str | None = None, minutes: int = 60
-    ) -> list[ThroughputPoint]:
-        """Processed/failed per minute, oldest first (kept for 24 h)."""
-        return await self._admin.throughput(queue, minutes)
-
-    async def redis_info(self) -> dict[str, Any]:
-        return await self._admin.redis_info()

@@ -111,7 +111,7 @@ async def test_the_largest_max_retry_reaches_the_history(
 
 @pytest.mark.parametrize("name", [".", ".."])
 async def test_dot_ids_from_another_producer_stay_reachable(
-    name: str, http: httpx.AsyncClient, client: strego.Client
+    name: str, http: httpx.AsyncClient, client: strego.Client, broker: strego.RedisBroker
 ) -> None:
     """Redis may still hold a task id "." or ".." (written by another producer): its
     links encode the dots, so the page and its actions work."""
@@ -125,4 +125,4 @@ async def test_dot_ids_from_another_producer_stay_reachable(
     assert detail.status_code == 200 and "pending" in detail.text
     deleted = await post_form(http, f"{link}/actions/delete", {"queue": "default"})
     assert deleted.status_code == 303
-    assert await strego.Inspector(client.broker).get_task(name) is None
+    assert await strego.Inspector(broker).get_task(name) is None

@@ -84,10 +84,13 @@ async def _run_attack(browser: Browser, origin: str) -> dict[str, Any]:
 
 
 async def test_a_rebinding_page_cannot_read_or_act(
-    rebinding_browser: Browser, live_server: LiveServer, client: strego.Client
+    rebinding_browser: Browser,
+    live_server: LiveServer,
+    client: strego.Client,
+    broker: strego.RedisBroker,
 ) -> None:
     await client.enqueue(strego.Task("t"))
-    inspector = strego.Inspector(client.broker)
+    inspector = strego.Inspector(broker)
     attacked = await _run_attack(rebinding_browser, f"http://evil.example:{live_server.port}")
     assert attacked == {"csrf": 400, "action": 400}, attacked
     assert not (await inspector.queue_info("default")).paused

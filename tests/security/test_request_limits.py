@@ -17,7 +17,7 @@ LIMIT = 4 << 20
 
 
 async def test_every_mutating_route_refuses_a_big_body(
-    app: Starlette, http: httpx.AsyncClient, client: strego.Client
+    app: Starlette, http: httpx.AsyncClient, client: strego.Client, broker: strego.RedisBroker
 ) -> None:
     """An announced body over 4 MiB: 413 on every mutating route, JSON under /api/."""
     info = await client.enqueue(strego.Task("t"))
@@ -39,7 +39,7 @@ async def test_every_mutating_route_refuses_a_big_body(
         assert response.status_code == 413, (endpoint, response.text)
         if endpoint.path.startswith("/api/"):
             assert "larger than" in response.json()["error"]
-    assert (await strego.Inspector(client.broker).get_task(info.id)) is not None
+    assert (await strego.Inspector(broker).get_task(info.id)) is not None
 
 
 async def test_a_streamed_body_is_cut_off(

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 import strego
 from strego.ui import create_app
 from strego.ui.openapi import openapi_document
+from strego.ui.routes import api, api_actions
 from tests.conftest import wait_until
 from tests.store.conftest import databases, pg_dsn  # noqa: F401  (PostgreSQL fixtures)
 
@@ -176,7 +177,12 @@ async def live_server(app: Starlette) -> AsyncIterator[LiveServer]:
 @functools.cache
 def api_schema() -> Any:
     """The app's OpenAPI document, loaded by schemathesis (which validates replies)."""
-    return schemathesis.openapi.from_dict(openapi_document())
+    return schemathesis.openapi.from_dict(api_document())
+
+
+def api_document() -> dict[str, Any]:
+    """The document the app serves, built from its route table."""
+    return openapi_document([*api.routes(), *api_actions.routes()])
 
 
 def conforms(response: httpx.Response, path: str, method: str = "GET") -> Any:

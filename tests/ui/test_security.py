@@ -27,7 +27,7 @@ def post_routes(app: Starlette) -> list[str]:
 
 
 async def test_every_post_without_csrf_is_403(
-    app: Starlette, http: httpx.AsyncClient, client: strego.Client
+    app: Starlette, http: httpx.AsyncClient, client: strego.Client, inspector: strego.Inspector
 ) -> None:
     """No form field and no header: every mutating route refuses, and nothing changes."""
     await client.enqueue(strego.Task("t"))
@@ -38,7 +38,7 @@ async def test_every_post_without_csrf_is_403(
             continue
         response = await http.post(path, data={"ids": "x", "action": "retry"})
         assert response.status_code == 403, path
-    assert not (await strego.Inspector(client.broker).queue_info("default")).paused
+    assert not (await inspector.queue_info("default")).paused
 
 
 async def test_wrong_or_cookieless_csrf_is_403(

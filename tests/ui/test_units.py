@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
+from starlette.convertors import CONVERTOR_TYPES
 
+import strego
 from strego.records import ThroughputPoint
 from strego.store.query import SortField
 from strego.task import TaskState
+from strego.ui import create_app
 from strego.ui.charts import bar_chart, nice_ceiling, throughput_charts
 from strego.ui.formatting import ago, duration, number, size
 from strego.ui.history import QueryError, parse_history_query
@@ -138,3 +141,12 @@ def test_history_query_parsing() -> None:
     ]:
         with pytest.raises(QueryError):
             parse_history_query(params, labels)
+
+
+def test_create_app_leaves_starlette_global_convertors_alone(broker: strego.RedisBroker) -> None:
+    """Building the UI registers nothing process-wide: a host app's routing is unchanged."""
+    before = dict(CONVERTOR_TYPES)
+    app = create_app(broker)
+    assert before == CONVERTOR_TYPES and "ident" not in CONVERTOR_TYPES
+    paths = [getattr(r, "path", "") for r in app.routes]
+    assert "/queues/{queue}" in paths and "/tasks/{task_id}" in paths

@@ -6,6 +6,7 @@ The worker core depends on :class:`WorkerBroker` only; it never imports Redis.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +22,7 @@ __all__ = [
     "ProducerBroker",
     "QueueSignal",
     "Retention",
+    "SignalKind",
     "WorkerBroker",
     "WorkerRegistration",
     "WorkerTiming",
@@ -62,13 +64,36 @@ class EnqueueResult:
     created: bool = True  # False when an explicit id was already live or processed
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+class SignalKind(enum.StrEnum):
+    """What a message on a queue's event channel announces (its value is the wire form)."""
+
+    WORK = "w"  # work is waiting in the stream
+    SOONER = "s"  # a due time earlier than any a worker sleeps towards
+    CANCEL = "c"  # a running task was asked to stop; ``value`` is its id
+    UNKNOWN = "?"  # anything else someone published: ignored, never a crash
+
+    @classmethod
+    def _missing_(cls, value: object) -> SignalKind:
+        return cls.UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class QueueSignal:
-    """A message on a queue's event channel."""
+    """A message on a queue's event channel.
+
+    ``kind`` accepts the wire letter too (``"w"``), so a broker can pass what it read;
+    an unknown letter becomes ``SignalKind.UNKNOWN`` (a stray PUBLISH on the channel
+    must not kill a worker's listener).
+    """
 
     queue: str
-    kind: str  # "w" work waiting, "s" sooner due time, "c" cancel request
-    value: str = ""
+    kind: SignalKind
+    value: str
+
+    def __init__(self, queue: str, kind: SignalKind | str, value: str = "") -> None:
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "kind", SignalKind(kind))
+        object.__setattr__(self, "value", value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,9 +126,14 @@ class WorkerRegistration:
 
 
 class ProducerBroker(Protocol):
+    """The operations a Client runs against its broker."""
+
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]: ...
 
     async def cancel(self, task_id: str, queue: str | None) -> bool: ...
+
+    async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
+        """Block until ``replicas`` replicas hold this broker's writes; how many did."""
 
     async def aclose(self) -> None: ...
 

@@ -11,7 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from strego.cli import admin_queues, admin_tasks
-from strego.cli.common import add_redis_option, parse_duration
+from strego.cli.common import add_postgres_option, add_redis_option, parse_duration
 
 __all__ = ["add_parsers"]
 
@@ -255,6 +255,8 @@ def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> Non
         redis,
     )
     retry_all.add_argument("queue", metavar="QUEUE")
+    for action in (retry, retry_all):  # a retry is a new chapter of the task's history
+        add_postgres_option(action)
     retry_all.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

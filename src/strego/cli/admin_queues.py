@@ -198,17 +198,18 @@ async def dead_retry_all(args: argparse.Namespace) -> int:
         show = args.progress
         if show is None:
             show = sys.stderr.isatty() and total > _CHUNK
-        if show:
-            moved = await _retry_with_progress(inspector, args.queue, total)
+        if show or inspector.store is not None:  # one by one: each retry is recorded
+            moved = await _retry_one_by_one(inspector, args.queue, total, show=bool(show))
         else:
             moved = await inspector.retry_all_dead(args.queue)
     print(f"retried {moved} dead tasks of queue {args.queue!r}")
     return 0
 
 
-async def _retry_with_progress(inspector: Inspector, queue: str, total: int) -> int:
-    """Retry chunk by chunk so a bar can move (Inspector.retry_all_dead is one call)."""
-    bar = ProgressBar(total, label=f"retrying dead tasks of {queue!r}")
+async def _retry_one_by_one(inspector: Inspector, queue: str, total: int, *, show: bool) -> int:
+    """Retry chunk by chunk, so a bar can move and each retry reaches the history store
+    (Inspector.retry_all_dead is one call that records nothing)."""
+    bar = ProgressBar(total, label=f"retrying dead tasks of {queue!r}") if show else None
     limit = asyncio.Semaphore(_PARALLEL)
 
     async def retry_one(task_id: str) -> bool:
@@ -216,17 +217,20 @@ async def _retry_with_progress(inspector: Inspector, queue: str, total: int) -> 
             return await inspector.retry(task_id, queue)
 
     done = 0
-    bar.update(0)
+    if bar:
+        bar.update(0)
     while True:
         batch = await inspector.dead_letters(queue, limit=_CHUNK)
         if not batch:
             break
         moved = sum(await asyncio.gather(*(retry_one(r.id) for r in batch)))
         done += moved
-        bar.update(done)
+        if bar:
+            bar.update(done)
         if moved == 0:  # every one raced with another admin: stop rather than spin
             break
-    bar.finish()
+    if bar:
+        bar.finish()
     return done
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from strego.cli.connect import CommandError, admin_session
+from strego.cli.connect import CommandError, admin_session, broker_session
 from strego.cli.render import ago, record_to_json, task_detail
 from strego.client import Client
 from strego.errors import DuplicateTaskError
@@ -67,9 +67,9 @@ def build_task(args: argparse.Namespace) -> Task:
 
 async def enqueue(args: argparse.Namespace) -> int:
     task = build_task(args)
-    async with admin_session(args) as inspector:
+    async with broker_session(args) as broker:
         try:
-            info = await Client(inspector.broker).enqueue(task)
+            info = await Client(broker).enqueue(task)
         except DuplicateTaskError as exc:
             raise CommandError(
                 f"duplicate: unique key {exc.unique_key!r} in queue {exc.queue!r} "

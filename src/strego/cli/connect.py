@@ -17,8 +17,9 @@ from redis.exceptions import RedisError
 from strego.broker.redis import RedisBroker
 from strego.inspector import Inspector
 from strego.redaction import redact
+from strego.store.base import TaskHistory
 
-__all__ = ["CommandError", "admin_session", "ping", "require_queue"]
+__all__ = ["CommandError", "admin_session", "broker_session", "ping", "require_queue"]
 
 SOCKET_TIMEOUT_S = 2.0
 ENQUEUE_ATTEMPTS = 2
@@ -50,19 +51,48 @@ async def ping(broker: RedisBroker, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def admin_session(args: argparse.Namespace) -> AsyncIterator[Inspector]:
-    """An Inspector on a checked connection; the broker is closed on exit."""
+async def broker_session(args: argparse.Namespace) -> AsyncIterator[RedisBroker]:
+    """A broker on a checked connection, closed on exit."""
     broker = cli_broker(args)
     try:
         await ping(broker, args.redis)
-        yield Inspector(broker)
+        yield broker
     finally:
         await broker.aclose()
 
 
+@contextlib.asynccontextmanager
+async def admin_session(args: argparse.Namespace) -> AsyncIterator[Inspector]:
+    """An Inspector on a checked connection, with the history store when the command
+    has ``--postgres`` (so a retry is recorded); everything is closed on exit."""
+    async with broker_session(args) as broker, _history(args) as store:
+        yield Inspector(broker, store)
+
+
+@contextlib.asynccontextmanager
+async def _history(args: argparse.Namespace) -> AsyncIterator[TaskHistory | None]:
+    dsn = getattr(args, "postgres", None)
+    if not dsn:
+        yield None
+        return
+    try:
+        from strego.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise CommandError(f"--postgres needs the postgres extra: {exc}") from exc
+    store = PostgresStore(dsn, pool_size=1)
+    try:
+        await store.start()
+    except Exception as exc:
+        raise CommandError(f"cannot open the history store: {exc}") from exc
+    try:
+        yield store
+    finally:
+        await store.aclose()  # flushes the events this command recorded
+
+
 async def require_queue(inspector: Inspector, queue: str) -> None:
     """Raise CommandError if ``queue`` is not one Redis knows (a typo, usually)."""
-    known = await inspector.broker.known_queues()
+    known = await inspector.known_queues()
     if queue not in known:
         listed = ", ".join(known) if known else "none yet"
         raise CommandError(f"unknown queue {queue!r} (known queues: {listed})")

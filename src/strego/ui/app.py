@@ -24,18 +24,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 import strego
+from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.errors import BrokerUnavailableError
 from strego.inspector import Inspector
 from strego.redaction import redact
 from strego.serializers import Serializer, SerializerRegistry
+from strego.store.base import TaskHistory
 from strego.ui.config import UIConfig, parse_auth, signing_key
 from strego.ui.csrf import CsrfTokens
 from strego.ui.formatting import FILTERS
 from strego.ui.history import HistoryReader
 from strego.ui.origins import HostPolicy
 from strego.ui.routes import api, api_actions, auth_pages, forms, pages, task_pages
-from strego.ui.routes.common import app_url, html_page, json_response, register_convertors
+from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
 from strego.ui.sessions import LoginThrottle, SessionStore
 from strego.ui.state import UIState
@@ -47,7 +49,7 @@ _PACKAGE = "strego.ui"
 
 
 def create_app(
-    broker: RedisBroker,
+    broker: RedisBroker | QueueAdmin,
     store: HistoryReader | None = None,
     *,
     read_only: bool = False,
@@ -60,7 +62,8 @@ def create_app(
     """The strego web UI and JSON API as an ASGI app.
 
     ``store``: a started history store (``PostgresStore``) for the History page and
-    task timelines; without one the UI shows what Redis knows. ``auth``: ``None``,
+    task timelines, where the UI's retries are recorded too; without one the UI shows
+    what Redis knows. ``auth``: ``None``,
     ``("user", "password")`` for HTTP basic, a token string (bearer header for API
     clients, a login form for browsers), or a ``BasicAuth`` / ``TokenAuth``.
     ``read_only`` hides every action and answers 403 to any attempt.
@@ -75,7 +78,6 @@ def create_app(
     config = UIConfig(read_only=read_only, auth=parse_auth(auth), page_size=page_size)
     extra = list(serializers)
     registry = SerializerRegistry(extra)
-    register_convertors()
     security = _security(config, allowed_hosts, secret_key)
     routes: list[BaseRoute] = [
         *pages.routes(),
@@ -97,7 +99,7 @@ def create_app(
         },
     )
     app.state.strego = UIState(
-        inspector=Inspector(broker, serializers=extra),
+        inspector=Inspector(broker, _recorder(store), serializers=extra),
         history=store,
         config=config,
         templates=_templates(),
@@ -122,6 +124,11 @@ def _security(
         max_body_bytes=config.max_body_bytes,
         open_prefixes=("/static/", "/login"),
     )
+
+
+def _recorder(store: HistoryReader | None) -> TaskHistory | None:
+    """The store as a recorder of admin actions (a retry from the UI enters history)."""
+    return store if isinstance(store, TaskHistory) else None
 
 
 def _templates() -> Jinja2Templates:

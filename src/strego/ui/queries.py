@@ -50,9 +50,8 @@ class Totals:
 
 
 async def all_queues(inspector: Inspector) -> list[QueueInfo]:
-    """Every known queue's counts, fetched concurrently (one pipeline per queue)."""
-    names = await inspector.broker.known_queues()
-    return list(await asyncio.gather(*(inspector.queue_info(name) for name in names)))
+    """Every known queue's counts (the Inspector reads them in one round trip)."""
+    return await inspector.queues()
 
 
 def totals(queues: Sequence[QueueInfo]) -> Totals:
@@ -181,6 +180,7 @@ async def dead_view(inspector: Inspector, queue: str | None, number: int, size: 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerGroup:
     queue: str
+    group: str
     consumers: list[ConsumerInfo]
 
     @property
@@ -192,13 +192,16 @@ class ConsumerGroup:
 class WorkersView:
     workers: list[WorkerInfo]
     groups: list[ConsumerGroup]
-    group_name: str
 
 
 async def workers_view(inspector: Inspector) -> WorkersView:
     """Live servers and, per queue, the consumers of the group (alive or not)."""
-    workers, names = await asyncio.gather(inspector.workers(), inspector.broker.known_queues())
+    workers, names = await asyncio.gather(inspector.workers(), inspector.known_queues())
     consumers = await asyncio.gather(*(inspector.consumers(q) for q in names))
-    groups = [ConsumerGroup(queue=q, consumers=c) for q, c in zip(names, consumers, strict=True)]
+    group_names = await asyncio.gather(*(inspector.group(q) for q in names))
+    groups = [
+        ConsumerGroup(queue=q, group=g, consumers=c)
+        for q, g, c in zip(names, group_names, consumers, strict=True)
+    ]
     workers.sort(key=lambda w: (w.host, w.pid, w.name))
-    return WorkersView(workers=workers, groups=groups, group_name=inspector.broker.group)
+    return WorkersView(workers=workers, groups=groups)

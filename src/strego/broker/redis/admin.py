@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from strego.broker.redis.connection import text
 from strego.broker.redis.keys import QueueKeys
 from strego.broker.redis.topology import server_info
 from strego.envelope import MalformedTaskError, decode, encode
+from strego.errors import QueueInUseError
 from strego.records import (
     ConsumerInfo,
     QueueInfo,
@@ -30,6 +32,7 @@ __all__ = ["RedisAdmin"]
 _CHUNK = 500
 _ORPHANS = "strego-orphaned"
 _FINISHED_STATES = {"c": TaskState.COMPLETED, "x": TaskState.CANCELLED}
+_THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
 
 
@@ -45,12 +48,36 @@ class RedisAdmin:
 
     # -- queues -----------------------------------------------------------------
 
+    async def known_queues(self) -> list[str]:
+        return await self._broker.known_queues()
+
+    async def group(self, queue: str) -> str:
+        del queue  # one group per broker today; the seam allows one recorded per queue
+        return self._broker.group
+
     async def queues(self) -> list[QueueInfo]:
-        return [await self.queue_info(q) for q in await self._broker.known_queues()]
+        """Every known queue's counts in one pipeline (one round trip, however many)."""
+        names = await self._broker.known_queues()
+        if not names:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            self._queue_info_commands(pipe, name)
+        replies = await pipe.execute(raise_on_error=False)
+        per_queue = len(replies) // len(names)
+        return [
+            self._queue_info_from(name, replies[n * per_queue : (n + 1) * per_queue])
+            for n, name in enumerate(names)
+        ]
 
     async def queue_info(self, queue: str) -> QueueInfo:
-        keys = self._keys(queue)
         pipe = self._redis.pipeline(transaction=False)
+        self._queue_info_commands(pipe, queue)
+        return self._queue_info_from(queue, await pipe.execute(raise_on_error=False))
+
+    def _queue_info_commands(self, pipe: Any, queue: str) -> None:
+        """Queue the reads behind one QueueInfo (parsed by ``_queue_info_from``)."""
+        keys = self._keys(queue)
         for stream in keys.streams:
             pipe.xlen(stream)
         for stream in keys.streams:
@@ -63,8 +90,12 @@ class RedisAdmin:
         pipe.llen(keys.finished)
         pipe.exists(keys.paused)
         pipe.hgetall(keys.stats)
-        replies = await pipe.execute(raise_on_error=False)
-        n = len(keys.streams)
+
+    def _queue_info_from(self, queue: str, replies: Sequence[Any]) -> QueueInfo:
+        n = len(self._keys(queue).streams)
+        for reply in replies[3 * n :]:
+            if isinstance(reply, Exception):  # a counter key of the wrong type: say so
+                raise reply
         lengths = [int(r) if isinstance(r, int) else 0 for r in replies[:n]]
         active = sum(_pending_count(r) for r in replies[n : 2 * n])
         firsts = [r[0][0] for r in replies[2 * n : 3 * n] if isinstance(r, list) and r]
@@ -129,21 +160,28 @@ class RedisAdmin:
         return await self._records(queue, ids)
 
     async def _records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
-        found = [await self.get_task(task_id, queue) for task_id in ids]
-        return [r for r in found if r is not None]
+        """The records of ``ids`` in their order, in two round trips however many."""
+        if not ids:
+            return []
+        raws = await self._redis.hmget(self._keys(queue).index, list(ids))
+        found = [(i, text(r)) for i, r in zip(ids, raws, strict=True) if r is not None]
+        return [r for r in await self._load(queue, found) if r is not None]
 
     async def _waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
+        streams = self._keys(queue).streams
+        pipe = self._redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
         out = []
-        for band, stream in reversed(list(enumerate(self._keys(queue).streams))):
+        for band in reversed(range(len(streams))):
             last = "0-0"
-            try:
-                for group in await self._redis.xinfo_groups(stream):
-                    if text(group["name"]) == self._broker.group:
-                        last = text(group["last-delivered-id"])
-            except ResponseError:
-                pass
-            out.append((band, stream, last))
+            groups = replies[band]
+            for group in groups if isinstance(groups, list) else []:  # an error: no stream
+                if text(group["name"]) == self._broker.group:
+                    last = text(group["last-delivered-id"])
+            out.append((band, streams[band], last))
         return out
 
     async def _list_waiting(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
@@ -162,32 +200,34 @@ class RedisAdmin:
         return records
 
     async def _list_active(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
-        records: list[TaskRecord] = []
-        seen = 0
-        for band, stream in enumerate(self._keys(queue).streams):
-            try:
-                pending = await self._redis.xpending_range(
-                    stream, self._broker.group, min="-", max="+", count=offset + limit
-                )
-            except ResponseError:
-                continue
-            for entry in pending:
-                seen += 1
-                if seen <= offset or len(records) >= limit:
-                    continue
-                entries = await self._redis.xrange(stream, entry["message_id"], entry["message_id"])
-                if entries:
-                    records.append(self._active_record(entries[0][1].get(b"d"), entry))
-            del band
+        """Delivered entries of every band: one pipeline for the lists, one for bodies."""
+        streams = self._keys(queue).streams
+        pipe = self._redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xpending_range(stream, self._broker.group, min="-", max="+", count=offset + limit)
+        listed = await pipe.execute(raise_on_error=False)
+        wanted = [
+            (stream, entry)
+            for stream, pending in zip(streams, listed, strict=True)
+            if isinstance(pending, list)  # an error: NOGROUP, no worker read this band yet
+            for entry in pending
+        ][offset : offset + limit]
+        pipe = self._redis.pipeline(transaction=False)
+        for stream, entry in wanted:
+            pipe.xrange(stream, entry["message_id"], entry["message_id"])
+        bodies = await pipe.execute(raise_on_error=False) if wanted else []
+        records = [
+            self._active_record(found[0][1].get(b"d"), entry)
+            for (_stream, entry), found in zip(wanted, bodies, strict=True)
+            if isinstance(found, list) and found
+        ]
         return [r for r in records if r is not None]
 
-    def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord:
+    def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord | None:
         started = ms_to_datetime(time.time() * 1000 - int(pending["time_since_delivered"]))
-        record = self._from_blob(
+        return self._from_blob(
             blob, TaskState.ACTIVE, started_at=started, worker=text(pending["consumer"])
         )
-        assert record is not None
-        return record
 
     def _from_blob(self, blob: bytes | None, state: TaskState, **times: Any) -> TaskRecord | None:
         if blob is None:
@@ -205,23 +245,51 @@ class RedisAdmin:
         if found is None:
             return None
         name, raw = found
-        keys = self._keys(name)
-        state, band, ref, extra = _split(text(raw))
-        if state in ("p", "k"):
-            stream = keys.stream(band)
-            entries = await self._redis.xrange(stream, ref, ref)
-            if not entries:
+        (record,) = await self._load(name, [(task_id, text(raw))])
+        return record
+
+    async def _load(self, queue: str, found: Sequence[tuple[str, str]]) -> list[TaskRecord | None]:
+        """Records for (task id, index record) pairs of one queue, in one pipeline.
+
+        A task in a stream needs its entry and its pending-list line (delivered = active);
+        any other state keeps its body in the bodies hash.
+        """
+        keys = self._keys(queue)
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id, raw in found:
+            state, band, ref, _ = _split(raw)
+            if state in ("p", "k"):
+                pipe.xrange(keys.stream(band), ref, ref)
+                pipe.xpending_range(keys.stream(band), self._broker.group, ref, ref, 1)
+            else:
+                pipe.hget(keys.bodies, task_id)
+        replies = iter(await pipe.execute(raise_on_error=False))
+        out: list[TaskRecord | None] = []
+        for _task_id, raw in found:
+            state, _band, ref, extra = _split(raw)
+            if state in ("p", "k"):
+                entries, pel = next(replies), next(replies)
+                out.append(self._in_stream(entries, pel, cancel_requested=state == "k"))
+            else:
+                out.append(self._at_rest(next(replies), state, ref, extra))
+        return out
+
+    def _in_stream(self, entries: Any, pel: Any, *, cancel_requested: bool) -> TaskRecord | None:
+        """A task in a stream: active when delivered (in the pending list), else pending."""
+        if not isinstance(entries, list) or not entries:
+            return None  # acknowledged meanwhile, or the stream is gone
+        blob = entries[0][1].get(b"d")
+        if isinstance(pel, list) and pel:  # an error is NOGROUP: no worker read this queue yet
+            record = self._active_record(blob, pel[0])
+            if record is None:
                 return None
-            blob = entries[0][1].get(b"d")
-            try:
-                pel = await self._redis.xpending_range(stream, self._broker.group, ref, ref, 1)
-            except ResponseError:  # NOGROUP: no worker has read this queue yet
-                pel = []
-            if pel:
-                record = self._active_record(blob, pel[0])
-                return _with(record, cancel_requested=state == "k")
-            return self._from_blob(blob, TaskState.PENDING)
-        blob = await self._redis.hget(keys.bodies, task_id)
+            return dataclasses.replace(record, cancel_requested=cancel_requested)
+        return self._from_blob(blob, TaskState.PENDING)
+
+    def _at_rest(self, blob: Any, state: str, ref: str, extra: str) -> TaskRecord | None:
+        """A task outside the streams: scheduled, retrying, dead or finished."""
+        if not isinstance(blob, bytes):
+            return None
         if state in ("s", "r"):
             task_state = TaskState.SCHEDULED if state == "s" else TaskState.RETRY
             return self._from_blob(blob, task_state, process_at=ms_to_datetime(int(ref)))
@@ -339,6 +407,46 @@ class RedisAdmin:
                     removed += int(await self._redis.xdel(stream, *orphans))
                 start = f"({text(entries[-1][0])}"
         return removed
+
+    async def delete_queue(self, queue: str) -> int:
+        """Delete every key of ``queue`` and forget its name; the number of tasks removed.
+
+        For queues nobody serves (a typo such as ``defualt`` lives for ever otherwise):
+        refused while a live worker reads the queue or one of its tasks is running.
+        Unique-key and processed markers are left to expire on their own TTLs.
+        """
+        readers = sorted(w.name for w in await self.workers() if queue in w.queues)
+        if readers:
+            raise QueueInUseError(queue, f"served by live workers {', '.join(readers)}")
+        info = await self.queue_info(queue)
+        if info.active:
+            raise QueueInUseError(queue, f"{info.active} tasks are running")
+        keys = self._keys(queue)
+        now_hour = int(time.time() // 3600)
+        doomed = [
+            *keys.streams,
+            *(keys.throughput(h) for h in range(now_hour - _THROUGHPUT_HOURS, now_hour + 1)),
+            keys.index,
+            keys.bodies,
+            keys.scheduled,
+            keys.retry,
+            keys.dead,
+            keys.finished,
+            keys.stats,
+            keys.paused,
+            keys.idle,
+            keys.sync,
+        ]
+        # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hlen(keys.index)
+        pipe.delete(*doomed)
+        removed = (await pipe.execute())[0]
+        await self._redis.srem(self._broker.global_keys.queues, queue)
+        return int(removed)
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        return await self._broker.cancel(task_id, queue)
 
     # -- workers and consumers ---------------------------------------------------
 
@@ -473,9 +581,3 @@ def _task_id(blob: bytes | None) -> str | None:
         return decode(blob).id
     except MalformedTaskError:
         return None
-
-
-def _with(record: TaskRecord, **changes: Any) -> TaskRecord:
-    import dataclasses
-
-    return dataclasses.replace(record, **changes)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui.config import TokenAuth
-from strego.ui.routes.common import app_url, render, ui
+from strego.ui.routes.common import app_url, render, route, ui
 from strego.ui.security import SESSION_COOKIE, client_address
 
 __all__ = ["routes"]
@@ -75,9 +75,9 @@ async def logout(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/login", login_form, methods=["GET"], name="login"),
-        Route("/login", login, methods=["POST"], name="login_submit"),
-        Route("/logout", logout, methods=["POST"], name="logout"),
+        route("/login", login_form, methods=["GET"], name="login"),
+        route("/login", login, methods=["POST"], name="login_submit"),
+        route("/logout", logout, methods=["POST"], name="logout"),
     ]

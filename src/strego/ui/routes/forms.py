@@ -10,10 +10,10 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import actions
-from strego.ui.routes.common import app_url, flash_redirect, known_queue, ui
+from strego.ui.routes.common import app_url, flash_redirect, known_queue, route, ui
 
 __all__ = ["routes"]
 
@@ -100,22 +100,22 @@ async def remove_consumer(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route(
+        route(
             "/tasks/{task_id:ident}/actions/{action}",
             task_action,
             methods=["POST"],
             name="task_action",
         ),
-        Route("/queues/{queue:ident}/bulk", bulk_action, methods=["POST"], name="bulk_action"),
-        Route(
+        route("/queues/{queue:ident}/bulk", bulk_action, methods=["POST"], name="bulk_action"),
+        route(
             "/queues/{queue:ident}/actions/{action}",
             queue_action,
             methods=["POST"],
             name="queue_action",
         ),
-        Route(
+        route(
             "/queues/{queue:ident}/consumers/{consumer:ident}/remove",
             remove_consumer,
             methods=["POST"],

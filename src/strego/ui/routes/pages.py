@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import queries
-from strego.ui.routes.common import known_queue, page_number, render, ui
+from strego.ui.routes.common import known_queue, page_number, render, route, ui
 
 __all__ = ["routes"]
 
@@ -35,9 +35,9 @@ async def queue_detail(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/", dashboard, name="dashboard"),
-        Route("/queues", queues, name="queues"),
-        Route("/queues/{queue:ident}", queue_detail, name="queue"),
+        route("/", dashboard, name="dashboard"),
+        route("/queues", queues, name="queues"),
+        route("/queues/{queue:ident}", queue_detail, name="queue"),
     ]

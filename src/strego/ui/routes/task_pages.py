@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
-from strego.ui.routes.common import page_number, render, ui
+from strego.ui.routes.common import page_number, render, route, ui
 from strego.ui.task_view import load_task_view
 
 __all__ = ["routes"]
@@ -51,15 +51,15 @@ async def history_page(request: Request) -> Response:
     except (history.QueryError, history.HistoryUnavailable) as exc:
         context["error"] = str(exc)
         context["view"] = None
-    context["queues"] = await ui(request).inspector.broker.known_queues()
+    context["queues"] = await ui(request).inspector.known_queues()
     return render(request, "history.html", context)
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/tasks/{task_id:ident}", task_detail, name="task"),
-        Route("/dead", dead_letters, name="dead"),
-        Route("/workers", workers, name="workers"),
-        Route("/history", history_page, name="history"),
+        route("/tasks/{task_id:ident}", task_detail, name="task"),
+        route("/dead", dead_letters, name="dead"),
+        route("/workers", workers, name="workers"),
+        route("/history", history_page, name="history"),
     ]
