@@ -8,8 +8,10 @@ CLI talk to the Inspector only, never to the broker behind it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from strego.envelope import TaskMessage
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 
 __all__ = ["QueueActions", "QueueAdmin", "QueueReads"]
@@ -51,7 +53,14 @@ class QueueActions(Protocol):
 
     async def retry(self, task_id: str, queue: str | None = None) -> bool: ...
 
-    async def retry_all_dead(self, queue: str) -> int: ...
+    async def retry_all_dead(
+        self,
+        queue: str,
+        *,
+        on_moved: Callable[[Sequence[TaskMessage]], Awaitable[None]] | None = None,
+    ) -> int:
+        """Requeue the tasks dead when the call starts, each at most once; ``on_moved``
+        is awaited with each chunk's moved tasks."""
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -13,7 +13,7 @@ from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
 from strego.broker.redis.keys import QueueKeys
 from strego.broker.redis.topology import server_info
-from strego.envelope import MalformedTaskError, decode, encode
+from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
 from strego.errors import QueueInUseError
 from strego.records import (
     ConsumerInfo,
@@ -30,6 +30,8 @@ from strego.task import TaskState
 __all__ = ["RedisAdmin"]
 
 _CHUNK = 500
+_REQUEUE_BYTES = 8 << 20  # bodies read per requeue batch (one body may exceed it alone)
+OnMoved = Callable[[Sequence[TaskMessage]], Awaitable[None]]
 _ORPHANS = "strego-orphaned"
 _FINISHED_STATES = {"c": TaskState.COMPLETED, "x": TaskState.CANCELLED}
 _THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
@@ -310,46 +312,115 @@ class RedisAdmin:
             return False
         return await self._requeue(found[0], [(task_id, found[1])]) == 1
 
-    async def retry_all_dead(self, queue: str) -> int:
+    async def retry_all_dead(self, queue: str, *, on_moved: OnMoved | None = None) -> int:
+        """Requeue every task that was dead when the call started, each at most once.
+
+        The dead set is walked in score (death time) order up to a cut-off read first:
+        a task that dies again while this runs is dead-lettered with a later Redis time
+        and is not picked up by the same call (it used to be, so a task that kept dying
+        ran again and again and the call never ended). Tasks that fail to move (changed
+        meanwhile) stay at the front of the walk and are skipped by rank. ``on_moved``
+        is awaited with the tasks each chunk moved (for history and progress).
+        """
         keys = self._keys(queue)
-        moved = 0
+        cutoff = await self._dead_cutoff(keys)
+        if cutoff is None:
+            return 0
+        moved = stayed = 0
         while True:
-            ids = [text(i) for i in await self._redis.zrange(keys.dead, 0, _CHUNK - 1)]
+            raw = await self._redis.zrangebyscore(
+                keys.dead, "-inf", cutoff, start=stayed, num=_CHUNK
+            )
+            ids = [text(i) for i in raw]
             if not ids:
                 return moved
             records = await self._redis.hmget(keys.index, ids)
-            batch = moved
-            moved += await self._requeue(
-                queue, [(i, r) for i, r in zip(ids, records, strict=True) if r]
-            )
-            if moved == batch:  # nothing could move (raced): avoid spinning
-                return moved
+            items = [(i, r) for i, r in zip(ids, records, strict=True) if r]
+            done = await self._requeue(queue, items, on_moved)
+            moved += done
+            stayed += len(ids) - done
 
-    async def _requeue(self, queue: str, items: Sequence[tuple[str, bytes]]) -> int:
+    async def _dead_cutoff(self, keys: QueueKeys) -> int | None:
+        """The newest death time to retry: the newest dead letter's, but before the
+        current millisecond, so a task retried by this call that dies again (its score
+        is the Redis time of that death) always lands after it."""
+        newest = await self._redis.zrevrange(keys.dead, 0, 0, withscores=True)
+        if not newest:
+            return None
+        # TIME after the read: later than any death the read saw. (A cluster answers
+        # from some master; their clocks are as close as NTP keeps them.)
+        seconds, micros = await self._redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return min(int(newest[0][1]), now_ms - 1)
+
+    async def _requeue(
+        self,
+        queue: str,
+        items: Sequence[tuple[str, bytes]],
+        on_moved: OnMoved | None = None,
+    ) -> int:
+        """Move ``items`` (task id, index record read) back to their streams.
+
+        Bodies are read and rewritten in batches of at most ``_REQUEUE_BYTES`` (a dead
+        letter may hold a 100 MB payload: 500 of them must not be read at once).
+        """
+        moved = 0
+        for batch in await self._by_size(queue, items):
+            moved += await self._requeue_batch(queue, batch, on_moved)
+        return moved
+
+    async def _by_size(
+        self, queue: str, items: Sequence[tuple[str, bytes]]
+    ) -> list[list[tuple[str, bytes]]]:
+        if not items:
+            return []
+        sizes = await self._hstrlens(self._keys(queue).bodies, [i for i, _ in items])
+        batches: list[list[tuple[str, bytes]]] = [[]]
+        total = 0
+        for item, size in zip(items, sizes, strict=True):
+            if batches[-1] and total + size > _REQUEUE_BYTES:
+                batches.append([])
+                total = 0
+            batches[-1].append(item)
+            total += size
+        return batches
+
+    async def _hstrlens(self, key: str, fields: Sequence[str]) -> list[int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for field in fields:
+            pipe.hstrlen(key, field)
+        return [r if isinstance(r, int) else 0 for r in await pipe.execute(raise_on_error=False)]
+
+    async def _requeue_batch(
+        self, queue: str, items: Sequence[tuple[str, bytes]], on_moved: OnMoved | None
+    ) -> int:
         keys = self._keys(queue)
         bodies = await self._redis.hmget(keys.bodies, [i for i, _ in items])
         args: list[Any] = [keys.channel]
+        sent: list[tuple[str, bytes, TaskMessage | None]] = []
         for (task_id, record), blob in zip(items, bodies, strict=True):
             if blob is None or text(record)[:1] not in ("s", "r", "d"):
                 continue
-            args += [task_id, record, _reset(blob)]
-        if len(args) == 1:
+            fresh, message = _reset(blob)
+            args += [task_id, record, fresh]
+            sent.append((task_id, record, message))
+        if not sent:
             return 0
-        return int(
-            await self._scripts.requeue(
-                self._redis,
-                [
-                    *keys.streams,
-                    keys.index,
-                    keys.bodies,
-                    keys.scheduled,
-                    keys.retry,
-                    keys.dead,
-                    keys.idle,
-                ],
-                args,
-            )
-        )
+        script_keys = [*keys.streams, keys.index, keys.bodies]
+        script_keys += [keys.scheduled, keys.retry, keys.dead, keys.idle]
+        moved = int(await self._scripts.requeue(self._redis, script_keys, args))
+        if on_moved is not None and moved:
+            await on_moved(await self._moved(keys, sent, moved))
+        return moved
+
+    async def _moved(
+        self, keys: QueueKeys, sent: Sequence[tuple[str, bytes, TaskMessage | None]], moved: int
+    ) -> list[TaskMessage]:
+        """Which of ``sent`` the script moved: all, or those whose record changed."""
+        if moved < len(sent):
+            now = await self._redis.hmget(keys.index, [i for i, _, _ in sent])
+            sent = [s for s, record in zip(sent, now, strict=True) if record != s[1]]
+        return [message for _, _, message in sent if message is not None]
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool:
         found = await self._broker.locate(task_id, queue)
@@ -565,13 +636,14 @@ def _split(record: str) -> tuple[str, int, str, str]:
     return parts[0], int(parts[1] or 0), parts[2], parts[3]
 
 
-def _reset(blob: bytes) -> bytes:
+def _reset(blob: bytes) -> tuple[bytes, TaskMessage | None]:
     """The task with attempts reset to 0 and failure fields cleared (admin retry)."""
     try:
         message = decode(blob)
     except MalformedTaskError:
-        return blob
-    return encode(message.evolve(retry_count=0, dead_reason=None, failed_ms=None))
+        return blob, None
+    message = message.evolve(retry_count=0, dead_reason=None, failed_ms=None)
+    return encode(message), message
 
 
 def _task_id(blob: bytes | None) -> str | None:
