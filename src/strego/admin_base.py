@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from strego.envelope import TaskMessage
+from strego.paging import TaskPage
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 
 __all__ = ["QueueActions", "QueueAdmin", "QueueReads"]
@@ -34,6 +35,11 @@ class QueueReads(Protocol):
     async def list_tasks(
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]: ...
+
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page and its neighbours' cursors (see :mod:`strego.paging`)."""
 
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None: ...
 

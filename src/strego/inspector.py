@@ -17,6 +17,7 @@ from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
 from strego.envelope import TaskMessage
 from strego.events import TaskEvent
+from strego.paging import TaskPage
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
@@ -67,8 +68,21 @@ class Inspector:
     async def list_tasks(
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]:
-        """Tasks of one state: pending, active, scheduled, retry, dead or completed."""
+        """Tasks of one state: pending, active, scheduled, retry, dead or completed.
+
+        At most 500 per call. Over the pending and active lists ``offset`` stops at 1000
+        (every skipped task would be read): page with ``list_page`` and cursors.
+        """
         return await self._admin.list_tasks(queue, str(state), offset=offset, limit=limit)
+
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page of one state (at most 500 rows) and the cursors of the pages around
+        it: pass ``page.next_cursor`` / ``page.prev_cursor`` back, or ``"last"``. Unlike
+        ``offset``, a cursor costs the same on any page of any queue (see strego.paging).
+        """
+        return await self._admin.list_page(queue, str(state), cursor=cursor, limit=limit)
 
     async def dead_letters(
         self, queue: str, *, offset: int = 0, limit: int = 50

@@ -32,7 +32,7 @@ __all__ = [
     "is_fragment",
     "json_response",
     "known_queue",
-    "page_number",
+    "page_cursor",
     "query",
     "render",
     "root_path",
@@ -204,11 +204,10 @@ def flash_redirect(request: Request, target: str | None, fallback: str, message:
     return response
 
 
-def page_number(request: Request, name: str = "page") -> int:
-    try:
-        return max(1, min(1_000_000, int(request.query_params.get(name, "1"))))
-    except ValueError:
-        return 1
+def page_cursor(request: Request) -> str | None:
+    """The ``cursor`` query parameter of a paged listing (see strego.paging), if any."""
+    value = request.query_params.get("cursor", "")
+    return value[:64] or None
 
 
 async def known_queue(request: Request) -> str:
