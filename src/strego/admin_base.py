@@ -21,6 +21,9 @@ __all__ = ["QueueActions", "QueueAdmin", "QueueReads"]
 class QueueReads(Protocol):
     """Read-only views of queues, tasks and workers."""
 
+    async def ping(self) -> None:
+        """Raise unless the broker answers (a health check)."""
+
     async def known_queues(self) -> list[str]:
         """Every queue a task was ever enqueued to or a worker served, sorted."""
 

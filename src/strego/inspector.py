@@ -50,6 +50,10 @@ class Inspector:
 
     # -- reads ------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        """Raise unless Redis answers (the UI's /healthz)."""
+        await self._admin.ping()
+
     async def known_queues(self) -> list[str]:
         """Every queue a task was ever enqueued to or a worker served, sorted."""
         return await self._admin.known_queues()

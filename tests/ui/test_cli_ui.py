@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 
 import httpx
@@ -44,6 +45,24 @@ def test_unreachable_redis_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"strego: error: cannot reach Redis at redis://127.0.0.1:{port}/0")
     assert "\n" not in err
+
+
+def test_busy_port_is_one_line(
+    capsys: pytest.CaptureFixture[str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A port already in use: one line and exit 1 (not uvicorn's traceback and exit 3),
+    before any startup line claims the UI is up."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--redis", redis_url, "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"strego: error: cannot listen on 127.0.0.1:{port} (Address already in use): "
+        "pass --port to pick another"
+    )
+    assert "strego UI on" not in caplog.text
 
 
 async def test_serves_the_ui_until_interrupted(

@@ -158,15 +158,21 @@ async def test_history_api(
 async def test_task_timeline_from_history(
     history_http: httpx.AsyncClient, broker: strego.RedisBroker, store: PostgresStore
 ) -> None:
-    """A task's page shows every recorded attempt; a task Redis forgot still has a page."""
+    """A task's page shows every recorded attempt, each with its own error and duration;
+    a task Redis forgot still has a page."""
     ids = await run_tasks(broker, store)
     page = (await history_http.get(f"/tasks/{ids['report']}")).text
     assert "from the history store" in page
-    assert "attempt 0 failed" in page and "attempt 1 failed" in page
-    assert page.count('class="tl-') >= 4  # pending, active, retry, active, dead
+    assert "Attempt 1 of 2</strong>" in page and "Attempt 2 of 2</strong>" in page
+    errors = re.findall(r'data-field="attempt-error">([^<]*)<', page)
+    assert errors == ["RuntimeError: attempt 0 failed", "RuntimeError: attempt 1 failed"]
     detail = conforms(await history_http.get(f"/api/tasks/{ids['report']}"), "/api/tasks/{task_id}")
-    states = [e["state"] for e in detail["timeline"]]
-    assert states[0] == "pending" and states[-1] == "dead" and "retry" in states
+    lines = [(e["state"], e["attempt"], e["max_attempts"]) for e in detail["timeline"]]
+    assert lines == [("created", None, None), ("failed", 1, 2), ("dead", 2, 2)]
+    attempts = detail["timeline"][1:]
+    assert all(a["duration_ms"] is not None and a["worker"] for a in attempts)
+    assert attempts[0]["error"] != attempts[1]["error"]
+    assert (detail["attempts"], detail["max_attempts"]) == (2, 2)
     assert detail["in_redis"] and detail["in_history"]
     inspector = strego.Inspector(broker)
     assert await inspector.delete(ids["email0"])  # Redis forgets it; history keeps it

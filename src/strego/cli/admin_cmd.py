@@ -140,12 +140,13 @@ def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser = _command(
         subparsers,
         "queues",
-        "list, pause, resume or purge queues",
+        "list, pause, resume, purge or delete queues",
         """examples:
   strego queues list
   strego queues pause emails          # workers stop fetching within a second
   strego queues resume emails
   strego queues purge emails --yes    # delete waiting, scheduled and retry tasks
+  strego queues delete defualt        # a queue nobody serves (a typo), with its tasks
 """,
         [],
     )
@@ -191,6 +192,16 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     purge.add_argument("queue", metavar="QUEUE")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(func=admin_queues.purge)
+    delete = _action(
+        actions,
+        "delete",
+        "delete QUEUE with all its tasks (refused while a live worker reads it)",
+        "strego queues delete defualt      # asks first\nstrego queues delete defualt --yes",
+        redis,
+    )
+    delete.add_argument("queue", metavar="QUEUE")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=admin_queues.delete_queue)
 
 
 def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
@@ -199,7 +210,7 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         "dead",
         "inspect and act on dead letters (tasks that failed for good)",
         """examples:
-  strego dead list default
+  strego dead list                   # every queue, newest first
   strego dead list default --limit 100 --json
   strego dead retry default 01J8ZQ4R6T0000000000000000    # run it again, attempts reset
   strego dead retry-all default
@@ -217,11 +228,14 @@ def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None
     listing = _action(
         actions,
         "list",
-        "list QUEUE's dead tasks, newest first",
-        "strego dead list default\nstrego dead list default --limit 100 --offset 100 --json",
+        "list dead tasks of QUEUE (or of every queue), newest first",
+        "strego dead list                  # every queue\nstrego dead list default\n"
+        "strego dead list default --limit 100 --offset 100 --json",
         redis,
     )
-    listing.add_argument("queue", metavar="QUEUE")
+    listing.add_argument(
+        "queue", metavar="QUEUE", nargs="?", help="one queue (default: every queue, merged)"
+    )
     listing.add_argument("--limit", type=int, default=20, help="default %(default)s")
     listing.add_argument("--offset", type=int, default=0)
     listing.add_argument("--json", action="store_true", help="machine-readable output")

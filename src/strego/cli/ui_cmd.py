@@ -7,9 +7,11 @@ of the CLI works without them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from strego.cli.exposure import (
     check_exposure,
     is_loopback,
 )
+from strego.cli.listen import listening_socket
 from strego.logs import configure_logging
 
 __all__ = ["add_parsers", "check_exposure", "is_loopback", "parse_basic_auth"]
@@ -83,10 +86,16 @@ def parse_basic_auth(value: str) -> tuple[str, str]:
     return user, password
 
 
-async def run_ui(args: argparse.Namespace) -> int:
+def run_ui(args: argparse.Namespace) -> int:
+    """Check the options, claim the port, then serve until SIGINT/SIGTERM."""
     auth: Any = parse_basic_auth(args.auth) if args.auth else args.token or None
     secret = auth[1] if isinstance(auth, tuple) else auth
     check_exposure(args.host, auth is not None, args.insecure, secret)
+    with listening_socket(args.host, args.port) as sock:
+        return asyncio.run(_serve(args, auth, sock))
+
+
+async def _serve(args: argparse.Namespace, auth: Any, sock: socket.socket) -> int:
     import uvicorn
 
     from strego.broker.redis import RedisBroker
@@ -119,15 +128,9 @@ async def run_ui(args: argparse.Namespace) -> int:
         )
         mode = ", read-only" if args.read_only else ""
         kind = "none" if auth is None else ("basic" if isinstance(auth, tuple) else "token")
-        log.info(
-            "strego UI on http://%s:%d%s (auth: %s%s)",
-            args.host,
-            args.port,
-            args.root_path,
-            kind,
-            mode,
-        )
-        await _graceful_server(uvicorn, config).serve()
+        host, port = sock.getsockname()[:2]
+        log.info("strego UI on http://%s:%d%s (auth: %s%s)", host, port, args.root_path, kind, mode)
+        await _graceful_server(uvicorn, config).serve(sockets=[sock])
     finally:
         if store is not None:
             await store.aclose()

@@ -147,13 +147,19 @@ class TaskList(Reply):
 
 
 class TimelineEntry(Reply):
+    """An event (created, scheduled, requeued...) or, with ``attempt``, one attempt
+    whose ``state`` is its outcome: running, completed, failed, dead, cancelled, upcoming."""
+
     state: str
     at: Time
-    retry_count: int | None
+    attempt: int | None = Field(description="1-based: attempt n of max_attempts")
+    max_attempts: int | None
+    started_at: Time
     worker: str | None
     error: str | None
     dead_reason: str | None
     duration_ms: float | None
+    note: str | None
 
 
 class TaskDetail(Task):
@@ -162,9 +168,23 @@ class TaskDetail(Task):
     payload_text: str = Field(description="the payload as the UI shows it")
     payload_kind: Literal["json", "text", "hex", "empty"]
     payload_size: int
+    attempts: int = Field(description="attempts started: the n of 'attempt n of m'")
+    max_attempts: int
+    duration_ms: float | None = Field(description="how long the last attempt ran")
     in_redis: bool
     in_history: bool
     timeline: list[TimelineEntry]
+
+
+class TaskTypeSummary(Reply):
+    """One task type of one queue on one worker, since it started."""
+
+    queue: str
+    type: str
+    processed: int
+    failed: int
+    p50_ms: int | None = Field(description="half the attempts ran at most this long (bucket)")
+    p95_ms: int | None = Field(description="95% of the attempts ran at most this long (bucket)")
 
 
 class Worker(Reply):
@@ -173,9 +193,12 @@ class Worker(Reply):
     pid: int
     queues: list[str]
     concurrency: int
-    in_flight: int
+    in_flight: int = Field(description="running tasks at the last heartbeat (<= 5 s old)")
     started_at: Time
     last_heartbeat: Time
+    processed: int = Field(description="tasks completed since the worker started")
+    failed: int = Field(description="failed attempts since the worker started")
+    task_types: list[TaskTypeSummary]
 
 
 class WorkerList(Reply):

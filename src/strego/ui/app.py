@@ -36,7 +36,7 @@ from strego.ui.csrf import CsrfTokens
 from strego.ui.formatting import FILTERS
 from strego.ui.history import HistoryReader
 from strego.ui.origins import HostPolicy
-from strego.ui.routes import api, api_actions, auth_pages, forms, pages, task_pages
+from strego.ui.routes import api, api_actions, auth_pages, forms, health, pages, task_pages
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
 from strego.ui.sessions import LoginThrottle, SessionStore
@@ -86,6 +86,7 @@ def create_app(
         *auth_pages.routes(),
         *api.routes(),
         *api_actions.routes(),
+        *health.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(
@@ -122,7 +123,7 @@ def _security(
         throttle=LoginThrottle(),
         csrf=CsrfTokens(signing_key(config.auth, secret_key)),
         max_body_bytes=config.max_body_bytes,
-        open_prefixes=("/static/", "/login"),
+        open_prefixes=("/static/", "/login", "/healthz"),
     )
 
 

@@ -32,7 +32,7 @@ _ERRORS = {
     401: "Authentication required.",
     403: "CSRF token missing/invalid, or the UI is read-only.",
     404: "Not found (unknown queue, task or consumer; or no history store).",
-    409: "The task's state does not allow this action.",
+    409: "The task's state does not allow this action (or live workers serve the queue).",
     503: "Redis or the history store is unavailable.",
 }
 _DESCRIPTION = """Read and manage strego queues, tasks, dead letters and workers.

@@ -13,6 +13,7 @@ from typing import Any
 
 from strego.inspector import ConsumerInfo, Inspector, QueueInfo, TaskRecord, WorkerInfo
 from strego.paging import TaskPage
+from strego.records import TaskTypeStats
 from strego.ui.charts import RANGES, BarChart, throughput_charts
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "dashboard",
     "dead_view",
     "queue_view",
+    "served_queues",
     "totals",
+    "type_stats",
     "workers_view",
 ]
 
@@ -49,6 +52,22 @@ class Totals:
     completed: int = 0
     processed: int = 0
     failed: int = 0
+
+
+def type_stats(workers: Sequence[WorkerInfo], queue: str) -> list[TaskTypeStats]:
+    """Each task type's numbers in ``queue``, added up over ``workers``."""
+    summed: dict[str, TaskTypeStats] = {}
+    for worker in workers:
+        for stats in worker.task_types:
+            if stats.queue == queue:
+                known = summed.get(stats.type)
+                summed[stats.type] = stats if known is None else known + stats
+    return sorted(summed.values(), key=lambda s: (-(s.processed + s.failed), s.type))
+
+
+def served_queues(workers: Sequence[WorkerInfo]) -> frozenset[str]:
+    """Queues some live worker reads: any other queue's tasks wait for nobody."""
+    return frozenset(q for w in workers for q in w.queues)
 
 
 async def all_queues(inspector: Inspector) -> list[QueueInfo]:
@@ -77,6 +96,10 @@ class DashboardView:
     range_label: str
     redis: dict[str, Any]
     workers: list[WorkerInfo]
+
+    @property
+    def served(self) -> frozenset[str]:
+        return served_queues(self.workers)
 
 
 async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
@@ -157,17 +180,23 @@ class QueueView:
     state: str
     tasks: list[TaskRecord]
     page: Page
+    readers: list[WorkerInfo]  # live workers that read this queue (none: a warning)
+
+    @property
+    def task_types(self) -> list[TaskTypeStats]:
+        """Per task type of this queue, summed over its live readers, busiest first."""
+        return type_stats(self.readers, self.info.name)
 
 
 async def queue_view(
     inspector: Inspector, queue: str, state: str, cursor: str | None, size: int
 ) -> QueueView:
-    """One queue's counts and one page of its tasks in ``state``.
+    """One queue's counts, its live readers and one page of its tasks in ``state``.
 
     A cursor that does not fit (edited by hand, or the state changed under it) shows
     the first page rather than an error.
     """
-    info = await inspector.queue_info(queue)
+    info, workers = await asyncio.gather(inspector.queue_info(queue), inspector.workers())
     try:
         found = await inspector.list_page(queue, state, cursor=cursor, limit=size)
     except ValueError:
@@ -183,7 +212,8 @@ async def queue_view(
         first_row=found.first_row,
         has_last=state != "active",
     )
-    return QueueView(info=info, state=state, tasks=found.records, page=page)
+    readers = [w for w in workers if queue in w.queues]
+    return QueueView(info=info, state=state, tasks=found.records, page=page, readers=readers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

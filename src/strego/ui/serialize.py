@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from strego.inspector import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.records import TaskTypeStats
 from strego.store.query import TaskSummary
+from strego.ui.attempts import TimelineItem
 from strego.ui.payload import jsonable
-from strego.ui.task_view import TaskView, TimelineItem
+from strego.ui.task_view import TaskView
 
 __all__ = [
     "consumer_json",
@@ -73,11 +75,14 @@ def _timeline_json(item: TimelineItem) -> dict[str, Any]:
     return {
         "state": item.state,
         "at": when(item.at),
-        "retry_count": item.retry_count,
+        "attempt": item.attempt,
+        "max_attempts": item.max_attempts,
+        "started_at": when(item.started_at),
         "worker": item.worker,
         "error": item.error,
         "dead_reason": item.dead_reason,
         "duration_ms": item.duration_ms,
+        "note": item.note,
     }
 
 
@@ -96,6 +101,8 @@ def task_view_json(view: TaskView) -> dict[str, Any]:
         "serializer": view.payload.serializer,
         "retry_count": view.retry_count,
         "max_retry": view.max_retry,
+        "attempts": view.attempts,
+        "max_attempts": view.max_retry + 1,
         "priority": view.priority,
         "labels": dict(view.labels),
         "timeout": view.timeout,
@@ -108,6 +115,7 @@ def task_view_json(view: TaskView) -> dict[str, Any]:
         "started_at": when(view.started_at),
         "completed_at": when(view.completed_at),
         "worker": view.worker,
+        "duration_ms": None if view.duration_s is None else view.duration_s * 1000,
         "cancel_requested": view.cancel_requested,
         "in_redis": view.in_redis,
         "in_history": view.in_history,
@@ -125,6 +133,20 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "in_flight": worker.in_flight,
         "started_at": when(worker.started_at),
         "last_heartbeat": when(worker.last_heartbeat),
+        "processed": worker.processed,
+        "failed": worker.failed,
+        "task_types": [type_stats_json(s) for s in worker.task_types],
+    }
+
+
+def type_stats_json(stats: TaskTypeStats) -> dict[str, Any]:
+    return {
+        "queue": stats.queue,
+        "type": stats.type,
+        "processed": stats.processed,
+        "failed": stats.failed,
+        "p50_ms": stats.percentile_ms(0.5),
+        "p95_ms": stats.percentile_ms(0.95),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +23,7 @@ from strego.records import (
     ConsumerInfo,
     QueueInfo,
     TaskRecord,
+    TaskTypeStats,
     ThroughputPoint,
     WorkerInfo,
     ms_to_datetime,
@@ -59,6 +61,9 @@ class RedisAdmin:
         return self._broker.keys(queue)
 
     # -- queues -----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     async def known_queues(self) -> list[str]:
         return await self._broker.known_queues()
@@ -528,21 +533,8 @@ class RedisAdmin:
             pipe.hgetall(global_keys.worker(name))
         found = []
         for raw in await pipe.execute():
-            if not raw:
-                continue
-            info = {text(k): text(v) for k, v in raw.items()}
-            found.append(
-                WorkerInfo(
-                    name=info["name"],
-                    host=info.get("host", ""),
-                    pid=int(info.get("pid", 0)),
-                    queues=[q for q in info.get("queues", "").split(",") if q],
-                    concurrency=int(info.get("concurrency", 0)),
-                    in_flight=int(info.get("in_flight", 0)),
-                    started_at=ms_to_datetime(int(info.get("started_ms", 0))),  # type: ignore[arg-type]
-                    last_heartbeat=ms_to_datetime(int(info.get("heartbeat_ms", 0))),  # type: ignore[arg-type]
-                )
-            )
+            if raw:
+                found.append(_worker_info({text(k): text(v) for k, v in raw.items()}))
         return found
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
@@ -613,6 +605,55 @@ class RedisAdmin:
             for k in wanted
             if k in info or k != "cluster_masters"
         }
+
+
+def _worker_info(info: dict[str, str]) -> WorkerInfo:
+    """A worker's heartbeat hash (see presence.py). ``processed``, ``failed`` and
+    ``types`` (JSON: ``[{"queue", "type", "processed", "failed", "buckets"}]``) are
+    optional: a worker that does not publish them shows zeros."""
+    return WorkerInfo(
+        name=info["name"],
+        host=info.get("host", ""),
+        pid=_int(info.get("pid")),
+        queues=[q for q in info.get("queues", "").split(",") if q],
+        concurrency=_int(info.get("concurrency")),
+        in_flight=_int(info.get("in_flight")),
+        started_at=ms_to_datetime(_int(info.get("started_ms"))),  # type: ignore[arg-type]
+        last_heartbeat=ms_to_datetime(_int(info.get("heartbeat_ms"))),  # type: ignore[arg-type]
+        processed=_int(info.get("processed")),
+        failed=_int(info.get("failed")),
+        task_types=_task_types(info.get("types")),
+    )
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _task_types(raw: str | None) -> tuple[TaskTypeStats, ...]:
+    """Per-type numbers from a heartbeat; anything unreadable is skipped, never fatal."""
+    try:
+        items = json.loads(raw) if raw else []
+    except ValueError:
+        return ()
+    found = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            found.append(
+                TaskTypeStats(
+                    queue=str(item["queue"]),
+                    type=str(item["type"]),
+                    processed=int(item.get("processed", 0)),
+                    failed=int(item.get("failed", 0)),
+                    buckets=tuple(int(n) for n in item.get("buckets", ())),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _pending_count(reply: Any) -> int:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from strego.errors import QueueInUseError
 from strego.ui import actions
 from strego.ui import api_schemas as schemas
 from strego.ui.routes.common import json_response, known_queue, query, route, ui
@@ -47,7 +48,10 @@ async def cancel_task(request: Request) -> Response:
 
 async def _queue_action(request: Request, action: str) -> Response:
     queue = await known_queue(request)
-    count = await actions.queue_action(ui(request).inspector, action, queue)
+    try:
+        count = await actions.queue_action(ui(request).inspector, action, queue)
+    except QueueInUseError as exc:
+        raise HTTPException(409, str(exc)) from None
     return json_response({"queue": queue, "action": action, "count": count})
 
 
@@ -69,6 +73,10 @@ async def retry_dead(request: Request) -> Response:
 
 async def purge_dead(request: Request) -> Response:
     return await _queue_action(request, "purge_dead")
+
+
+async def delete_queue(request: Request) -> Response:
+    return await _queue_action(request, "delete")
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -131,6 +139,7 @@ def routes() -> list[BaseRoute]:
             "api_dead_purge",
             _queue_op("purgeDead", _PURGE_DEAD, "dead letters"),
         ),
+        _post(f"{queue}/delete", delete_queue, "api_queue_delete", _DELETE_QUEUE),
         _post(f"{queue}/tasks/bulk", bulk, "api_bulk", _BULK),
         _post(
             f"{queue}/consumers/{{consumer:ident}}/remove",
@@ -172,6 +181,13 @@ def _queue_op(op_id: str, summary: str, tag: str = "queues") -> schemas.Operatio
     )
 
 
+_DELETE_QUEUE = schemas.Operation(
+    id="deleteQueue",
+    summary="Delete a queue no live worker serves, with all its tasks",
+    tag="queues",
+    reply=schemas.QueueActionReply,
+    errors=(401, 403, 404, 409),
+)
 _BULK = schemas.Operation(
     id="bulkTaskAction",
     summary="Retry, delete or cancel many tasks (at most 1000)",

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from strego.errors import QueueInUseError
 from strego.ui import actions
 from strego.ui.routes.common import app_url, flash_redirect, known_queue, route, ui
 
@@ -75,7 +76,14 @@ async def queue_action(request: Request) -> Response:
     if action not in actions.QUEUE_ACTIONS:
         raise HTTPException(404, f"unknown action {action!r}")
     form = await request.form()
-    count = await actions.queue_action(ui(request).inspector, action, queue)
+    try:
+        count = await actions.queue_action(ui(request).inspector, action, queue)
+    except QueueInUseError as exc:
+        fallback = app_url(request, "queue", queue=queue)
+        return flash_redirect(request, fallback, fallback, f"Not deleted: {exc}.")
+    if action == "delete":
+        message = f"Queue {queue} deleted with its {count} task{'s' if count != 1 else ''}."
+        return flash_redirect(request, None, app_url(request, "queues"), message)
     if action in ("pause", "resume"):
         message = f"Queue {queue} {_PAST[action]}."
     else:

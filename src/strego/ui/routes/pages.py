@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +21,14 @@ async def dashboard(request: Request) -> Response:
 
 
 async def queues(request: Request) -> Response:
-    found = await queries.all_queues(ui(request).inspector)
-    context = {"queues": found, "totals": queries.totals(found), "nav": "queues"}
+    inspector = ui(request).inspector
+    found, workers = await asyncio.gather(queries.all_queues(inspector), inspector.workers())
+    context = {
+        "queues": found,
+        "totals": queries.totals(found),
+        "served": queries.served_queues(workers),
+        "nav": "queues",
+    }
     return render(request, "queues.html", context)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
-from strego.ui.routes.common import page_cursor, render, route, ui
+from strego.ui.routes.common import app_url, page_cursor, render, route, ui
 from strego.ui.task_view import load_task_view
 
 __all__ = ["routes"]
@@ -20,8 +20,21 @@ async def task_detail(request: Request) -> Response:
     queue = request.query_params.get("queue") or None
     view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
     if view is None:
-        raise HTTPException(404, f"task {task_id!r} not found (finished tasks are kept briefly)")
+        raise HTTPException(
+            404,
+            f"task {task_id!r} not found in any queue (finished tasks are kept for a while; "
+            "a history store keeps them longer)",
+        )
     return render(request, "task.html", {"task": view, "nav": "queues"})
+
+
+async def find_task(request: Request) -> Response:
+    """The top bar's search box: a task id, looked up in every queue by the task page
+    (an O(1) index read per queue in Redis, then the history store if there is one)."""
+    task_id = (request.query_params.get("id") or "").strip()
+    if not task_id:
+        return RedirectResponse(app_url(request, "dashboard"), status_code=303)
+    return RedirectResponse(app_url(request, "task", task_id=task_id), status_code=303)
 
 
 async def dead_letters(request: Request) -> Response:
@@ -59,6 +72,7 @@ def routes() -> list[BaseRoute]:
     """This module's routes (built on demand, so each app has its own)."""
     return [
         route("/tasks/{task_id:ident}", task_detail, name="task"),
+        route("/find", find_task, name="find_task"),
         route("/dead", dead_letters, name="dead"),
         route("/workers", workers, name="workers"),
         route("/history", history_page, name="history"),
