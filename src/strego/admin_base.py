@@ -8,8 +8,11 @@ CLI talk to the Inspector only, never to the broker behind it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from strego.envelope import TaskMessage
+from strego.paging import TaskPage
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 
 __all__ = ["QueueActions", "QueueAdmin", "QueueReads"]
@@ -36,6 +39,11 @@ class QueueReads(Protocol):
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]: ...
 
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page and its neighbours' cursors (see :mod:`strego.paging`)."""
+
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None: ...
 
     async def workers(self) -> list[WorkerInfo]: ...
@@ -54,7 +62,14 @@ class QueueActions(Protocol):
 
     async def retry(self, task_id: str, queue: str | None = None) -> bool: ...
 
-    async def retry_all_dead(self, queue: str) -> int: ...
+    async def retry_all_dead(
+        self,
+        queue: str,
+        *,
+        on_moved: Callable[[Sequence[TaskMessage]], Awaitable[None]] | None = None,
+    ) -> int:
+        """Requeue the tasks dead when the call starts, each at most once; ``on_moved``
+        is awaited with each chunk's moved tasks."""
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool: ...
 

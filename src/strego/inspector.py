@@ -8,14 +8,16 @@ action that changes a task's state is recorded there too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
+from strego.envelope import TaskMessage
 from strego.events import TaskEvent
+from strego.paging import TaskPage
 from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
@@ -70,8 +72,21 @@ class Inspector:
     async def list_tasks(
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]:
-        """Tasks of one state: pending, active, scheduled, retry, dead or completed."""
+        """Tasks of one state: pending, active, scheduled, retry, dead or completed.
+
+        At most 500 per call. Over the pending and active lists ``offset`` stops at 1000
+        (every skipped task would be read): page with ``list_page`` and cursors.
+        """
         return await self._admin.list_tasks(queue, str(state), offset=offset, limit=limit)
+
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page of one state (at most 500 rows) and the cursors of the pages around
+        it: pass ``page.next_cursor`` / ``page.prev_cursor`` back, or ``"last"``. Unlike
+        ``offset``, a cursor costs the same on any page of any queue (see strego.paging).
+        """
+        return await self._admin.list_page(queue, str(state), cursor=cursor, limit=limit)
 
     async def dead_letters(
         self, queue: str, *, offset: int = 0, limit: int = 50
@@ -106,19 +121,34 @@ class Inspector:
             record = await self._admin.get_task(task_id, queue)
             if record is not None:
                 self.store.record(
-                    TaskEvent(
-                        task_id=task_id,
-                        queue=record.queue,
-                        type=record.type,
-                        state=TaskState.PENDING,
-                        at=datetime.now(UTC),
-                        max_retry=record.max_retry,
+                    _revived(
+                        task_id, record.queue, record.type, datetime.now(UTC), record.max_retry
                     )
                 )
         return moved
 
-    async def retry_all_dead(self, queue: str) -> int:
-        return await self._admin.retry_all_dead(queue)
+    async def retry_all_dead(
+        self, queue: str, *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Run now every task that is dead when the call starts, each at most once (one
+        that dies again meanwhile stays dead); returns how many moved.
+
+        ``progress`` is called with the running total after each chunk. With a history
+        store, each revival is recorded, as ``retry`` does.
+        """
+        total = 0
+
+        async def moved(messages: Sequence[TaskMessage]) -> None:
+            nonlocal total
+            total += len(messages)
+            if self.store is not None:
+                now = datetime.now(UTC)
+                for m in messages:
+                    self.store.record(_revived(m.id, m.queue, m.type, now, m.max_retry))
+            if progress is not None:
+                progress(total)
+
+        return await self._admin.retry_all_dead(queue, on_moved=moved)
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool:
         """Delete a task that is not running (cancel a running one instead)."""
@@ -152,3 +182,15 @@ class Inspector:
     async def remove_consumer(self, queue: str, consumer: str) -> bool:
         """Remove a consumer; its pending tasks are handed over for reclaim, not lost."""
         return await self._admin.remove_consumer(queue, consumer)
+
+
+def _revived(task_id: str, queue: str, task_type: str, at: datetime, max_retry: int) -> TaskEvent:
+    """The history event of an admin retry: the task is waiting again, attempts reset."""
+    return TaskEvent(
+        task_id=task_id,
+        queue=queue,
+        type=task_type,
+        state=TaskState.PENDING,
+        at=at,
+        max_retry=max_retry,
+    )

@@ -48,9 +48,8 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     clients: list[httpx.AsyncClient] = []
 
     async def factory(asgi_app: Any, **options: Any) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=asgi_app), base_url="http://ui.test", **options
-        )
+        options.setdefault("base_url", "http://ui.localhost")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi_app), **options)
         clients.append(client)
         return client
 
@@ -67,10 +66,10 @@ async def http(app: Starlette, make_client: ClientFactory) -> httpx.AsyncClient:
     return client
 
 
-def token(client: httpx.AsyncClient) -> str:
-    """The CSRF token the client's cookie carries."""
-    value = client.cookies.get("strego_csrf")
-    assert value, "the client has no CSRF cookie yet"
+async def token(client: httpx.AsyncClient, prefix: str = "") -> str:
+    """The CSRF token bound to the client's cookie (or session), as pages render it."""
+    assert client.cookies.get("strego_csrf"), "the client has no CSRF cookie yet"
+    value: str = (await client.get(f"{prefix}/api/csrf")).json()["csrf_token"]
     return value
 
 
@@ -78,14 +77,14 @@ async def post_form(
     client: httpx.AsyncClient, url: str, data: dict[str, Any] | None = None
 ) -> httpx.Response:
     """A form POST like a browser's: the CSRF field included."""
-    return await client.post(url, data={"csrf_token": token(client), **(data or {})})
+    return await client.post(url, data={"csrf_token": await token(client), **(data or {})})
 
 
 async def post_api(
     client: httpx.AsyncClient, url: str, body: Any = None, **kwargs: Any
 ) -> httpx.Response:
     """An API POST with the X-CSRF-Token header."""
-    headers = {"x-csrf-token": token(client), **kwargs.pop("headers", {})}
+    headers = {"x-csrf-token": await token(client), **kwargs.pop("headers", {})}
     if body is None:
         return await client.post(url, headers=headers, **kwargs)
     return await client.post(url, json=body, headers=headers, **kwargs)

@@ -31,7 +31,7 @@ from strego.ui import create_app
 from tests.ui.conftest import api_document
 
 T = TypeVar("T")
-BASE = "http://ui.test"
+BASE = "http://ui.localhost"
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}
 POSITIVE_CHECKS = [
     not_a_server_error,

@@ -24,7 +24,7 @@ def test_exposure_rules() -> None:
     check_exposure("127.0.0.1", has_auth=False, insecure=False)
     check_exposure("0.0.0.0", has_auth=True, insecure=False)
     check_exposure("0.0.0.0", has_auth=False, insecure=True)
-    with pytest.raises(UsageError, match=r"refusing to listen on 0\.0\.0\.0"):
+    with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
         check_exposure("0.0.0.0", has_auth=False, insecure=False)
     assert parse_basic_auth("admin:pa:ss") == ("admin", "pa:ss")
     with pytest.raises(UsageError, match="USER:PASSWORD"):

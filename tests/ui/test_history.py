@@ -13,7 +13,7 @@ from strego.store.postgres import PostgresStore
 from strego.ui import create_app
 from tests.conftest import wait_until
 from tests.store.conftest import fresh_dsn  # noqa: F401  (a migrated database per test)
-from tests.ui.conftest import ClientFactory, conforms
+from tests.ui.conftest import ClientFactory, conforms, token
 
 pytestmark = pytest.mark.postgres
 
@@ -209,7 +209,7 @@ async def test_a_ui_retry_is_written_to_history(
     assert before is not None and before.state == "dead"
     response = await history_http.post(
         f"/api/tasks/{ids['report']}/retry",
-        headers={"x-csrf-token": history_http.cookies["strego_csrf"]},
+        headers={"x-csrf-token": await token(history_http)},
     )
     assert response.status_code == 200
     assert await store.flush(timeout=10)

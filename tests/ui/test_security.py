@@ -66,7 +66,9 @@ async def test_csrf_cookie_flags_and_page_token(
     cookie = fresh.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     page = (await http.get("/queues")).text
-    assert f'"X-CSRF-Token": "{http.cookies["strego_csrf"]}"' in page.replace("&#34;", '"')
+    signed = (await http.get("/api/csrf")).json()["csrf_token"]
+    assert signed != http.cookies["strego_csrf"]  # bound to the cookie, not equal to it
+    assert f'"X-CSRF-Token": "{signed}"' in page.replace("&#34;", '"')
 
 
 async def test_security_headers(http: httpx.AsyncClient) -> None:

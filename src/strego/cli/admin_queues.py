@@ -10,11 +10,12 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from strego.cli.connect import CommandError, admin_session, redact, require_queue
+from strego.cli.connect import CommandError, admin_session, require_queue
 from strego.cli.render import ProgressBar, queue_table, record_to_json, task_rows
 from strego.errors import QueueInUseError
 from strego.inspector import Inspector
 from strego.records import QueueInfo, TaskRecord, WorkerInfo
+from strego.redaction import redact
 from strego.task import TaskState
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 _CHUNK = 500
-_PARALLEL = 16  # concurrent retries while showing progress: fast, without 500 connections
 _CLEAR = "\x1b[H\x1b[2J"  # cursor home + clear screen: a plain-ANSI "refresh in place"
 
 
@@ -256,40 +256,14 @@ async def dead_retry_all(args: argparse.Namespace) -> int:
         show = args.progress
         if show is None:
             show = sys.stderr.isatty() and total > _CHUNK
-        if show or inspector.store is not None:  # one by one: each retry is recorded
-            moved = await _retry_one_by_one(inspector, args.queue, total, show=bool(show))
-        else:
-            moved = await inspector.retry_all_dead(args.queue)
+        bar = ProgressBar(total, label=f"retrying dead tasks of {args.queue!r}") if show else None
+        if bar:
+            bar.update(0)
+        moved = await inspector.retry_all_dead(args.queue, progress=bar.update if bar else None)
+        if bar:
+            bar.finish()
     print(f"retried {moved} dead tasks of queue {args.queue!r}")
     return 0
-
-
-async def _retry_one_by_one(inspector: Inspector, queue: str, total: int, *, show: bool) -> int:
-    """Retry chunk by chunk, so a bar can move and each retry reaches the history store
-    (Inspector.retry_all_dead is one call that records nothing)."""
-    bar = ProgressBar(total, label=f"retrying dead tasks of {queue!r}") if show else None
-    limit = asyncio.Semaphore(_PARALLEL)
-
-    async def retry_one(task_id: str) -> bool:
-        async with limit:
-            return await inspector.retry(task_id, queue)
-
-    done = 0
-    if bar:
-        bar.update(0)
-    while True:
-        batch = await inspector.dead_letters(queue, limit=_CHUNK)
-        if not batch:
-            break
-        moved = sum(await asyncio.gather(*(retry_one(r.id) for r in batch)))
-        done += moved
-        if bar:
-            bar.update(done)
-        if moved == 0:  # every one raced with another admin: stop rather than spin
-            break
-    if bar:
-        bar.finish()
-    return done
 
 
 async def dead_purge(args: argparse.Namespace) -> int:

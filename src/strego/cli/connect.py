@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
@@ -19,6 +18,7 @@ from strego.broker.redis import RedisBroker
 from strego.cli.errors import CommandError, UsageError
 from strego.errors import ConfigurationError
 from strego.inspector import Inspector
+from strego.redaction import redact
 from strego.store.base import TaskHistory
 
 __all__ = [
@@ -26,23 +26,13 @@ __all__ = [
     "UsageError",
     "admin_session",
     "broker_session",
-    "redact",
+    "ping",
     "require_queue",
 ]
 
 SOCKET_TIMEOUT_S = 2.0
 ENQUEUE_ATTEMPTS = 2
 _PING_TIMEOUT_S = 5.0
-_PASSWORD = re.compile(r"^([a-z+]+://[^:@/]*:)[^@/]*@")  # scheme://user:PASSWORD@
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print.
-
-    A regex, not urlsplit: cluster and Sentinel URLs list several ``host:port``
-    pairs, which urlsplit cannot parse.
-    """
-    return _PASSWORD.sub(r"\1***@", url)
 
 
 def cli_broker(args: argparse.Namespace) -> RedisBroker:
@@ -66,7 +56,7 @@ async def ping(broker: RedisBroker, url: str) -> None:
         await asyncio.wait_for(broker.redis.ping(), _PING_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         detail = str(exc) or type(exc).__name__
-        raise CommandError(f"cannot reach Redis at {redact(url)}: {detail}") from exc
+        raise CommandError(redact(f"cannot reach Redis at {url}: {detail}", url)) from exc
 
 
 @contextlib.asynccontextmanager

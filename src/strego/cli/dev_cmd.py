@@ -23,13 +23,16 @@ from typing import Any
 
 from strego.broker.redis import RedisBroker
 from strego.cli.common import port, positive_float, positive_int
-from strego.cli.connect import CommandError, ping, redact
+from strego.cli.connect import CommandError, ping
+from strego.cli.errors import UsageError
+from strego.cli.exposure import add_exposure_options, allowed_hosts, check_exposure
 from strego.cli.listen import listening_socket
 from strego.client import Client
 from strego.demo import DEMO_QUEUES, Producer, build_server
 from strego.embedded import EmbeddedRedis
 from strego.inspector import Inspector
 from strego.logs import configure_logging
+from strego.redaction import redact
 
 __all__ = ["add_parsers", "run_dev"]
 
@@ -41,6 +44,7 @@ EXAMPLES = """examples:
   strego dev --port 9000
   strego dev --redis redis://localhost:6379/15 --prefix demo
   strego dev --no-producer            # worker and UI only; enqueue with 'strego enqueue'
+  strego dev --host 0.0.0.0 --insecure  # the demo UI (no auth!) for other machines
   strego dev --postgres postgresql://localhost/strego_demo   # with History
 """
 
@@ -84,6 +88,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "History and full task timelines (env STREGO_POSTGRES_DSN)",
     )
     parser.add_argument("--no-producer", action="store_true", help="do not enqueue demo tasks")
+    add_exposure_options(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -96,6 +101,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def run_dev(args: argparse.Namespace) -> int:
     """Claim the UI port, start Redis, run until a signal; Redis is always stopped."""
     configure_logging(args.log_level)
+    try:  # the demo UI has no auth: beyond loopback only when told so
+        check_exposure(args.host, has_auth=False, insecure=args.insecure)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("without --auth or --token ", "")) from None
     with listening_socket(args.host, args.port) as sock:
         redis = None if args.redis else _start_redis()
         try:
@@ -129,7 +138,7 @@ async def _serve(args: argparse.Namespace, url: str, sock: socket.socket, *, emb
         store = await _history(stack, args.postgres) if args.postgres else None
         server = build_server(broker, concurrency=args.concurrency, store=store)
         await stack.enter_async_context(server)
-        ui = _ui_server(ui_broker, sock, store)
+        ui = _ui_server(ui_broker, sock, allowed_hosts(args.host, args.allowed_host), store)
         watched: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if ui is not None:
             watched.append(asyncio.create_task(ui.serve(sockets=[sock])))
@@ -184,7 +193,9 @@ async def _history(stack: contextlib.AsyncExitStack, dsn: str) -> Any:
     return store
 
 
-def _ui_server(broker: RedisBroker, sock: socket.socket, store: Any = None) -> Any:
+def _ui_server(
+    broker: RedisBroker, sock: socket.socket, hosts: list[str], store: Any = None
+) -> Any:
     """A uvicorn server for the UI app, or None (with a warning) if the UI is missing."""
     try:
         import uvicorn
@@ -194,7 +205,7 @@ def _ui_server(broker: RedisBroker, sock: socket.socket, store: Any = None) -> A
     try:
         from strego.ui import create_app
 
-        app = create_app(broker, store)
+        app = create_app(broker, store, allowed_hosts=hosts)
     except Exception as exc:  # the demo still runs: worker, producer and the CLI work
         log.warning("web UI failed to start: %s", exc, exc_info=True)
         return None

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from strego.cli.common import add_postgres_option, parse_duration
 from strego.errors import StregoError
+from strego.redaction import redact
 
 __all__ = ["add_parsers", "run_migrate", "run_prune"]
 
@@ -104,5 +105,5 @@ async def _guarded(work: Callable[[], Awaitable[None]]) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"strego: error: {message}", file=sys.stderr)
+    print(f"strego: error: {redact(message)}", file=sys.stderr)
     return 1

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import strego
 from strego.cli.errors import UsageError
+from strego.redaction import redact
 
 __all__ = ["main"]
 
@@ -68,14 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:  # the command line is wrong: like argparse's own errors
         if args.debug:
             raise
-        print(f"strego: error: {exc}", file=sys.stderr)
+        print(f"strego: error: {redact(str(exc), *_urls(args))}", file=sys.stderr)
         return 2
     except Exception as exc:
         if args.debug:
             raise
         logging.getLogger("strego").debug("command failed", exc_info=True)
-        print(f"strego: error: {exc}", file=sys.stderr)
+        print(f"strego: error: {redact(str(exc), *_urls(args))}", file=sys.stderr)
         return 1
+
+
+def _urls(args: argparse.Namespace) -> list[str]:
+    """The connection strings a failed command was given (their secrets stay hidden)."""
+    values = (getattr(args, name, None) for name in ("redis", "postgres"))
+    return [value for value in values if isinstance(value, str)]
 
 
 if __name__ == "__main__":  # pragma: no cover

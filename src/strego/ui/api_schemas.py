@@ -142,6 +142,8 @@ class TaskList(Reply):
     limit: int
     total: int
     tasks: list[Task]
+    next_cursor: str | None = Field(description="cursor of the next page (null: last page)")
+    prev_cursor: str | None = Field(description="cursor of the previous page (null: first)")
 
 
 class TimelineEntry(Reply):
@@ -297,8 +299,19 @@ class BulkRequest(Reply):
 
 
 class Paging(Query):
-    offset: int = Field(0, ge=0, le=10_000_000, description="Rows to skip.")
+    offset: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Rows to skip; at most 1000 for pending and active (use cursor).",
+    )
     limit: int = Field(50, ge=1, le=500, description="Rows to return.")
+    cursor: str | None = Field(
+        None,
+        max_length=64,
+        description="A page's position: next_cursor or prev_cursor of a reply, or "
+        "'last'. Costs the same on any page (offset reads what it skips).",
+    )
 
 
 class TaskListQuery(Paging):

@@ -28,14 +28,18 @@ from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.errors import BrokerUnavailableError
 from strego.inspector import Inspector
+from strego.redaction import redact
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
-from strego.ui.config import UIConfig, parse_auth
+from strego.ui.config import UIConfig, parse_auth, signing_key
+from strego.ui.csrf import CsrfTokens
 from strego.ui.formatting import FILTERS
 from strego.ui.history import HistoryReader
+from strego.ui.origins import HostPolicy
 from strego.ui.routes import api, api_actions, auth_pages, forms, health, pages, task_pages
 from strego.ui.routes.common import app_url, html_page, json_response
-from strego.ui.security import SecurityMiddleware, relative_path
+from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
+from strego.ui.sessions import LoginThrottle, SessionStore
 from strego.ui.state import UIState
 
 __all__ = ["create_app"]
@@ -52,6 +56,8 @@ def create_app(
     auth: object = None,
     serializers: Iterable[Serializer] = (),
     page_size: int = 25,
+    allowed_hosts: Iterable[str] = (),
+    secret_key: str | bytes | None = None,
 ) -> Starlette:
     """The strego web UI and JSON API as an ASGI app.
 
@@ -61,11 +67,18 @@ def create_app(
     ``("user", "password")`` for HTTP basic, a token string (bearer header for API
     clients, a login form for browsers), or a ``BasicAuth`` / ``TokenAuth``.
     ``read_only`` hides every action and answers 403 to any attempt.
-    Mount it anywhere: ``app.mount("/admin/strego", create_app(broker))``.
+    ``allowed_hosts``: the names the UI is reached by (``.example.com`` includes its
+    subdomains, ``*`` any). Without auth it answers only to IP addresses, ``localhost``
+    and these (DNS rebinding); with auth, to any name unless some are given.
+    ``secret_key`` signs CSRF tokens; give every replica the same one (default: derived
+    from the auth credentials, else random per process).
+    Mount it anywhere: ``app.mount("/admin/strego", create_app(broker))`` (behind your
+    own auth and on a public name, pass that name in ``allowed_hosts``).
     """
     config = UIConfig(read_only=read_only, auth=parse_auth(auth), page_size=page_size)
     extra = list(serializers)
     registry = SerializerRegistry(extra)
+    security = _security(config, allowed_hosts, secret_key)
     routes: list[BaseRoute] = [
         *pages.routes(),
         *task_pages.routes(),
@@ -78,14 +91,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(
-                SecurityMiddleware,
-                auth=config.auth,
-                read_only=read_only,
-                open_prefixes=("/static/", "/login", "/healthz"),
-            )
-        ],
+        middleware=[Middleware(SecurityMiddleware, options=security)],
         exception_handlers={
             HTTPException: _http_error,
             RedisConnectionError: _redis_down,
@@ -100,8 +106,25 @@ def create_app(
         templates=_templates(),
         serializers=registry,
         asset_version=_asset_version(),
+        sessions=security.sessions,
+        throttle=security.throttle,
     )
     return app
+
+
+def _security(
+    config: UIConfig, allowed_hosts: Iterable[str], secret_key: str | bytes | None
+) -> SecurityOptions:
+    return SecurityOptions(
+        auth=config.auth,
+        read_only=config.read_only,
+        hosts=HostPolicy.build(allowed_hosts, has_auth=config.auth is not None),
+        sessions=SessionStore(),
+        throttle=LoginThrottle(),
+        csrf=CsrfTokens(signing_key(config.auth, secret_key)),
+        max_body_bytes=config.max_body_bytes,
+        open_prefixes=("/static/", "/login", "/healthz"),
+    )
 
 
 def _recorder(store: HistoryReader | None) -> TaskHistory | None:
@@ -144,13 +167,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if _is_api(request) or exc.status_code == 405:
         return json_response({"error": exc.detail}, exc.status_code)
-    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found"}
+    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "Too large"}
     return html_page(request, exc.status_code, titles.get(exc.status_code, "Error"), exc.detail)
 
 
 async def _redis_down(request: Request, exc: Exception) -> Response:
     log.warning("strego UI: Redis unavailable: %s", exc)
-    message = f"Redis is unreachable: {exc}"
+    message = redact(f"Redis is unreachable: {exc}")
     if _is_api(request):
         return json_response({"error": message}, 503)
     return html_page(request, 503, "Redis unavailable", message)

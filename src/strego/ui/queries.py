@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from strego.inspector import ConsumerInfo, Inspector, QueueInfo, TaskRecord, WorkerInfo
+from strego.paging import TaskPage
 from strego.records import TaskTypeStats
 from strego.ui.charts import RANGES, BarChart, throughput_charts
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 STATES = ("pending", "active", "scheduled", "retry", "dead", "completed")
+STREAM_STATES = ("pending", "active")  # paged by stream position, not by rank
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,35 +128,46 @@ async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
-    """1-based page ``number`` of ``size`` rows out of ``total``."""
+    """Where one page of ``size`` rows sits among ``total``, as cursor links.
 
-    number: int
+    The pager links to the first page, the neighbours (``prev``/``next`` cursors) and the
+    last page; each costs Redis the same, wherever it is (see strego.paging).
+    """
+
     size: int
     total: int
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @property
-    def last(self) -> int:
-        return max(1, -(-self.total // self.size))
+    shown: int
+    cursor: str | None = None
+    next: str | None = None
+    prev: str | None = None
+    first_row: int | None = None  # 1-based, when the state has ranks
+    has_last: bool = True  # the active list pages forward only
 
     @property
     def has_prev(self) -> bool:
-        return self.number > 1
+        return self.cursor is not None
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.last
+        return self.next is not None
 
     @property
-    def first_row(self) -> int:
-        return min(self.total, self.offset + 1)
+    def last_row(self) -> int | None:
+        return None if self.first_row is None else self.first_row + self.shown - 1
 
-    @property
-    def last_row(self) -> int:
-        return min(self.total, self.offset + self.size)
+
+async def task_page(
+    inspector: Inspector, queue: str, state: str, offset: int, cursor: str | None, limit: int
+) -> TaskPage:
+    """A page by cursor, or by ``offset`` (the older API: over a sorted set it becomes a
+    rank cursor; over a stream it is capped, and the page has no cursors)."""
+    if cursor is None and offset:
+        if state not in STREAM_STATES:
+            cursor = f"r{offset}"
+        else:
+            records = await inspector.list_tasks(queue, state, offset=offset, limit=limit)
+            return TaskPage(records=records)
+    return await inspector.list_page(queue, state, cursor=cursor, limit=limit)
 
 
 def state_count(info: QueueInfo, state: str) -> int:
@@ -176,16 +189,31 @@ class QueueView:
 
 
 async def queue_view(
-    inspector: Inspector, queue: str, state: str, number: int, size: int
+    inspector: Inspector, queue: str, state: str, cursor: str | None, size: int
 ) -> QueueView:
-    """One queue's counts, its live readers and one page of its tasks in ``state``."""
+    """One queue's counts, its live readers and one page of its tasks in ``state``.
+
+    A cursor that does not fit (edited by hand, or the state changed under it) shows
+    the first page rather than an error.
+    """
     info, workers = await asyncio.gather(inspector.queue_info(queue), inspector.workers())
-    page = Page(number=max(1, number), size=size, total=state_count(info, state))
-    if page.number > page.last:
-        page = dataclasses.replace(page, number=page.last)
-    tasks = await inspector.list_tasks(queue, state, offset=page.offset, limit=size)
+    try:
+        found = await inspector.list_page(queue, state, cursor=cursor, limit=size)
+    except ValueError:
+        cursor = None
+        found = await inspector.list_page(queue, state, limit=size)
+    page = Page(
+        size=size,
+        total=state_count(info, state),
+        shown=len(found.records),
+        cursor=cursor,
+        next=found.next_cursor,
+        prev=found.prev_cursor,
+        first_row=found.first_row,
+        has_last=state != "active",
+    )
     readers = [w for w in workers if queue in w.queues]
-    return QueueView(info=info, state=state, tasks=tasks, page=page, readers=readers)
+    return QueueView(info=info, state=state, tasks=found.records, page=page, readers=readers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,14 +224,16 @@ class DeadView:
     selected: QueueView | None
 
 
-async def dead_view(inspector: Inspector, queue: str | None, number: int, size: int) -> DeadView:
+async def dead_view(
+    inspector: Inspector, queue: str | None, cursor: str | None, size: int
+) -> DeadView:
     queues = await all_queues(inspector)
     if queue is None:
         with_dead = [q for q in queues if q.dead]
         queue = with_dead[0].name if with_dead else (queues[0].name if queues else None)
     selected = None
     if queue is not None:
-        selected = await queue_view(inspector, queue, "dead", number, size)
+        selected = await queue_view(inspector, queue, "dead", cursor, size)
     return DeadView(queues=queues, selected=selected)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -13,9 +14,11 @@ from redis.exceptions import ResponseError
 from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
 from strego.broker.redis.keys import QueueKeys
+from strego.broker.redis.pages import TaskPager
 from strego.broker.redis.topology import server_info
-from strego.envelope import MalformedTaskError, decode, encode
+from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
 from strego.errors import QueueInUseError
+from strego.paging import MAX_PAGE, MAX_STREAM_OFFSET, Cursor, TaskPage, parse_cursor
 from strego.records import (
     ConsumerInfo,
     QueueInfo,
@@ -32,20 +35,29 @@ from strego.task import TaskState
 __all__ = ["RedisAdmin"]
 
 _CHUNK = 500
+_REQUEUE_BYTES = 8 << 20  # bodies read per requeue batch (one body may exceed it alone)
+OnMoved = Callable[[Sequence[TaskMessage]], Awaitable[None]]
 _ORPHANS = "strego-orphaned"
 _FINISHED_STATES = {"c": TaskState.COMPLETED, "x": TaskState.CANCELLED}
 _THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
+_STREAM_STATES = ("pending", "active")
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31: the last time a datetime holds
 
 
 class RedisAdmin:
     def __init__(self, broker: RedisBroker, serializers: SerializerRegistry | None = None) -> None:
         self._broker = broker
         self._redis: Any = broker.redis
+        self.redis: Any = broker.redis
+        self.pager = TaskPager(self)
         self._scripts = broker.scripts
         self._serializers = serializers or SerializerRegistry()
 
     def _keys(self, queue: str) -> QueueKeys:
+        return self._broker.keys(queue)
+
+    def keys(self, queue: str) -> QueueKeys:
         return self._broker.keys(queue)
 
     # -- queues -----------------------------------------------------------------
@@ -142,29 +154,30 @@ class RedisAdmin:
     async def list_tasks(
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]:
-        if state not in _LISTABLE:
-            raise ValueError(f"state must be one of {', '.join(_LISTABLE)}, got {state!r}")
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
-        keys = self._keys(queue)
-        if state == "pending":
-            return await self._list_waiting(queue, offset, limit)
-        if state == "active":
-            return await self._list_active(queue, offset, limit)
-        if state == "completed":
-            ids = [
-                text(i) for i in await self._redis.lrange(keys.finished, offset, offset + limit - 1)
-            ]
-        elif state == "dead":
-            ids = [
-                text(i) for i in await self._redis.zrevrange(keys.dead, offset, offset + limit - 1)
-            ]
-        else:
-            zset = keys.scheduled if state == "scheduled" else keys.retry
-            ids = [text(i) for i in await self._redis.zrange(zset, offset, offset + limit - 1)]
-        return await self._records(queue, ids)
+        """Rows ``offset``.. of one state. Over a stream (pending, active) every skipped
+        row is read, so ``offset`` stops at ``MAX_STREAM_OFFSET``: page further with
+        ``list_page`` and a cursor."""
+        _check_listing(state, limit)
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        if state in _STREAM_STATES:
+            if offset > MAX_STREAM_OFFSET:
+                raise ValueError(
+                    f"offset over the {state} list stops at {MAX_STREAM_OFFSET} (it reads "
+                    "every skipped task): page with a cursor (list_page) instead"
+                )
+            page = await self.pager.page(queue, state, None, offset + limit)
+            return page.records[offset:]
+        return (await self.pager.page(queue, state, Cursor(rank=offset), limit)).records
 
-    async def _records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page of one state and the cursors of its neighbours (see strego.paging)."""
+        _check_listing(state, limit)
+        return await self.pager.page(queue, state, parse_cursor(cursor), limit)
+
+    async def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
         """The records of ``ids`` in their order, in two round trips however many."""
         if not ids:
             return []
@@ -172,9 +185,10 @@ class RedisAdmin:
         found = [(i, text(r)) for i, r in zip(ids, raws, strict=True) if r is not None]
         return [r for r in await self._load(queue, found) if r is not None]
 
-    async def _waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
+    async def waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
         streams = self._keys(queue).streams
+        group = await self.group(queue)
         pipe = self._redis.pipeline(transaction=False)
         for stream in streams:
             pipe.xinfo_groups(stream)
@@ -183,56 +197,41 @@ class RedisAdmin:
         for band in reversed(range(len(streams))):
             last = "0-0"
             groups = replies[band]
-            for group in groups if isinstance(groups, list) else []:  # an error: no stream
-                if text(group["name"]) == self._broker.group:
-                    last = text(group["last-delivered-id"])
+            for info in groups if isinstance(groups, list) else []:  # an error: no stream
+                if isinstance(info, dict) and text(info.get("name", b"")) == group:
+                    last = text(info.get("last-delivered-id", b"0-0"))
             out.append((band, streams[band], last))
         return out
 
-    async def _list_waiting(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
-        records: list[TaskRecord] = []
-        skip = offset
-        for _band, stream, last in await self._waiting_ranges(queue):
-            if len(records) >= limit:
-                break
-            entries = await self._redis.xrange(stream, min=f"({last}", count=skip + limit)
-            for _entry_id, fields in entries[skip:]:
-                skip = 0
-                record = self._from_blob(fields.get(b"d"), TaskState.PENDING)
-                if record is not None and len(records) < limit:
-                    records.append(record)
-            skip = max(0, skip - len(entries))
-        return records
-
-    async def _list_active(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
-        """Delivered entries of every band: one pipeline for the lists, one for bodies."""
+    async def active_records(
+        self, queue: str, lines: Sequence[tuple[int, dict[str, Any]]]
+    ) -> list[TaskRecord]:
+        """Records of delivered entries (band, pending-list line): one pipeline."""
         streams = self._keys(queue).streams
         pipe = self._redis.pipeline(transaction=False)
-        for stream in streams:
-            pipe.xpending_range(stream, self._broker.group, min="-", max="+", count=offset + limit)
-        listed = await pipe.execute(raise_on_error=False)
-        wanted = [
-            (stream, entry)
-            for stream, pending in zip(streams, listed, strict=True)
-            if isinstance(pending, list)  # an error: NOGROUP, no worker read this band yet
-            for entry in pending
-        ][offset : offset + limit]
-        pipe = self._redis.pipeline(transaction=False)
-        for stream, entry in wanted:
-            pipe.xrange(stream, entry["message_id"], entry["message_id"])
-        bodies = await pipe.execute(raise_on_error=False) if wanted else []
+        for band, line in lines:
+            pipe.xrange(streams[band], line["message_id"], line["message_id"])
+        bodies = await pipe.execute(raise_on_error=False) if lines else []
         records = [
-            self._active_record(found[0][1].get(b"d"), entry)
-            for (_stream, entry), found in zip(wanted, bodies, strict=True)
+            self._active_record(_body(found), line)
+            for (_band, line), found in zip(lines, bodies, strict=True)
             if isinstance(found, list) and found
         ]
         return [r for r in records if r is not None]
 
+    def record_from_fields(self, fields: Any, state: TaskState) -> TaskRecord | None:
+        """A stream entry's record, or None when it holds no readable task."""
+        blob = fields.get(b"d") if isinstance(fields, dict) else None
+        return self._from_blob(blob, state)
+
     def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord | None:
-        started = ms_to_datetime(time.time() * 1000 - int(pending["time_since_delivered"]))
-        return self._from_blob(
-            blob, TaskState.ACTIVE, started_at=started, worker=text(pending["consumer"])
-        )
+        try:
+            since_ms = int(pending["time_since_delivered"])
+        except (KeyError, TypeError, ValueError):
+            since_ms = 0
+        started = ms_to_datetime(time.time() * 1000 - since_ms)
+        worker = text(pending.get("consumer") or b"") or None
+        return self._from_blob(blob, TaskState.ACTIVE, started_at=started, worker=worker)
 
     def _from_blob(self, blob: bytes | None, state: TaskState, **times: Any) -> TaskRecord | None:
         if blob is None:
@@ -257,33 +256,37 @@ class RedisAdmin:
         """Records for (task id, index record) pairs of one queue, in one pipeline.
 
         A task in a stream needs its entry and its pending-list line (delivered = active);
-        any other state keeps its body in the bodies hash.
+        any other state keeps its body in the bodies hash. An index record that is not
+        one strego writes (garbage) yields None: the task is unreadable, not a 500.
         """
         keys = self._keys(queue)
+        parsed = [(task_id, _parse_record(raw, len(keys.streams))) for task_id, raw in found]
         pipe = self._redis.pipeline(transaction=False)
-        for task_id, raw in found:
-            state, band, ref, _ = _split(raw)
-            if state in ("p", "k"):
-                pipe.xrange(keys.stream(band), ref, ref)
-                pipe.xpending_range(keys.stream(band), self._broker.group, ref, ref, 1)
+        for task_id, rec in parsed:
+            if rec is None:
+                continue
+            if rec.in_stream:
+                pipe.xrange(keys.stream(rec.band), rec.ref, rec.ref)
+                pipe.xpending_range(keys.stream(rec.band), self._broker.group, rec.ref, rec.ref, 1)
             else:
                 pipe.hget(keys.bodies, task_id)
-        replies = iter(await pipe.execute(raise_on_error=False))
+        replies = iter(await pipe.execute(raise_on_error=False) if len(pipe) else [])
         out: list[TaskRecord | None] = []
-        for _task_id, raw in found:
-            state, _band, ref, extra = _split(raw)
-            if state in ("p", "k"):
+        for _task_id, rec in parsed:
+            if rec is None:
+                out.append(None)
+            elif rec.in_stream:
                 entries, pel = next(replies), next(replies)
-                out.append(self._in_stream(entries, pel, cancel_requested=state == "k"))
+                out.append(self._in_stream(entries, pel, cancel_requested=rec.state == "k"))
             else:
-                out.append(self._at_rest(next(replies), state, ref, extra))
+                out.append(self._at_rest(next(replies), rec))
         return out
 
     def _in_stream(self, entries: Any, pel: Any, *, cancel_requested: bool) -> TaskRecord | None:
         """A task in a stream: active when delivered (in the pending list), else pending."""
         if not isinstance(entries, list) or not entries:
             return None  # acknowledged meanwhile, or the stream is gone
-        blob = entries[0][1].get(b"d")
+        blob = _body(entries)
         if isinstance(pel, list) and pel:  # an error is NOGROUP: no worker read this queue yet
             record = self._active_record(blob, pel[0])
             if record is None:
@@ -291,20 +294,18 @@ class RedisAdmin:
             return dataclasses.replace(record, cancel_requested=cancel_requested)
         return self._from_blob(blob, TaskState.PENDING)
 
-    def _at_rest(self, blob: Any, state: str, ref: str, extra: str) -> TaskRecord | None:
+    def _at_rest(self, blob: Any, rec: _IndexRecord) -> TaskRecord | None:
         """A task outside the streams: scheduled, retrying, dead or finished."""
         if not isinstance(blob, bytes):
             return None
-        if state in ("s", "r"):
-            task_state = TaskState.SCHEDULED if state == "s" else TaskState.RETRY
-            return self._from_blob(blob, task_state, process_at=ms_to_datetime(int(ref)))
-        if state == "d":
-            return self._from_blob(blob, TaskState.DEAD, completed_at=ms_to_datetime(int(ref)))
+        at = ms_to_datetime(int(rec.ref))
+        if rec.state in ("s", "r"):
+            task_state = TaskState.SCHEDULED if rec.state == "s" else TaskState.RETRY
+            return self._from_blob(blob, task_state, process_at=at)
+        if rec.state == "d":
+            return self._from_blob(blob, TaskState.DEAD, completed_at=at)
         return self._from_blob(
-            blob,
-            _FINISHED_STATES.get(state, TaskState.COMPLETED),
-            completed_at=ms_to_datetime(int(ref)),
-            worker=extra or None,
+            blob, _FINISHED_STATES[rec.state], completed_at=at, worker=rec.extra or None
         )
 
     # -- actions ----------------------------------------------------------------
@@ -315,46 +316,115 @@ class RedisAdmin:
             return False
         return await self._requeue(found[0], [(task_id, found[1])]) == 1
 
-    async def retry_all_dead(self, queue: str) -> int:
+    async def retry_all_dead(self, queue: str, *, on_moved: OnMoved | None = None) -> int:
+        """Requeue every task that was dead when the call started, each at most once.
+
+        The dead set is walked in score (death time) order up to a cut-off read first:
+        a task that dies again while this runs is dead-lettered with a later Redis time
+        and is not picked up by the same call (it used to be, so a task that kept dying
+        ran again and again and the call never ended). Tasks that fail to move (changed
+        meanwhile) stay at the front of the walk and are skipped by rank. ``on_moved``
+        is awaited with the tasks each chunk moved (for history and progress).
+        """
         keys = self._keys(queue)
-        moved = 0
+        cutoff = await self._dead_cutoff(keys)
+        if cutoff is None:
+            return 0
+        moved = stayed = 0
         while True:
-            ids = [text(i) for i in await self._redis.zrange(keys.dead, 0, _CHUNK - 1)]
+            raw = await self._redis.zrangebyscore(
+                keys.dead, "-inf", cutoff, start=stayed, num=_CHUNK
+            )
+            ids = [text(i) for i in raw]
             if not ids:
                 return moved
             records = await self._redis.hmget(keys.index, ids)
-            batch = moved
-            moved += await self._requeue(
-                queue, [(i, r) for i, r in zip(ids, records, strict=True) if r]
-            )
-            if moved == batch:  # nothing could move (raced): avoid spinning
-                return moved
+            items = [(i, r) for i, r in zip(ids, records, strict=True) if r]
+            done = await self._requeue(queue, items, on_moved)
+            moved += done
+            stayed += len(ids) - done
 
-    async def _requeue(self, queue: str, items: Sequence[tuple[str, bytes]]) -> int:
+    async def _dead_cutoff(self, keys: QueueKeys) -> int | None:
+        """The newest death time to retry: the newest dead letter's, but before the
+        current millisecond, so a task retried by this call that dies again (its score
+        is the Redis time of that death) always lands after it."""
+        newest = await self._redis.zrevrange(keys.dead, 0, 0, withscores=True)
+        if not newest:
+            return None
+        # TIME after the read: later than any death the read saw. (A cluster answers
+        # from some master; their clocks are as close as NTP keeps them.)
+        seconds, micros = await self._redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return min(int(newest[0][1]), now_ms - 1)
+
+    async def _requeue(
+        self,
+        queue: str,
+        items: Sequence[tuple[str, bytes]],
+        on_moved: OnMoved | None = None,
+    ) -> int:
+        """Move ``items`` (task id, index record read) back to their streams.
+
+        Bodies are read and rewritten in batches of at most ``_REQUEUE_BYTES`` (a dead
+        letter may hold a 100 MB payload: 500 of them must not be read at once).
+        """
+        moved = 0
+        for batch in await self._by_size(queue, items):
+            moved += await self._requeue_batch(queue, batch, on_moved)
+        return moved
+
+    async def _by_size(
+        self, queue: str, items: Sequence[tuple[str, bytes]]
+    ) -> list[list[tuple[str, bytes]]]:
+        if not items:
+            return []
+        sizes = await self._hstrlens(self._keys(queue).bodies, [i for i, _ in items])
+        batches: list[list[tuple[str, bytes]]] = [[]]
+        total = 0
+        for item, size in zip(items, sizes, strict=True):
+            if batches[-1] and total + size > _REQUEUE_BYTES:
+                batches.append([])
+                total = 0
+            batches[-1].append(item)
+            total += size
+        return batches
+
+    async def _hstrlens(self, key: str, fields: Sequence[str]) -> list[int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for field in fields:
+            pipe.hstrlen(key, field)
+        return [r if isinstance(r, int) else 0 for r in await pipe.execute(raise_on_error=False)]
+
+    async def _requeue_batch(
+        self, queue: str, items: Sequence[tuple[str, bytes]], on_moved: OnMoved | None
+    ) -> int:
         keys = self._keys(queue)
         bodies = await self._redis.hmget(keys.bodies, [i for i, _ in items])
         args: list[Any] = [keys.channel]
+        sent: list[tuple[str, bytes, TaskMessage | None]] = []
         for (task_id, record), blob in zip(items, bodies, strict=True):
             if blob is None or text(record)[:1] not in ("s", "r", "d"):
                 continue
-            args += [task_id, record, _reset(blob)]
-        if len(args) == 1:
+            fresh, message = _reset(blob)
+            args += [task_id, record, fresh]
+            sent.append((task_id, record, message))
+        if not sent:
             return 0
-        return int(
-            await self._scripts.requeue(
-                self._redis,
-                [
-                    *keys.streams,
-                    keys.index,
-                    keys.bodies,
-                    keys.scheduled,
-                    keys.retry,
-                    keys.dead,
-                    keys.idle,
-                ],
-                args,
-            )
-        )
+        script_keys = [*keys.streams, keys.index, keys.bodies]
+        script_keys += [keys.scheduled, keys.retry, keys.dead, keys.idle]
+        moved = int(await self._scripts.requeue(self._redis, script_keys, args))
+        if on_moved is not None and moved:
+            await on_moved(await self._moved(keys, sent, moved))
+        return moved
+
+    async def _moved(
+        self, keys: QueueKeys, sent: Sequence[tuple[str, bytes, TaskMessage | None]], moved: int
+    ) -> list[TaskMessage]:
+        """Which of ``sent`` the script moved: all, or those whose record changed."""
+        if moved < len(sent):
+            now = await self._redis.hmget(keys.index, [i for i, _, _ in sent])
+            sent = [s for s, record in zip(sent, now, strict=True) if record != s[1]]
+        return [message for _, _, message in sent if message is not None]
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool:
         found = await self._broker.locate(task_id, queue)
@@ -399,7 +469,7 @@ class RedisAdmin:
         keys = self._keys(queue)
         removed = await self._purge_zset(queue, keys.scheduled)
         removed += await self._purge_zset(queue, keys.retry)
-        for _band, stream, last in await self._waiting_ranges(queue):
+        for _band, stream, last in await self.waiting_ranges(queue):
             start = f"({last}"
             while True:
                 entries = await self._redis.xrange(stream, min=start, count=_CHUNK)
@@ -599,20 +669,61 @@ def _pending_count(reply: Any) -> int:
     return 0
 
 
-def _split(record: str) -> tuple[str, int, str, str]:
-    parts = record.split("|", 3)
-    while len(parts) < 4:
-        parts.append("")
-    return parts[0], int(parts[1] or 0), parts[2], parts[3]
+def _check_listing(state: str, limit: int) -> None:
+    if state not in _LISTABLE:
+        raise ValueError(f"state must be one of {', '.join(_LISTABLE)}, got {state!r}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1-{MAX_PAGE}, got {limit}")
 
 
-def _reset(blob: bytes) -> bytes:
+def _body(entries: list[Any]) -> bytes | None:
+    """The task blob of an XRANGE reply's first entry (None: no such field)."""
+    fields = entries[0][1]
+    blob = fields.get(b"d") if isinstance(fields, dict) else None
+    return blob if isinstance(blob, bytes) else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _IndexRecord:
+    """Where the index says a task is: ``state|band|ref|extra``."""
+
+    state: str  # p(ending) k(cancel requested) s r d c(ompleted) x (cancelled)
+    band: int
+    ref: str  # the stream entry id (p, k), else a time in epoch ms
+    extra: str  # the worker, for finished tasks
+
+    @property
+    def in_stream(self) -> bool:
+        return self.state in ("p", "k")
+
+
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_EPOCH_MS = re.compile(r"^\d{1,15}$")  # before year 33658: datetime can hold it
+
+
+def _parse_record(record: str, bands: int) -> _IndexRecord | None:
+    """The index record, or None when it is not one strego writes (garbage in Redis)."""
+    state, _, rest = record.partition("|")
+    band, _, rest = rest.partition("|")
+    ref, _, extra = rest.partition("|")
+    if not band.isdigit() or int(band) >= bands:
+        return None
+    if state in ("p", "k"):
+        ok = bool(_STREAM_ID.match(ref))
+    else:
+        ok = state in ("s", "r", "d", *_FINISHED_STATES) and bool(_EPOCH_MS.match(ref))
+        ok = ok and int(ref) <= _MAX_EPOCH_MS
+    return _IndexRecord(state, int(band), ref, extra) if ok else None
+
+
+def _reset(blob: bytes) -> tuple[bytes, TaskMessage | None]:
     """The task with attempts reset to 0 and failure fields cleared (admin retry)."""
     try:
         message = decode(blob)
     except MalformedTaskError:
-        return blob
-    return encode(message.evolve(retry_count=0, dead_reason=None, failed_ms=None))
+        return blob, None
+    message = message.evolve(retry_count=0, dead_reason=None, failed_ms=None)
+    return encode(message), message
 
 
 def _task_id(blob: bytes | None) -> str | None:

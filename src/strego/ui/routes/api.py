@@ -51,10 +51,15 @@ async def queue_info(request: Request) -> Response:
 
 async def _task_list(request: Request, state: str, paging: schemas.Paging) -> Response:
     queue = await known_queue(request)
-    offset, limit = paging.offset, paging.limit
+    offset, limit, cursor = paging.offset, paging.limit, paging.cursor
+    if offset and cursor:
+        raise HTTPException(400, "give offset or cursor, not both")
     inspector = ui(request).inspector
     info = await inspector.queue_info(queue)
-    tasks = await inspector.list_tasks(queue, state, offset=offset, limit=limit)
+    try:
+        page = await queries.task_page(inspector, queue, state, offset, cursor, limit)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     return json_response(
         {
             "queue": queue,
@@ -62,7 +67,9 @@ async def _task_list(request: Request, state: str, paging: schemas.Paging) -> Re
             "offset": offset,
             "limit": limit,
             "total": queries.state_count(info, state),
-            "tasks": [task_json(t) for t in tasks],
+            "tasks": [task_json(t) for t in page.records],
+            "next_cursor": page.next_cursor,
+            "prev_cursor": page.prev_cursor,
         }
     )
 

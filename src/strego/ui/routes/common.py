@@ -32,7 +32,7 @@ __all__ = [
     "is_fragment",
     "json_response",
     "known_queue",
-    "page_number",
+    "page_cursor",
     "query",
     "render",
     "root_path",
@@ -47,17 +47,21 @@ class NameConvertor(Convertor[str]):
     """A queue name or task id as one path segment, whatever characters it holds.
 
     ASGI servers percent-decode the path before routing, so ``%2F`` would split the
-    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). Ordinary names look
-    the same in the URL as in Redis.
+    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). A segment that is
+    only "." or ".." (which ``Task`` refuses, but another producer may write) travels
+    as ``~2E``: browsers drop dot segments, even percent-encoded ones. Ordinary names
+    look the same in the URL as in Redis.
     """
 
     regex = "[^/]+"
 
     def convert(self, value: str) -> str:
-        return value.replace("~2F", "/").replace("~7E", "~")
+        return value.replace("~2F", "/").replace("~2E", ".").replace("~7E", "~")
 
     def to_string(self, value: str) -> str:
         escaped = str(value).replace("~", "~7E").replace("/", "~2F")
+        if escaped in (".", ".."):
+            escaped = escaped.replace(".", "~2E")
         return urllib.parse.quote(escaped, safe=":@!$'()*+,;=~")
 
 
@@ -200,11 +204,10 @@ def flash_redirect(request: Request, target: str | None, fallback: str, message:
     return response
 
 
-def page_number(request: Request, name: str = "page") -> int:
-    try:
-        return max(1, min(1_000_000, int(request.query_params.get(name, "1"))))
-    except ValueError:
-        return 1
+def page_cursor(request: Request) -> str | None:
+    """The ``cursor`` query parameter of a paged listing (see strego.paging), if any."""
+    value = request.query_params.get("cursor", "")
+    return value[:64] or None
 
 
 async def known_queue(request: Request) -> str:

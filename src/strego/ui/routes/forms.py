@@ -54,7 +54,7 @@ async def task_action(request: Request) -> Response:
 
 async def bulk_action(request: Request) -> Response:
     queue = await known_queue(request)
-    form = await request.form()
+    form = await request.form(max_fields=actions.MAX_BULK + 10)  # the ids, and a few more
     action = _field(form, "action") or ""
     ids = [i for i in form.getlist("ids") if isinstance(i, str) and i]
     fallback = app_url(request, "queue", queue=queue)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from strego.ui import queries
-from strego.ui.routes.common import known_queue, page_number, render, route, ui
+from strego.ui.routes.common import known_queue, page_cursor, render, route, ui
 
 __all__ = ["routes"]
 
@@ -38,7 +38,8 @@ async def queue_detail(request: Request) -> Response:
     if state not in queries.STATES:
         raise HTTPException(400, f"state must be one of {', '.join(queries.STATES)}")
     size = ui(request).config.page_size
-    view = await queries.queue_view(ui(request).inspector, queue, state, page_number(request), size)
+    cursor = page_cursor(request)
+    view = await queries.queue_view(ui(request).inspector, queue, state, cursor, size)
     return render(request, "queue.html", {"view": view, "nav": "queues"})
 
 

@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
-from strego.ui.routes.common import app_url, page_number, render, route, ui
+from strego.ui.routes.common import app_url, page_cursor, render, route, ui
 from strego.ui.task_view import load_task_view
 
 __all__ = ["routes"]
@@ -41,7 +41,7 @@ async def dead_letters(request: Request) -> Response:
     queue = request.query_params.get("queue") or None
     state = ui(request)
     view = await queries.dead_view(
-        state.inspector, queue, page_number(request), state.config.page_size
+        state.inspector, queue, page_cursor(request), state.config.page_size
     )
     return render(request, "dead.html", {"view": view, "nav": "dead"})
 
