@@ -189,6 +189,7 @@ async def test_task_pages_from_history(sized: Watched, seeded_history: Seeded) -
     await page.goto(f"{seeded.url}/tasks/{seeded.dead}")
     errors = {n: f"card declined for order 201 (attempt {n})" for n in (1, 2, 3)}
     await check_dead(page, errors=errors)
+    await expect(page.locator('[data-field="worker"]')).not_to_have_text("–")  # from history
     await shoot(page, "task-dead-history")
 
 
