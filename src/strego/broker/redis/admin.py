@@ -43,6 +43,8 @@ _THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
 _STREAM_STATES = ("pending", "active")
 _MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31: the last time a datetime holds
+#: Listings decode payloads up to this size; above, ``payload`` is None (the bytes stay).
+LISTING_DECODE_BYTES = 64 * 1024
 
 
 class RedisAdmin:
@@ -178,12 +180,13 @@ class RedisAdmin:
         return await self.pager.page(queue, state, parse_cursor(cursor), limit)
 
     async def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
-        """The records of ``ids`` in their order, in two round trips however many."""
+        """Listing records of ``ids`` in their order, in two round trips however many."""
         if not ids:
             return []
         raws = await self._redis.hmget(self._keys(queue).index, list(ids))
         found = [(i, text(r)) for i, r in zip(ids, raws, strict=True) if r is not None]
-        return [r for r in await self._load(queue, found) if r is not None]
+        loaded = await self._load(queue, found, LISTING_DECODE_BYTES)
+        return [r for r in loaded if r is not None]
 
     async def waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
@@ -213,34 +216,43 @@ class RedisAdmin:
             pipe.xrange(streams[band], line["message_id"], line["message_id"])
         bodies = await pipe.execute(raise_on_error=False) if lines else []
         records = [
-            self._active_record(_body(found), line)
+            self._active_record(_body(found), line, LISTING_DECODE_BYTES)
             for (_band, line), found in zip(lines, bodies, strict=True)
             if isinstance(found, list) and found
         ]
         return [r for r in records if r is not None]
 
     def record_from_fields(self, fields: Any, state: TaskState) -> TaskRecord | None:
-        """A stream entry's record, or None when it holds no readable task."""
+        """A stream entry's listing record, or None when it holds no readable task."""
         blob = fields.get(b"d") if isinstance(fields, dict) else None
-        return self._from_blob(blob, state)
+        return self._from_blob(blob, state, LISTING_DECODE_BYTES)
 
-    def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord | None:
+    def _active_record(
+        self, blob: bytes | None, pending: dict[str, Any], limit: int | None = None
+    ) -> TaskRecord | None:
         try:
             since_ms = int(pending["time_since_delivered"])
         except (KeyError, TypeError, ValueError):
             since_ms = 0
         started = ms_to_datetime(time.time() * 1000 - since_ms)
         worker = text(pending.get("consumer") or b"") or None
-        return self._from_blob(blob, TaskState.ACTIVE, started_at=started, worker=worker)
+        return self._from_blob(blob, TaskState.ACTIVE, limit, started_at=started, worker=worker)
 
-    def _from_blob(self, blob: bytes | None, state: TaskState, **times: Any) -> TaskRecord | None:
+    def _from_blob(
+        self, blob: bytes | None, state: TaskState, limit: int | None = None, **times: Any
+    ) -> TaskRecord | None:
+        """The record of a task blob; its payload decoded only up to ``limit`` bytes (a
+        listing of 50 tasks with 20 MB payloads must not decode a gigabyte)."""
         if blob is None:
             return None
         try:
             message = decode(blob)
         except MalformedTaskError:
             return None
-        return record_from_message(message, state, self._serializers, **times)
+        if limit is None or len(message.payload) <= limit:
+            return record_from_message(message, state, self._serializers, **times)
+        record = record_from_message(message.evolve(payload=b""), state, self._serializers, **times)
+        return dataclasses.replace(record, payload=None, payload_bytes=message.payload)
 
     # -- one task ---------------------------------------------------------------
 
@@ -252,7 +264,9 @@ class RedisAdmin:
         (record,) = await self._load(name, [(task_id, text(raw))])
         return record
 
-    async def _load(self, queue: str, found: Sequence[tuple[str, str]]) -> list[TaskRecord | None]:
+    async def _load(
+        self, queue: str, found: Sequence[tuple[str, str]], limit: int | None = None
+    ) -> list[TaskRecord | None]:
         """Records for (task id, index record) pairs of one queue, in one pipeline.
 
         A task in a stream needs its entry and its pending-list line (delivered = active);
@@ -277,36 +291,38 @@ class RedisAdmin:
                 out.append(None)
             elif rec.in_stream:
                 entries, pel = next(replies), next(replies)
-                out.append(self._in_stream(entries, pel, cancel_requested=rec.state == "k"))
+                cancel = rec.state == "k"
+                out.append(self._in_stream(entries, pel, cancel_requested=cancel, limit=limit))
             else:
-                out.append(self._at_rest(next(replies), rec))
+                out.append(self._at_rest(next(replies), rec, limit))
         return out
 
-    def _in_stream(self, entries: Any, pel: Any, *, cancel_requested: bool) -> TaskRecord | None:
+    def _in_stream(
+        self, entries: Any, pel: Any, *, cancel_requested: bool, limit: int | None
+    ) -> TaskRecord | None:
         """A task in a stream: active when delivered (in the pending list), else pending."""
         if not isinstance(entries, list) or not entries:
             return None  # acknowledged meanwhile, or the stream is gone
         blob = _body(entries)
         if isinstance(pel, list) and pel:  # an error is NOGROUP: no worker read this queue yet
-            record = self._active_record(blob, pel[0])
+            record = self._active_record(blob, pel[0], limit)
             if record is None:
                 return None
             return dataclasses.replace(record, cancel_requested=cancel_requested)
-        return self._from_blob(blob, TaskState.PENDING)
+        return self._from_blob(blob, TaskState.PENDING, limit)
 
-    def _at_rest(self, blob: Any, rec: _IndexRecord) -> TaskRecord | None:
+    def _at_rest(self, blob: Any, rec: _IndexRecord, limit: int | None) -> TaskRecord | None:
         """A task outside the streams: scheduled, retrying, dead or finished."""
         if not isinstance(blob, bytes):
             return None
         at = ms_to_datetime(int(rec.ref))
         if rec.state in ("s", "r"):
             task_state = TaskState.SCHEDULED if rec.state == "s" else TaskState.RETRY
-            return self._from_blob(blob, task_state, process_at=at)
+            return self._from_blob(blob, task_state, limit, process_at=at)
         if rec.state == "d":
-            return self._from_blob(blob, TaskState.DEAD, completed_at=at)
-        return self._from_blob(
-            blob, _FINISHED_STATES[rec.state], completed_at=at, worker=rec.extra or None
-        )
+            return self._from_blob(blob, TaskState.DEAD, limit, completed_at=at)
+        finished = _FINISHED_STATES[rec.state]
+        return self._from_blob(blob, finished, limit, completed_at=at, worker=rec.extra or None)
 
     # -- actions ----------------------------------------------------------------
 
