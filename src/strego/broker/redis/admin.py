@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +34,8 @@ from strego.serializers import SerializerRegistry
 from strego.task import TaskState
 
 __all__ = ["RedisAdmin"]
+
+log = logging.getLogger("strego")
 
 _CHUNK = 500
 _REQUEUE_BYTES = 8 << 20  # bodies read per requeue batch (one body may exceed it alone)
@@ -111,15 +114,16 @@ class RedisAdmin:
         pipe.hgetall(keys.stats)
 
     def _queue_info_from(self, queue: str, replies: Sequence[Any]) -> QueueInfo:
+        """Counts from the replies; one that Redis refused (a key of the wrong type,
+        garbage someone else wrote) counts as 0, so one bent queue cannot take down
+        every page that lists queues."""
         n = len(self._keys(queue).streams)
-        for reply in replies[3 * n :]:
-            if isinstance(reply, Exception):  # a counter key of the wrong type: say so
-                raise reply
+        replies = [_readable(reply) for reply in replies]
         lengths = [int(r) if isinstance(r, int) else 0 for r in replies[:n]]
         active = sum(_pending_count(r) for r in replies[n : 2 * n])
         firsts = [r[0][0] for r in replies[2 * n : 3 * n] if isinstance(r, list) and r]
         scheduled, retry, dead, completed, paused, stats = replies[3 * n :]
-        stats = {text(k): int(v) for k, v in stats.items()}
+        stats = {text(k): _int(v) for k, v in (stats or {}).items()}  # garbage counts as 0
         oldest = None
         if firsts and sum(lengths) > active:
             first_ms = min(int(text(e).split("-")[0]) for e in firsts)
@@ -128,10 +132,10 @@ class RedisAdmin:
             name=queue,
             pending=max(0, sum(lengths) - active),
             active=active,
-            scheduled=int(scheduled),
-            retry=int(retry),
-            dead=int(dead),
-            completed=int(completed),
+            scheduled=_int(scheduled),
+            retry=_int(retry),
+            dead=_int(dead),
+            completed=_int(completed),
             paused=bool(paused),
             enqueued=stats.get("enqueued", 0),
             processed=stats.get("processed", 0),
@@ -595,7 +599,7 @@ class RedisAdmin:
         totals: dict[str, int] = {}
         for raw in await pipe.execute():
             for k, v in raw.items():
-                totals[text(k)] = totals.get(text(k), 0) + int(v)
+                totals[text(k)] = totals.get(text(k), 0) + _int(v)
         return [
             ThroughputPoint(
                 minute=ms_to_datetime(m * 60_000),  # type: ignore[arg-type]
@@ -642,10 +646,20 @@ def _worker_info(info: dict[str, str]) -> WorkerInfo:
     )
 
 
-def _int(value: str | None) -> int:
+def _readable(reply: Any) -> Any:
+    """A pipeline reply, or None for one Redis refused (WRONGTYPE and the like)."""
+    if isinstance(reply, ResponseError):
+        if "NOGROUP" not in str(reply):  # that one is normal: no worker read the band yet
+            log.warning("strego admin: Redis refused a read (%s): foreign data in a key", reply)
+        return None
+    return reply
+
+
+def _int(value: str | bytes | int | None) -> int:
+    """A counter Redis holds as text; anything else (garbage) counts as 0."""
     try:
         return int(value or 0)
-    except ValueError:
+    except (ValueError, TypeError):
         return 0
 
 
@@ -653,7 +667,7 @@ def _task_types(raw: str | None) -> tuple[TaskTypeStats, ...]:
     """Per-type numbers from a heartbeat; anything unreadable is skipped, never fatal."""
     try:
         items = json.loads(raw) if raw else []
-    except ValueError:
+    except (ValueError, RecursionError):
         return ()
     found = []
     for item in items if isinstance(items, list) else []:
