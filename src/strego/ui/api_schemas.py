@@ -115,8 +115,17 @@ class Task(Reply):
     type: str
     queue: str
     state: TaskState
-    payload: Any = Field(description="decoded payload (JSON compatible; bytes as {$base64})")
-    payload_base64: str | None
+    payload: Any = Field(
+        description="decoded payload (JSON compatible; bytes as {$base64}); null when "
+        "payload_truncated (listings: over 4 KiB; the task endpoint: over 1 MiB)"
+    )
+    payload_base64: str | None = Field(description="the raw payload; null when truncated")
+    payload_size: int = Field(description="the payload's size in bytes")
+    payload_truncated: bool = Field(
+        description="payload and payload_base64 were left out (too large): fetch the task, "
+        "or its payload_url"
+    )
+    payload_preview: str = Field(description="a one-line summary (at most 96 characters)")
     serializer: str | None
     retry_count: int
     max_retry: int
@@ -165,9 +174,9 @@ class TimelineEntry(Reply):
 class TaskDetail(Task):
     """One task: Redis's record merged with the history store's."""
 
-    payload_text: str = Field(description="the payload as the UI shows it")
+    payload_text: str = Field(description="the payload as the UI shows it (its start)")
     payload_kind: Literal["json", "text", "hex", "empty"]
-    payload_size: int
+    payload_url: str = Field(description="the whole payload, as a download (raw bytes)")
     attempts: int = Field(description="attempts started: the n of 'attempt n of m'")
     max_attempts: int
     duration_ms: float | None = Field(description="how long the last attempt ran")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import jinja2
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -97,6 +98,7 @@ def create_app(
             RedisConnectionError: _redis_down,
             RedisTimeoutError: _redis_down,
             BrokerUnavailableError: _redis_down,
+            RedisResponseError: _redis_refused,
         },
     )
     app.state.strego = UIState(
@@ -177,3 +179,14 @@ async def _redis_down(request: Request, exc: Exception) -> Response:
     if _is_api(request):
         return json_response({"error": message}, 503)
     return html_page(request, 503, "Redis unavailable", message)
+
+
+async def _redis_refused(request: Request, exc: Exception) -> Response:
+    """Redis refused a read, e.g. WRONGTYPE: a key holds data strego did not write.
+
+    409, not 500: the request is fine, the data in Redis is not (and says which)."""
+    log.warning("strego UI: Redis refused a command: %s", exc)
+    message = redact(f"Redis refused the read ({exc}): a key of this queue holds foreign data")
+    if _is_api(request):
+        return json_response({"error": message}, 409)
+    return html_page(request, 409, "Unreadable data in Redis", message)

@@ -30,17 +30,25 @@ _IDENT_NOTE = ' A "/" in the value travels as "~2F" and a "~" as "~7E".'
 _ERRORS = {
     400: "Invalid parameter.",
     401: "Authentication required.",
-    403: "CSRF token missing/invalid, or the UI is read-only.",
+    403: "CSRF token missing/invalid, a cross-site request, or the UI is read-only.",
     404: "Not found (unknown queue, task or consumer; or no history store).",
     409: "The task's state does not allow this action (or live workers serve the queue).",
     503: "Redis or the history store is unavailable.",
 }
 _DESCRIPTION = """Read and manage strego queues, tasks, dead letters and workers.
 
-Authentication (when configured): HTTP basic, or `Authorization: Bearer TOKEN`.
-Every POST needs a CSRF token unless it is authenticated by a bearer token: send the
-`X-CSRF-Token` header with the value of the `strego_csrf` cookie (GET `/api/csrf` returns
-it and sets the cookie). A read-only UI answers 403 to every POST.
+Authentication (when configured): HTTP basic, or `Authorization: Bearer TOKEN`. Wrong
+credentials are throttled per client (429 with Retry-After).
+Every POST needs a CSRF token unless it is authenticated by a bearer token: GET
+`/api/csrf` (keeping the `strego_csrf` cookie it sets) and send its `csrf_token` in the
+`X-CSRF-Token` header; the token is bound to that cookie (or to the login session). A
+POST that a browser marks as sent by another site (`Sec-Fetch-Site`, `Origin`) is
+refused with 403 whatever the credentials. Without auth the UI answers only to IP
+addresses, localhost and its configured names (400 otherwise: DNS rebinding). Request
+bodies are limited to 4 MiB (413). A read-only UI answers 403 to every POST.
+Listings page with `cursor` (`next_cursor`/`prev_cursor` of a reply, or `last`); rows
+carry large payloads as a preview only (`payload_truncated`), the task endpoint up to
+1 MiB, and its `payload_url` the whole payload.
 """
 
 

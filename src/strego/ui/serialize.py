@@ -15,7 +15,7 @@ from strego.inspector import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoin
 from strego.records import TaskTypeStats
 from strego.store.query import TaskSummary
 from strego.ui.attempts import TimelineItem
-from strego.ui.payload import jsonable
+from strego.ui.payload import DETAIL_PAYLOAD_BYTES, LIST_PAYLOAD_BYTES, jsonable, preview
 from strego.ui.task_view import TaskView
 
 __all__ = [
@@ -44,14 +44,20 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def task_json(record: TaskRecord) -> dict[str, Any]:
-    """A task as listings return it (Redis record)."""
+    """A task as listings return it (Redis record): the payload itself only up to
+    ``LIST_PAYLOAD_BYTES``, a one-line preview always (the task endpoint has the rest)."""
+    raw = record.payload_bytes
+    small = len(raw) <= LIST_PAYLOAD_BYTES
     return {
         "id": record.id,
         "type": record.type,
         "queue": record.queue,
         "state": str(record.state),
-        "payload": jsonable(record.payload),
-        "payload_base64": _b64(record.payload_bytes),
+        "payload": jsonable(record.payload) if small else None,
+        "payload_base64": _b64(raw) if small else None,
+        "payload_size": len(raw),
+        "payload_truncated": not small,
+        "payload_preview": preview(record.payload if small else None, raw),
         "serializer": record.serializer,
         "retry_count": record.retry_count,
         "max_retry": record.max_retry,
@@ -86,18 +92,24 @@ def _timeline_json(item: TimelineItem) -> dict[str, Any]:
     }
 
 
-def task_view_json(view: TaskView) -> dict[str, Any]:
-    """The task detail: the merged Redis/history view with its timeline."""
+def task_view_json(view: TaskView, payload_url: str) -> dict[str, Any]:
+    """The task detail: the merged Redis/history view with its timeline. The payload
+    itself up to ``DETAIL_PAYLOAD_BYTES``; ``payload_url`` serves it whole."""
+    raw = view.payload.raw
+    small = len(raw) <= DETAIL_PAYLOAD_BYTES
     return {
         "id": view.id,
         "type": view.type,
         "queue": view.queue,
         "state": str(view.state),
-        "payload": view.payload.value,
-        "payload_base64": _b64(view.payload.raw),
+        "payload": view.payload.value if small else None,
+        "payload_base64": _b64(raw) if small else None,
+        "payload_size": len(raw),
+        "payload_truncated": not small,
+        "payload_preview": preview(view.payload.value, raw),
+        "payload_url": payload_url,
         "payload_text": view.payload.plain,
         "payload_kind": view.payload.kind,
-        "payload_size": view.payload.size,
         "serializer": view.payload.serializer,
         "retry_count": view.retry_count,
         "max_retry": view.max_retry,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +35,8 @@ from strego.task import TaskState
 
 __all__ = ["RedisAdmin"]
 
+log = logging.getLogger("strego")
+
 _CHUNK = 500
 _REQUEUE_BYTES = 8 << 20  # bodies read per requeue batch (one body may exceed it alone)
 OnMoved = Callable[[Sequence[TaskMessage]], Awaitable[None]]
@@ -43,6 +46,8 @@ _THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
 _STREAM_STATES = ("pending", "active")
 _MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31: the last time a datetime holds
+#: Listings decode payloads up to this size; above, ``payload`` is None (the bytes stay).
+LISTING_DECODE_BYTES = 64 * 1024
 
 
 class RedisAdmin:
@@ -109,15 +114,16 @@ class RedisAdmin:
         pipe.hgetall(keys.stats)
 
     def _queue_info_from(self, queue: str, replies: Sequence[Any]) -> QueueInfo:
+        """Counts from the replies; one that Redis refused (a key of the wrong type,
+        garbage someone else wrote) counts as 0, so one bent queue cannot take down
+        every page that lists queues."""
         n = len(self._keys(queue).streams)
-        for reply in replies[3 * n :]:
-            if isinstance(reply, Exception):  # a counter key of the wrong type: say so
-                raise reply
+        replies = [_readable(reply) for reply in replies]
         lengths = [int(r) if isinstance(r, int) else 0 for r in replies[:n]]
         active = sum(_pending_count(r) for r in replies[n : 2 * n])
         firsts = [r[0][0] for r in replies[2 * n : 3 * n] if isinstance(r, list) and r]
         scheduled, retry, dead, completed, paused, stats = replies[3 * n :]
-        stats = {text(k): int(v) for k, v in stats.items()}
+        stats = {text(k): _int(v) for k, v in (stats or {}).items()}  # garbage counts as 0
         oldest = None
         if firsts and sum(lengths) > active:
             first_ms = min(int(text(e).split("-")[0]) for e in firsts)
@@ -126,10 +132,10 @@ class RedisAdmin:
             name=queue,
             pending=max(0, sum(lengths) - active),
             active=active,
-            scheduled=int(scheduled),
-            retry=int(retry),
-            dead=int(dead),
-            completed=int(completed),
+            scheduled=_int(scheduled),
+            retry=_int(retry),
+            dead=_int(dead),
+            completed=_int(completed),
             paused=bool(paused),
             enqueued=stats.get("enqueued", 0),
             processed=stats.get("processed", 0),
@@ -178,12 +184,13 @@ class RedisAdmin:
         return await self.pager.page(queue, state, parse_cursor(cursor), limit)
 
     async def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
-        """The records of ``ids`` in their order, in two round trips however many."""
+        """Listing records of ``ids`` in their order, in two round trips however many."""
         if not ids:
             return []
         raws = await self._redis.hmget(self._keys(queue).index, list(ids))
         found = [(i, text(r)) for i, r in zip(ids, raws, strict=True) if r is not None]
-        return [r for r in await self._load(queue, found) if r is not None]
+        loaded = await self._load(queue, found, LISTING_DECODE_BYTES)
+        return [r for r in loaded if r is not None]
 
     async def waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
@@ -213,34 +220,43 @@ class RedisAdmin:
             pipe.xrange(streams[band], line["message_id"], line["message_id"])
         bodies = await pipe.execute(raise_on_error=False) if lines else []
         records = [
-            self._active_record(_body(found), line)
+            self._active_record(_body(found), line, LISTING_DECODE_BYTES)
             for (_band, line), found in zip(lines, bodies, strict=True)
             if isinstance(found, list) and found
         ]
         return [r for r in records if r is not None]
 
     def record_from_fields(self, fields: Any, state: TaskState) -> TaskRecord | None:
-        """A stream entry's record, or None when it holds no readable task."""
+        """A stream entry's listing record, or None when it holds no readable task."""
         blob = fields.get(b"d") if isinstance(fields, dict) else None
-        return self._from_blob(blob, state)
+        return self._from_blob(blob, state, LISTING_DECODE_BYTES)
 
-    def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord | None:
+    def _active_record(
+        self, blob: bytes | None, pending: dict[str, Any], limit: int | None = None
+    ) -> TaskRecord | None:
         try:
             since_ms = int(pending["time_since_delivered"])
         except (KeyError, TypeError, ValueError):
             since_ms = 0
         started = ms_to_datetime(time.time() * 1000 - since_ms)
         worker = text(pending.get("consumer") or b"") or None
-        return self._from_blob(blob, TaskState.ACTIVE, started_at=started, worker=worker)
+        return self._from_blob(blob, TaskState.ACTIVE, limit, started_at=started, worker=worker)
 
-    def _from_blob(self, blob: bytes | None, state: TaskState, **times: Any) -> TaskRecord | None:
+    def _from_blob(
+        self, blob: bytes | None, state: TaskState, limit: int | None = None, **times: Any
+    ) -> TaskRecord | None:
+        """The record of a task blob; its payload decoded only up to ``limit`` bytes (a
+        listing of 50 tasks with 20 MB payloads must not decode a gigabyte)."""
         if blob is None:
             return None
         try:
             message = decode(blob)
         except MalformedTaskError:
             return None
-        return record_from_message(message, state, self._serializers, **times)
+        if limit is None or len(message.payload) <= limit:
+            return record_from_message(message, state, self._serializers, **times)
+        record = record_from_message(message.evolve(payload=b""), state, self._serializers, **times)
+        return dataclasses.replace(record, payload=None, payload_bytes=message.payload)
 
     # -- one task ---------------------------------------------------------------
 
@@ -252,7 +268,9 @@ class RedisAdmin:
         (record,) = await self._load(name, [(task_id, text(raw))])
         return record
 
-    async def _load(self, queue: str, found: Sequence[tuple[str, str]]) -> list[TaskRecord | None]:
+    async def _load(
+        self, queue: str, found: Sequence[tuple[str, str]], limit: int | None = None
+    ) -> list[TaskRecord | None]:
         """Records for (task id, index record) pairs of one queue, in one pipeline.
 
         A task in a stream needs its entry and its pending-list line (delivered = active);
@@ -277,36 +295,38 @@ class RedisAdmin:
                 out.append(None)
             elif rec.in_stream:
                 entries, pel = next(replies), next(replies)
-                out.append(self._in_stream(entries, pel, cancel_requested=rec.state == "k"))
+                cancel = rec.state == "k"
+                out.append(self._in_stream(entries, pel, cancel_requested=cancel, limit=limit))
             else:
-                out.append(self._at_rest(next(replies), rec))
+                out.append(self._at_rest(next(replies), rec, limit))
         return out
 
-    def _in_stream(self, entries: Any, pel: Any, *, cancel_requested: bool) -> TaskRecord | None:
+    def _in_stream(
+        self, entries: Any, pel: Any, *, cancel_requested: bool, limit: int | None
+    ) -> TaskRecord | None:
         """A task in a stream: active when delivered (in the pending list), else pending."""
         if not isinstance(entries, list) or not entries:
             return None  # acknowledged meanwhile, or the stream is gone
         blob = _body(entries)
         if isinstance(pel, list) and pel:  # an error is NOGROUP: no worker read this queue yet
-            record = self._active_record(blob, pel[0])
+            record = self._active_record(blob, pel[0], limit)
             if record is None:
                 return None
             return dataclasses.replace(record, cancel_requested=cancel_requested)
-        return self._from_blob(blob, TaskState.PENDING)
+        return self._from_blob(blob, TaskState.PENDING, limit)
 
-    def _at_rest(self, blob: Any, rec: _IndexRecord) -> TaskRecord | None:
+    def _at_rest(self, blob: Any, rec: _IndexRecord, limit: int | None) -> TaskRecord | None:
         """A task outside the streams: scheduled, retrying, dead or finished."""
         if not isinstance(blob, bytes):
             return None
         at = ms_to_datetime(int(rec.ref))
         if rec.state in ("s", "r"):
             task_state = TaskState.SCHEDULED if rec.state == "s" else TaskState.RETRY
-            return self._from_blob(blob, task_state, process_at=at)
+            return self._from_blob(blob, task_state, limit, process_at=at)
         if rec.state == "d":
-            return self._from_blob(blob, TaskState.DEAD, completed_at=at)
-        return self._from_blob(
-            blob, _FINISHED_STATES[rec.state], completed_at=at, worker=rec.extra or None
-        )
+            return self._from_blob(blob, TaskState.DEAD, limit, completed_at=at)
+        finished = _FINISHED_STATES[rec.state]
+        return self._from_blob(blob, finished, limit, completed_at=at, worker=rec.extra or None)
 
     # -- actions ----------------------------------------------------------------
 
@@ -579,7 +599,7 @@ class RedisAdmin:
         totals: dict[str, int] = {}
         for raw in await pipe.execute():
             for k, v in raw.items():
-                totals[text(k)] = totals.get(text(k), 0) + int(v)
+                totals[text(k)] = totals.get(text(k), 0) + _int(v)
         return [
             ThroughputPoint(
                 minute=ms_to_datetime(m * 60_000),  # type: ignore[arg-type]
@@ -626,10 +646,20 @@ def _worker_info(info: dict[str, str]) -> WorkerInfo:
     )
 
 
-def _int(value: str | None) -> int:
+def _readable(reply: Any) -> Any:
+    """A pipeline reply, or None for one Redis refused (WRONGTYPE and the like)."""
+    if isinstance(reply, ResponseError):
+        if "NOGROUP" not in str(reply):  # that one is normal: no worker read the band yet
+            log.warning("strego admin: Redis refused a read (%s): foreign data in a key", reply)
+        return None
+    return reply
+
+
+def _int(value: str | bytes | int | None) -> int:
+    """A counter Redis holds as text; anything else (garbage) counts as 0."""
     try:
         return int(value or 0)
-    except ValueError:
+    except (ValueError, TypeError):
         return 0
 
 
@@ -637,7 +667,7 @@ def _task_types(raw: str | None) -> tuple[TaskTypeStats, ...]:
     """Per-type numbers from a heartbeat; anything unreadable is skipped, never fatal."""
     try:
         items = json.loads(raw) if raw else []
-    except ValueError:
+    except (ValueError, RecursionError):
         return ()
     found = []
     for item in items if isinstance(items, list) else []:

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from strego.ui import api_schemas as schemas
 from strego.ui import history, queries
 from strego.ui.openapi import openapi_document
-from strego.ui.routes.common import json_response, known_queue, query, route, ui
+from strego.ui.routes.common import app_url, json_response, known_queue, query, route, ui
 from strego.ui.serialize import (
     consumer_json,
     point_json,
@@ -103,7 +103,8 @@ async def task(request: Request) -> Response:
     view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
     if view is None:
         raise HTTPException(404, f"task {task_id!r} not found")
-    return json_response(task_view_json(view))
+    url = app_url(request, "task_payload", task_id=view.id, query={"queue": view.queue})
+    return json_response(task_view_json(view, url))
 
 
 async def workers(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,6 +28,23 @@ async def task_detail(request: Request) -> Response:
             "a history store keeps them longer)",
         )
     return render(request, "task.html", {"task": view, "nav": "queues"})
+
+
+async def task_payload(request: Request) -> Response:
+    """The whole payload as a download: raw bytes, never rendered by the browser (task
+    pages and the API carry only its start when it is large)."""
+    state = ui(request)
+    task_id = str(request.path_params["task_id"])
+    queue = request.query_params.get("queue") or None
+    view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
+    if view is None:
+        raise HTTPException(404, f"task {task_id!r} not found")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", task_id)[:100].strip(".") or "task"
+    headers = {
+        "content-disposition": f'attachment; filename="{name}.payload"',
+        "cache-control": "no-store",
+    }
+    return Response(view.payload.raw, media_type="application/octet-stream", headers=headers)
 
 
 async def find_task(request: Request) -> Response:
@@ -72,6 +91,7 @@ def routes() -> list[BaseRoute]:
     """This module's routes (built on demand, so each app has its own)."""
     return [
         route("/tasks/{task_id:ident}", task_detail, name="task"),
+        route("/tasks/{task_id:ident}/payload", task_payload, name="task_payload"),
         route("/find", find_task, name="find_task"),
         route("/dead", dead_letters, name="dead"),
         route("/workers", workers, name="workers"),
