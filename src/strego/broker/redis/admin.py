@@ -22,7 +22,9 @@ from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
 from strego.errors import QueueInUseError
 from strego.paging import MAX_PAGE, MAX_STREAM_OFFSET, Cursor, TaskPage, parse_cursor
 from strego.records import (
+    ClusterGauges,
     ConsumerInfo,
+    QueueGauges,
     QueueInfo,
     TaskRecord,
     TaskTypeStats,
@@ -565,6 +567,30 @@ class RedisAdmin:
                 found.append(_worker_info({text(k): text(v) for k, v in raw.items()}))
         return found
 
+    async def gauges(self) -> ClusterGauges:
+        """One read-only script per queue (lua/gauges.lua), pipelined in chunks, and
+        the live workers counted without reading their descriptions."""
+        names = await self._broker.known_queues()
+        group = self._broker.group  # the script prefers each queue's recorded group
+        calls = [(self._scripts.gauges, self._keys(n).layout(), [group]) for n in names]
+        replies: list[Any] = []
+        for start in range(0, len(calls), _CHUNK):
+            replies += await self._scripts.run_many(self._redis, calls[start : start + _CHUNK])
+        queues = [_gauges(n, r) for n, r in zip(names, replies, strict=True)]
+        live = await self._live()
+        return ClusterGauges(queues=[q for q in queues if q is not None], workers=live)
+
+    async def _live(self) -> int:
+        """Workers whose description has not expired (what ``workers()`` lists)."""
+        global_keys = self._broker.global_keys
+        names = [text(n) for n in await self._redis.zrange(global_keys.workers, 0, -1)]
+        if not names:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(global_keys.worker(name))
+        return sum(1 for found in await pipe.execute() if found)
+
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
         alive = {w.name for w in await self.workers()}
         group = await self.group(queue)
@@ -659,6 +685,24 @@ def _readable(reply: Any) -> Any:
             log.warning("strego admin: Redis refused a read (%s): foreign data in a key", reply)
         return None
     return reply
+
+
+def _gauges(queue: str, reply: Any) -> QueueGauges | None:
+    """gauges.lua's reply; a queue whose keys hold garbage (the script failed) is left
+    out rather than failing the whole export."""
+    if not isinstance(reply, list) or len(reply) != 6:
+        log.warning("no gauges for queue %s: %s", queue, reply, extra={"queue": queue})
+        return None
+    pending, active, scheduled, retry, dead, age_ms = (int(v) for v in reply)
+    return QueueGauges(
+        name=queue,
+        pending=pending,
+        active=active,
+        scheduled=scheduled,
+        retry=retry,
+        dead=dead,
+        oldest_pending_s=age_ms / 1000 if age_ms >= 0 else None,
+    )
 
 
 def _int(value: str | bytes | int | None) -> int:
