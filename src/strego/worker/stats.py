@@ -113,15 +113,18 @@ class WorkerStats:
         wait = self.waits.get(queue)
         if wait is None:
             return
-        due_ms = entry_id.partition("-")[0]
-        if due_ms.isdigit():
-            wait.observe(max(0.0, self._clock() - int(due_ms) / 1000))
+        try:
+            due_s = int(entry_id[: entry_id.index("-")]) / 1000
+        except ValueError:  # not an "ms-seq" id: nothing to measure
+            return
+        waited = self._clock() - due_s
+        wait.observe(waited if waited > 0 else 0.0)  # clocks differ a little: never < 0
 
     def finished(self, queue: str, task_type: str, outcome: Outcome, ran: bool) -> None:
         """An outcome landed (``ran``: the handler ran, so its duration counts)."""
-        index = _outcome_index(outcome)
-        if index is None:
-            return
+        index = _INDEX.get(type(outcome))
+        if index is None or (index == 1 and not outcome.counted):  # type: ignore[union-attr]
+            return  # Released, or a type waiting for a worker that has its handler
         counts = self._counts(queue, task_type)
         counts.outcomes[index] += 1
         if ran:
@@ -176,14 +179,5 @@ class WorkerStats:
         }
 
 
-def _outcome_index(outcome: Outcome) -> int | None:
-    if isinstance(outcome, Succeeded):
-        return 0
-    if isinstance(outcome, Retry):
-        # A type no handler here knows waits for a worker that has one: not an attempt.
-        return 1 if outcome.counted else None
-    if isinstance(outcome, Dead):
-        return 2
-    if isinstance(outcome, Cancelled):
-        return 3
-    return None  # Released: back in its queue, no outcome of its own
+# Outcome → index in OUTCOMES (Released: back in its queue, no outcome of its own).
+_INDEX: dict[type, int] = {Succeeded: 0, Retry: 1, Dead: 2, Cancelled: 3}
