@@ -212,3 +212,77 @@ class _ProcessOnly(strego.Middleware):
 async def _state(inspector: strego.Inspector, task_id: str, state: strego.TaskState) -> bool:
     record = await inspector.get_task(task_id)
     return record is not None and record.state == state
+
+
+async def test_the_documented_logging_middleware(
+    broker: strego.RedisBroker, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """docs/observability.md's per-task structured logging: a sync handler's lines (in
+    its thread) carry the task's fields; each attempt ends with one line."""
+    import contextvars
+    import logging
+    import time
+
+    current_task: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+        "current_task", default=None
+    )
+    log = logging.getLogger("myapp.tasks")
+
+    class TaskContextFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.__dict__.update(current_task.get() or {})
+            return True
+
+    class TaskLogging(strego.Middleware):
+        async def process(self, task: strego.Task, call_next: ProcessNext) -> Any:
+            fields = {
+                "task_id": task.id,
+                "task_type": task.type,
+                "queue": task.queue,
+                "attempt": task.retry_count + 1,
+            }
+            token = current_task.set(fields)
+            started = time.perf_counter()
+            try:
+                result = await call_next(task)
+            except Exception:
+                took = round((time.perf_counter() - started) * 1000, 1)
+                log.warning("task attempt failed", exc_info=True, extra={"duration_ms": took})
+                raise
+            else:
+                took = round((time.perf_counter() - started) * 1000, 1)
+                log.info("task done", extra={"duration_ms": took})
+                return result
+            finally:
+                current_task.reset(token)
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
+    handler.addFilter(TaskContextFilter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+    def work(task: strego.Task) -> None:
+        log.info("working")
+        if task.retry_count == 0:
+            raise RuntimeError("first attempt fails")
+
+    try:
+        await make_server({"t": work}, middleware=[TaskLogging()])
+        async with strego.Client(broker) as client:
+            info = await client.enqueue(strego.Task("t"))
+        await wait_until(lambda: _state(inspector, info.id, strego.TaskState.COMPLETED))
+        await wait_until(lambda: len(records) == 4)
+    finally:
+        log.removeHandler(handler)
+    lines = [
+        (r.getMessage(), r.__dict__.get("task_id"), r.__dict__.get("attempt")) for r in records
+    ]
+    assert lines == [
+        ("working", info.id, 1),
+        ("task attempt failed", info.id, 1),
+        ("working", info.id, 2),
+        ("task done", info.id, 2),
+    ]
+    assert all(isinstance(r.__dict__["duration_ms"], float) for r in records[1::2])
