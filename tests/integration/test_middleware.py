@@ -286,3 +286,17 @@ async def test_the_documented_logging_middleware(
         ("task done", info.id, 2),
     ]
     assert all(isinstance(r.__dict__["duration_ms"], float) for r in records[1::2])
+
+
+async def test_sync_client_and_reconfigure_take_middleware(
+    redis_url: str, prefix: str, broker: strego.RedisBroker
+) -> None:
+    log: list[str] = []
+    with strego.SyncClient(redis_url, prefix=prefix, middleware=[Recorder("s", log)]) as sync:
+        await asyncio.to_thread(sync.enqueue, strego.Task("t"))
+    assert log == ["s:enqueue:t"]
+    server = strego.Server(broker)
+    with pytest.raises(ConfigurationError, match="async def"):
+        server.reconfigure(middleware=[object()])
+    server.reconfigure(middleware=[Recorder("r", log)])
+    assert len(server._make_runner(None)._hooks) == 1  # type: ignore[arg-type]

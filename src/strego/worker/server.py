@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 from strego.broker.base import WorkerBroker
 from strego.durations import Duration
 from strego.handlers import HandlerFn, HandlerRegistry
-from strego.middleware import Middleware, process_hooks
+from strego.middleware import Middleware, check_middleware, process_hooks
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
@@ -117,6 +117,8 @@ class Server:
             changes["queues"] = ServerConfig.build_queues(changes["queues"])  # type: ignore[arg-type]
         if "concurrency" in changes:
             ServerConfig.check_concurrency(changes["concurrency"])
+        if "middleware" in changes:
+            changes["middleware"] = check_middleware(changes["middleware"])  # type: ignore[arg-type]
         if "metrics_port" in changes:
             check_metrics_port(changes["metrics_port"])
         if "health_port" in changes:
