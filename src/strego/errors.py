@@ -7,6 +7,7 @@
     ├── BrokerUnavailableError        Redis could not be reached after bounded retries
     ├── DuplicateTaskError            enqueue: the unique key is held by another task
     ├── TaskNotFoundError             an admin call named a task Redis no longer knows
+    ├── QueueInUseError               an admin call would pull a queue from under workers
     ├── TaskTimeoutError              recorded when an attempt ran past its timeout
     ├── SchemaError                   the history store's schema is missing or too new
     └── HandlerSignal                 raised *by handlers* to steer the outcome
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateTaskError",
     "HandlerSignal",
+    "QueueInUseError",
     "RetryAfter",
     "SchemaError",
     "SkipRetry",
@@ -74,6 +76,15 @@ class TaskNotFoundError(StregoError):
         self.queue = queue
         where = f" in queue {queue!r}" if queue else ""
         super().__init__(f"task {task_id} not found{where}")
+
+
+class QueueInUseError(StregoError):
+    """The queue cannot be deleted now: live workers serve it or tasks are running."""
+
+    def __init__(self, queue: str, reason: str) -> None:
+        self.queue = queue
+        self.reason = reason
+        super().__init__(f"queue {queue!r} is in use: {reason}")
 
 
 class TaskTimeoutError(StregoError):
