@@ -261,6 +261,21 @@ class RedisBroker:
         self._groups[queue] = name
         return name
 
+    async def groups_for(self, queues: Sequence[str]) -> dict[str, str]:
+        """:meth:`group_for` of many queues, the unknown ones read in one pipeline."""
+        unknown = [q for q in queues if q not in self._groups]
+        if unknown:
+            pipe = self.redis.pipeline(transaction=False)
+            for queue in unknown:
+                pipe.get(self.keys(queue).group)
+            for queue, recorded in zip(unknown, await pipe.execute(), strict=True):
+                if recorded is not None:
+                    name = text(recorded)
+                    if self.config.group_given and name != self.config.group:
+                        raise ConfigurationError(_wrong_group(queue, name, self.config.group))
+                    self._groups[queue] = name
+        return {q: self._groups.get(q, self.group) for q in queues}
+
     # -- worker -----------------------------------------------------------------
 
     async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
