@@ -295,7 +295,10 @@ class RedisBroker:
                     f"({', '.join(sorted(recorded))}): give this worker group=..."
                 )
             self._worker_group = recorded.pop() if recorded else self.config.group
-        calls = [(self.scripts.prepare, self.keys(q).layout(), [self.group]) for q in queues]
+        calls = [
+            (self.scripts.prepare, self.keys(q).layout(), [self.group, self.consumer])
+            for q in queues
+        ]
         replies = await self.scripts.run_many(self.redis, calls)
         for queue, reply in zip(queues, replies, strict=True):
             if is_wrong_group(reply):
