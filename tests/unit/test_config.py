@@ -79,7 +79,12 @@ def test_reconfigure_validates_every_option_like_construction() -> None:
     server.reconfigure(concurrency=8, queues={"a": 2, "b": 1}, shutdown_timeout=5)
     assert (server.config.concurrency, dict(server.config.queues)) == (8, {"a": 2, "b": 1})
     assert server.config.shutdown_timeout_s == 5
-    for bad in ({"shutdown_timeout": -1}, {"max_deliveries": 0}, {"queues": []}):
+    bad_changes: list[dict[str, Any]] = [
+        {"shutdown_timeout": -1},
+        {"max_deliveries": 0},
+        {"queues": []},
+    ]
+    for bad in bad_changes:
         with pytest.raises(strego.ConfigurationError):
             server.reconfigure(**bad)
     with pytest.raises(strego.ConfigurationError, match="no option"):
