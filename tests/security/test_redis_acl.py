@@ -174,3 +174,24 @@ async def test_the_read_only_user_cannot_write(
         assert not (await inspector.queue_info("default")).paused
     denied = await _denials(acl_redis)
     assert denied and {user for user, _ in denied} == {"strego-ui-readonly"}
+
+
+async def test_a_user_without_info_still_sees_the_dashboard(acl_redis: EmbeddedRedis) -> None:
+    """INFO is optional: without it the Redis panel shows dashes, the rest works."""
+    admin = aioredis.from_url(acl_redis.url)
+    rules = recipe()["strego-ui-readonly"]
+    rules = [r for r in rules if r != "+info" and not r.startswith(">")]
+    await admin.acl_setuser("strego-no-info", reset=True)
+    await admin.execute_command(  # type: ignore[no-untyped-call]
+        "ACL", "SETUSER", "strego-no-info", ">no-info-0123456789", *rules
+    )
+    await admin.aclose()
+    host = acl_redis.url.split("//", 1)[1]
+    url = f"redis://strego-no-info:no-info-0123456789@{host}"
+    async with strego.RedisBroker(url, group="acl") as broker:
+        app = create_app(broker, read_only=True)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+        ) as http:
+            assert (await http.get("/")).status_code == 200
+            assert (await http.get("/api/redis")).status_code == 200
