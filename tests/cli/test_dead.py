@@ -54,7 +54,8 @@ async def test_dead_list_json_and_empty(
     assert all(r["state"] == "dead" and r["dead_reason"] for r in data)
     await client.enqueue(strego.Task("x", queue="clean"))
     assert "no dead tasks in queue 'clean'" in (await cli("dead", "list", "clean")).out
-    assert (await cli("dead", "list", "default", "--limit", "0")).code == 1
+    bad_limit = await cli("dead", "list", "default", "--limit", "0")
+    assert bad_limit.code == 2 and "--limit: must be an integer >= 1, got 0" in bad_limit.err
 
 
 async def test_dead_list_across_every_queue(

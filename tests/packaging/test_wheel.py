@@ -52,7 +52,8 @@ SCRIPT = textwrap.dedent(
             return info.id
 
     task_id = asyncio.run(main(sys.argv[1]))
-    page = TestClient(create_app(strego.RedisBroker(sys.argv[1], prefix="wheel"))).get("/queues")
+    app = create_app(strego.RedisBroker(sys.argv[1], prefix="wheel"))
+    page = TestClient(app, base_url="http://localhost").get("/queues")  # an allowed Host
     assert page.status_code == 200 and "default" in page.text, page.status_code
     sql = importlib.resources.files("strego") / "store/postgres/migrations/0001_initial.sql"
     assert sql.is_file()

@@ -141,7 +141,7 @@ async def test_cli_refuses_weak_exposure(cli: Cli, args: tuple[str, ...]) -> Non
     """strego ui and strego dev refuse to serve beyond loopback without (strong) auth,
     before starting anything."""
     result = await cli(*args, connect=False)
-    assert result.code == 1
+    assert result.code == 2  # a command line that cannot be allowed: a usage error
     assert "refusing to listen on" in result.err
 
 

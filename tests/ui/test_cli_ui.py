@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import strego
+from strego.cli.errors import UsageError
 from strego.cli.main import main
 from strego.cli.ui_cmd import check_exposure, is_loopback, parse_basic_auth
 from tests.ui.conftest import free_port
@@ -26,13 +27,13 @@ def test_exposure_rules() -> None:
     with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
         check_exposure("0.0.0.0", has_auth=False, insecure=False)
     assert parse_basic_auth("admin:pa:ss") == ("admin", "pa:ss")
-    with pytest.raises(ValueError, match="USER:PASSWORD"):
+    with pytest.raises(UsageError, match="USER:PASSWORD"):
         parse_basic_auth("admin")
 
 
 def test_refuses_public_address_without_auth(capsys: pytest.CaptureFixture[str]) -> None:
-    """`strego ui --host 0.0.0.0` without auth exits 1 with one clear line."""
-    assert main(["ui", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 1
+    """`strego ui --host 0.0.0.0` without auth exits 2 (a usage error), one clear line."""
+    assert main(["ui", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert err.startswith("strego: error: refusing to listen on 0.0.0.0 without --auth")

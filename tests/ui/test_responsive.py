@@ -9,6 +9,7 @@ are checked attempt by attempt and saved to artifacts/screenshots/.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -185,10 +186,13 @@ async def test_task_pages_from_history(sized: Watched, seeded_history: Seeded) -
     await check_flaky(page, errors={n: f"warehouse API timed out (call {n})" for n in (1, 2)})
     await expect(page.locator(".timeline li[data-attempt] .tl-body")).to_have_count(3)
     await expect(page.locator(".timeline li[data-attempt] .tl-body").first).to_contain_text("took")
+    await expect(page.locator('[data-field="duration"]')).to_contain_text("ms")  # measured
     await shoot(page, "task-flaky-completed-history")
     await page.goto(f"{seeded.url}/tasks/{seeded.dead}")
     errors = {n: f"card declined for order 201 (attempt {n})" for n in (1, 2, 3)}
     await check_dead(page, errors=errors)
+    # Redis' dead record names no worker: the history store's does (host-pid-random).
+    await expect(page.locator('[data-field="worker"]')).to_have_text(re.compile(r"\S+-\d+-\w+"))
     await shoot(page, "task-dead-history")
 
 

@@ -11,7 +11,13 @@ import argparse
 from typing import TYPE_CHECKING
 
 from strego.cli import admin_queues, admin_tasks
-from strego.cli.common import add_postgres_option, add_redis_option, parse_duration
+from strego.cli.common import (
+    add_postgres_option,
+    add_redis_option,
+    non_negative_int,
+    parse_duration,
+    positive_int,
+)
 
 __all__ = ["add_parsers"]
 
@@ -116,7 +122,9 @@ def _add_stats(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval", type=parse_duration, default=1.0, metavar="DURATION", help="--watch period"
     )
-    parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N")
+    parser.add_argument(
+        "--count", type=positive_int, metavar="N", help="with --watch: stop after N"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=admin_queues.stats)
 
@@ -236,8 +244,8 @@ def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None
     listing.add_argument(
         "queue", metavar="QUEUE", nargs="?", help="one queue (default: every queue, merged)"
     )
-    listing.add_argument("--limit", type=int, default=20, help="default %(default)s")
-    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--limit", type=positive_int, default=20, help="default %(default)s")
+    listing.add_argument("--offset", type=non_negative_int, default=0)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.dead_list)
 

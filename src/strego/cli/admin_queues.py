@@ -184,8 +184,6 @@ async def delete_queue(args: argparse.Namespace) -> int:
 
 
 async def dead_list(args: argparse.Namespace) -> int:
-    if args.limit < 1 or args.offset < 0:
-        raise CommandError("--limit must be >= 1 and --offset >= 0")
     async with admin_session(args) as inspector:
         if args.queue is None:
             records, total, where = await _dead_everywhere(inspector, args.offset, args.limit)

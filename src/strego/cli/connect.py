@@ -15,30 +15,39 @@ from collections.abc import AsyncIterator
 from redis.exceptions import RedisError
 
 from strego.broker.redis import RedisBroker
+from strego.cli.errors import CommandError, UsageError
+from strego.errors import ConfigurationError
 from strego.inspector import Inspector
 from strego.redaction import redact
 from strego.store.base import TaskHistory
 
-__all__ = ["CommandError", "admin_session", "broker_session", "ping", "require_queue"]
+__all__ = [
+    "CommandError",
+    "UsageError",
+    "admin_session",
+    "broker_session",
+    "ping",
+    "require_queue",
+]
 
 SOCKET_TIMEOUT_S = 2.0
 ENQUEUE_ATTEMPTS = 2
 _PING_TIMEOUT_S = 5.0
 
 
-class CommandError(Exception):
-    """A user-facing failure: ``strego`` prints its message as one line and exits 1."""
-
-
 def cli_broker(args: argparse.Namespace) -> RedisBroker:
-    """A RedisBroker built from ``--redis/--group/--prefix`` that gives up quickly."""
-    return RedisBroker(
-        args.redis,
-        group=args.group,
-        prefix=args.prefix,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        enqueue_attempts=ENQUEUE_ATTEMPTS,
-    )
+    """A RedisBroker built from ``--redis/--group/--prefix`` that gives up quickly.
+    An invalid URL or name is a usage error."""
+    try:
+        return RedisBroker(
+            args.redis,
+            group=args.group,
+            prefix=args.prefix,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            enqueue_attempts=ENQUEUE_ATTEMPTS,
+        )
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 async def ping(broker: RedisBroker, url: str) -> None:

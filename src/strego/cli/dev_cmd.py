@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from strego.broker.redis import RedisBroker
+from strego.cli.common import port, positive_float, positive_int
 from strego.cli.connect import CommandError, ping
+from strego.cli.errors import UsageError
 from strego.cli.exposure import add_exposure_options, allowed_hosts, check_exposure
 from strego.cli.listen import listening_socket
 from strego.client import Client
@@ -65,12 +67,18 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument("--prefix", default="strego", help="Redis key prefix (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="UI address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="UI port (default %(default)s)")
+    parser.add_argument("--port", type=port, default=8080, help="UI port (default %(default)s)")
     parser.add_argument(
-        "--concurrency", type=int, default=8, help="worker concurrency (default %(default)s)"
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        help="worker concurrency (default %(default)s)",
     )
     parser.add_argument(
-        "--rate", type=float, default=4.0, help="demo tasks per second (default %(default)s)"
+        "--rate",
+        type=positive_float,
+        default=4.0,
+        help="demo tasks per second (default %(default)s)",
     )
     parser.add_argument(
         "--postgres",
@@ -93,12 +101,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def run_dev(args: argparse.Namespace) -> int:
     """Claim the UI port, start Redis, run until a signal; Redis is always stopped."""
     configure_logging(args.log_level)
-    if args.rate <= 0:
-        raise CommandError("--rate must be > 0")
     try:  # the demo UI has no auth: beyond loopback only when told so
         check_exposure(args.host, has_auth=False, insecure=args.insecure)
     except ValueError as exc:
-        raise CommandError(str(exc).replace("without --auth or --token ", "")) from None
+        raise UsageError(str(exc).replace("without --auth or --token ", "")) from None
     with listening_socket(args.host, args.port) as sock:
         redis = None if args.redis else _start_redis()
         try:

@@ -32,7 +32,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add_postgres_option(migrate, required=True)
     migrate.set_defaults(func=run_migrate)
 
-    history = subparsers.add_parser("history", help="manage the PostgreSQL task history")
+    history = subparsers.add_parser(
+        "history",
+        help="manage the PostgreSQL task history",
+        description="Manage the PostgreSQL task history (created by 'strego migrate'): "
+        "prune rows of tasks that finished long ago. Browse it in the UI "
+        "(strego ui --postgres DSN) or with PostgresStore.search().",
+        epilog="example: strego history prune --older-than 30d --postgres postgresql://app@db/app",
+    )
     actions = history.add_subparsers(dest="action", metavar="ACTION", title="actions")
     actions.required = True
     prune = actions.add_parser(

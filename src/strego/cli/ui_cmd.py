@@ -15,8 +15,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from strego.cli.common import add_postgres_option, add_redis_option
+from strego.cli.common import add_postgres_option, add_redis_option, port
 from strego.cli.connect import ping
+from strego.cli.errors import UsageError
 from strego.cli.exposure import (
     add_exposure_options,
     allowed_hosts,
@@ -56,7 +57,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add_redis_option(parser)
     add_postgres_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument("--port", type=port, default=8080, help="port (default %(default)s)")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
         "--auth",
@@ -82,7 +83,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def parse_basic_auth(value: str) -> tuple[str, str]:
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+        raise UsageError("--auth must be USER:PASSWORD (both non-empty)")
     return user, password
 
 
@@ -90,7 +91,10 @@ def run_ui(args: argparse.Namespace) -> int:
     """Check the options, claim the port, then serve until SIGINT/SIGTERM."""
     auth: Any = parse_basic_auth(args.auth) if args.auth else args.token or None
     secret = auth[1] if isinstance(auth, tuple) else auth
-    check_exposure(args.host, auth is not None, args.insecure, secret)
+    try:
+        check_exposure(args.host, auth is not None, args.insecure, secret)
+    except ValueError as exc:  # an option combination that cannot be allowed: exit 2
+        raise UsageError(str(exc)) from None
     with listening_socket(args.host, args.port) as sock:
         return asyncio.run(_serve(args, auth, sock))
 
@@ -99,9 +103,13 @@ async def _serve(args: argparse.Namespace, auth: Any, sock: socket.socket) -> in
     import uvicorn
 
     from strego.broker.redis import RedisBroker
+    from strego.errors import ConfigurationError
     from strego.ui import create_app
 
-    broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
+    try:
+        broker = RedisBroker(args.redis, group=args.group, prefix=args.prefix)
+    except ConfigurationError as exc:  # e.g. not a Redis URL: the command line is wrong
+        raise UsageError(str(exc)) from exc
     store: Any = None
     try:
         await ping(broker, args.redis)

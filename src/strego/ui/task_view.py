@@ -65,7 +65,11 @@ class TaskView:
 
     @property
     def duration_s(self) -> float | None:
-        """How long the last attempt ran, when its start and end are both known."""
+        """How long the final attempt ran: as its worker measured it when recorded (the
+        timeline), else from its start and end times when both are known."""
+        final = self.timeline[-1] if self.timeline else None
+        if final is not None and final.is_attempt and final.duration_ms is not None:
+            return final.duration_ms / 1000
         if self.started_at is None or self.completed_at is None:
             return None
         return max(0.0, (self.completed_at - self.started_at).total_seconds())
@@ -118,12 +122,24 @@ def _from_record(record: TaskRecord, detail: TaskDetail | None) -> TaskView:
     else:
         timeline = history_timeline(detail.timeline, record.max_retry) + _next_attempt(record)
     return TaskView(
-        **_common(record),
+        **(_common(record) | _from_history(record, detail)),
         payload=payload_view(record.payload_bytes, record.serializer, record.payload),
         timeline=timeline,
         in_redis=True,
         in_history=detail is not None,
     )
+
+
+def _from_history(record: TaskRecord, detail: TaskDetail | None) -> dict[str, Any]:
+    """What Redis's record lacks and the history store kept (a finished task's start,
+    worker or due time); Redis stays the truth for everything it has."""
+    if detail is None:
+        return {}
+    finished = record.state in (TaskState.COMPLETED, TaskState.DEAD, TaskState.CANCELLED)
+    kept = {"worker": detail.worker, "process_at": detail.process_at}
+    if finished:
+        kept["started_at"] = detail.started_at
+    return {name: value for name, value in kept.items() if getattr(record, name) is None}
 
 
 def _common(record: TaskRecord) -> dict[str, Any]:
