@@ -604,7 +604,13 @@ class RedisAdmin:
         ]
 
     async def redis_info(self) -> dict[str, Any]:
-        info = await server_info(self._redis)  # a cluster: every master, summed
+        """Version, memory, clients... (each None when Redis does not say: a read-only
+        ACL user without INFO still gets every other page and panel)."""
+        try:
+            info = await server_info(self._redis)  # a cluster: every master, summed
+        except ResponseError as exc:  # NOPERM
+            log.warning("strego admin: no Redis INFO (%s)", exc)
+            info = {}
         wanted = (
             "redis_version",
             "used_memory_human",
