@@ -397,3 +397,21 @@ async def test_maxmemory_policy_that_evicts_is_warned_about(
         assert any("maxmemory-policy" in r.getMessage() for r in caplog.records)
     finally:
         await broker.redis.config_set("maxmemory-policy", "noeviction")
+
+
+async def test_a_worker_redis_refuses_fails_at_start_instead_of_hanging(
+    redis_url: str, prefix: str, broker: strego.RedisBroker
+) -> None:
+    """A user without the commands strego needs: start() raises a clear error at once."""
+    await broker.redis.execute_command(
+        "ACL", "SETUSER", "narrow", "on", ">narrow-password-1", "~*", "&*", "-@all", "+@connection"
+    )
+    try:
+        url = redis_url.replace("redis://", "redis://narrow:narrow-password-1@")
+        narrow = strego.RedisBroker(url, prefix=prefix, group="tests")
+        server = strego.Server(narrow)
+        with pytest.raises(strego.ConfigurationError, match="ACL"):
+            await asyncio.wait_for(server.start(), 10)
+        await narrow.aclose()
+    finally:
+        await broker.redis.execute_command("ACL", "DELUSER", "narrow")

@@ -282,8 +282,23 @@ class RedisBroker:
         """Record (or check) each queue's consumer group and create it on every band.
 
         A worker given no group takes the one its queues record (they must agree);
-        one naming another group is refused with :class:`ConfigurationError`.
+        one naming another group is refused with :class:`ConfigurationError`, and so is
+        anything Redis refuses for good (a wrong password, an ACL without the commands
+        strego needs): retrying those at start would hang the worker.
         """
+        try:
+            await self._prepare(queues, retention)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            raise ConfigurationError(
+                f"Redis refused to prepare queues {', '.join(queues)}: {exc} (check the "
+                "URL's credentials and the user's ACL: docs/security.md)"
+            ) from exc
+
+    async def _prepare(self, queues: Sequence[str], retention: Retention | None) -> None:
         if retention is not None:
             self.retention = retention
         await self.redis.sadd(self.global_keys.queues, *queues)
