@@ -131,7 +131,8 @@ async def test_fastapi_app(tmp_path: Path) -> None:
             assert ui.status_code == 200
             assert 'href="/strego/' in ui.text
         proc.send_signal(signal.SIGINT)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        # uvicorn 0.29-0.3x re-raises SIGINT after its graceful shutdown; later ones exit 0.
+        assert await asyncio.to_thread(proc.wait, 30) in (0, -signal.SIGINT)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -397,3 +397,50 @@ async def test_maxmemory_policy_that_evicts_is_warned_about(
         assert any("maxmemory-policy" in r.getMessage() for r in caplog.records)
     finally:
         await broker.redis.config_set("maxmemory-policy", "noeviction")
+
+
+async def test_a_worker_redis_refuses_fails_at_start_instead_of_hanging(
+    redis_url: str, prefix: str, broker: strego.RedisBroker
+) -> None:
+    """A user without the commands strego needs: start() raises a clear error at once."""
+    await broker.redis.execute_command(
+        "ACL", "SETUSER", "narrow", "on", ">narrow-password-1", "~*", "&*", "-@all", "+@connection"
+    )
+    try:
+        url = redis_url.replace("redis://", "redis://narrow:narrow-password-1@")
+        narrow = strego.RedisBroker(url, prefix=prefix, group="tests")
+        server = strego.Server(narrow)
+        with pytest.raises(strego.ConfigurationError, match="ACL"):
+            await asyncio.wait_for(server.start(), 10)
+        await narrow.aclose()
+    finally:
+        await broker.redis.execute_command("ACL", "DELUSER", "narrow")
+
+
+async def test_unknown_task_type_waits_for_a_worker_that_knows_it(
+    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """A rolling deploy: a type this worker has no handler for is retried with backoff,
+    not counted as an attempt nor a failure, until a worker with its handler runs it;
+    after unknown_type_grace it is dead-lettered as unknown_type."""
+    await make_server({}, unknown_type_grace=30)
+    info = await client.enqueue(strego.Task("new:type", max_retry=0))
+    await wait_until(lambda: state_is(inspector, info.id, "retry"))
+    record = await inspector.get_task(info.id)
+    assert record is not None and record.retry_count == 0
+    assert "no handler for task type 'new:type'" in (record.last_error or "")
+    assert (await inspector.queue_info("default")).failed == 0
+    ran: list[str] = []
+
+    async def handler(task: strego.Task) -> None:
+        ran.append(task.id)
+
+    await make_server({"new:type": handler})
+    await wait_until(lambda: state_is(inspector, info.id, "completed"), timeout=15)
+    assert ran == [info.id]
+
+    late = await client.enqueue(strego.Task("other:type"))
+    await make_server({}, unknown_type_grace=0.001)  # this worker gives up at once
+    await wait_until(lambda: state_is(inspector, late.id, "dead"), timeout=15)
+    record = await inspector.get_task(late.id)
+    assert record is not None and record.dead_reason == "unknown_type"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 
 import httpx
@@ -27,7 +28,7 @@ async def test_healthy_then_redis_silent(monkeypatch: pytest.MonkeyPatch) -> Non
     redis_server = start_redis()
     broker = strego.RedisBroker(redis_server.url, socket_timeout=0.5)
     server = strego.Server(broker, health_port=0)
-    server.reconfigure(heartbeat_interval_s=0.1)
+    server.config = dataclasses.replace(server.config, heartbeat_interval_s=0.1)  # not an option
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             await server.start()

@@ -7,7 +7,7 @@ import pytest
 from starlette.applications import Starlette
 
 import strego
-from strego.cli.exposure import check_exposure
+from strego.cli.exposure import allowed_hosts, check_exposure
 from strego.ui import create_app
 from strego.ui.state import UIState
 from tests.cli.conftest import Cli
@@ -220,3 +220,15 @@ async def test_non_ascii_header_bytes_never_500(
             response.status_code,
         )
         assert response.status_code != 500
+
+
+def test_the_cli_turns_the_host_check_on_only_when_needed() -> None:
+    """Without auth the --host name joins the allowed names; with auth, any name is
+    served unless --allowed-host says otherwise."""
+    assert allowed_hosts("myhost.lan", []) == ["myhost.lan"]
+    assert allowed_hosts("0.0.0.0", []) == []
+    assert allowed_hosts("myhost.lan", [], has_auth=True) == []
+    assert allowed_hosts("myhost.lan", ["ui.example.com"], has_auth=True) == [
+        "ui.example.com",
+        "myhost.lan",
+    ]

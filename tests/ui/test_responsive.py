@@ -186,6 +186,7 @@ async def test_task_pages_from_history(sized: Watched, seeded_history: Seeded) -
     await check_flaky(page, errors={n: f"warehouse API timed out (call {n})" for n in (1, 2)})
     await expect(page.locator(".timeline li[data-attempt] .tl-body")).to_have_count(3)
     await expect(page.locator(".timeline li[data-attempt] .tl-body").first).to_contain_text("took")
+    await expect(page.locator('[data-field="duration"]')).to_contain_text("ms")  # measured
     await shoot(page, "task-flaky-completed-history")
     await page.goto(f"{seeded.url}/tasks/{seeded.dead}")
     errors = {n: f"card declined for order 201 (attempt {n})" for n in (1, 2, 3)}

@@ -26,7 +26,12 @@ def add_redis_option(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="Redis URL (env STREGO_REDIS_URL; default %(default)s)",
     )
-    parser.add_argument("--group", default="strego-workers", help="consumer group name")
+    parser.add_argument(
+        "--group",
+        default=None,
+        help="consumer group (default: the group recorded for each queue by its workers, "
+        "else strego-workers; a group that disagrees with the recorded one is refused)",
+    )
     parser.add_argument("--prefix", default="strego", help="Redis key prefix")
 
 

@@ -63,7 +63,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--redis", metavar="URL", help="use this Redis instead of starting one (left running)"
     )
     parser.add_argument(
-        "--group", default="strego-workers", help="consumer group (default %(default)s)"
+        "--group",
+        default=None,
+        help="consumer group (default: the group recorded for the demo's queues, "
+        "else strego-workers)",
     )
     parser.add_argument("--prefix", default="strego", help="Redis key prefix (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="UI address (default %(default)s)")
@@ -247,7 +250,7 @@ def _strego_command() -> str:
 
 
 def _non_default(args: argparse.Namespace) -> str:
-    extra = "" if args.group == "strego-workers" else f" --group {args.group}"
+    extra = "" if args.group is None else f" --group {args.group}"
     return extra + ("" if args.prefix == "strego" else f" --prefix {args.prefix}")
 
 

@@ -64,8 +64,14 @@ def check_exposure(host: str, has_auth: bool, insecure: bool, secret: str | None
         )
 
 
-def allowed_hosts(host: str, extra: list[str]) -> list[str]:
-    """The names the UI answers to besides IP addresses and localhost."""
+def allowed_hosts(host: str, extra: list[str], *, has_auth: bool = False) -> list[str]:
+    """The names the UI answers to besides IP addresses and localhost.
+
+    With auth and no ``--allowed-host``, none: every name is served (see
+    ``ui.origins``), and the ``--host`` name must not turn the check on by itself.
+    """
+    if has_auth and not extra:
+        return []
     names = list(extra)
     if host and not _is_address(host):
         names.append(host)  # --host myhost.lan: that is how people will reach it

@@ -124,7 +124,7 @@ async def _serve(args: argparse.Namespace, auth: Any, sock: socket.socket) -> in
             store,
             read_only=args.read_only,
             auth=auth,
-            allowed_hosts=allowed_hosts(args.host, args.allowed_host),
+            allowed_hosts=allowed_hosts(args.host, args.allowed_host, has_auth=auth is not None),
         )
         config = uvicorn.Config(
             app,

@@ -65,7 +65,11 @@ class TaskView:
 
     @property
     def duration_s(self) -> float | None:
-        """How long the last attempt ran, when its start and end are both known."""
+        """How long the final attempt ran: as its worker measured it when recorded (the
+        timeline), else from its start and end times when both are known."""
+        final = self.timeline[-1] if self.timeline else None
+        if final is not None and final.is_attempt and final.duration_ms is not None:
+            return final.duration_ms / 1000
         if self.started_at is None or self.completed_at is None:
             return None
         return max(0.0, (self.completed_at - self.started_at).total_seconds())

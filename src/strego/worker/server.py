@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -14,12 +13,13 @@ from typing import Any, TypeVar, overload
 
 from strego.broker.base import WorkerBroker
 from strego.durations import Duration
+from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
-from strego.middleware import Middleware, check_middleware, process_hooks
+from strego.middleware import Middleware, process_hooks
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
-from strego.worker.config import ServerConfig, check_metrics_port, check_port
+from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import Runner
@@ -62,7 +62,8 @@ class Server:
         metrics_port: int | None = None,
         health_port: int | None = None,
     ) -> None:
-        self.config = ServerConfig.build(
+        # Kept as given, so reconfigure() validates a change exactly like construction.
+        self._options: dict[str, Any] = dict(
             queues=queues,
             concurrency=concurrency,
             strict_priority=strict_priority,
@@ -82,6 +83,7 @@ class Server:
             metrics_port=metrics_port,
             health_port=health_port,
         )
+        self.config = ServerConfig.build(**self._options)
         self.broker = broker
         self.handlers = HandlerRegistry()
         self.serializers = SerializerRegistry(serializers)
@@ -110,20 +112,18 @@ class Server:
         return decorator
 
     def reconfigure(self, **changes: object) -> None:
-        """Change options before start (the CLI's --concurrency / --queues overrides)."""
+        """Change options before start (the CLI's --concurrency / --queues overrides).
+
+        Every change is validated as at construction; on an error nothing changes.
+        """
         if self._engine is not None:
             raise RuntimeError("cannot reconfigure a running server")
-        if "queues" in changes:
-            changes["queues"] = ServerConfig.build_queues(changes["queues"])  # type: ignore[arg-type]
-        if "concurrency" in changes:
-            ServerConfig.check_concurrency(changes["concurrency"])
-        if "middleware" in changes:
-            changes["middleware"] = check_middleware(changes["middleware"])  # type: ignore[arg-type]
-        if "metrics_port" in changes:
-            check_metrics_port(changes["metrics_port"])
-        if "health_port" in changes:
-            check_port(changes["health_port"], "health_port")
-        self.config = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
+        unknown = sorted(set(changes) - set(self._options))
+        if unknown:
+            raise ConfigurationError(f"Server has no option {', '.join(unknown)}")
+        options = {**self._options, **changes}
+        self.config = ServerConfig.build(**options)
+        self._options = options
 
     @property
     def running(self) -> bool:

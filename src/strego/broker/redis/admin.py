@@ -8,7 +8,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -76,31 +75,18 @@ class RedisAdmin:
         return await self._broker.known_queues()
 
     async def group(self, queue: str) -> str:
+        """The consumer group recorded for ``queue`` (see ``RedisBroker.group_for``)."""
         return await self._broker.group_for(queue)
-
-    async def _groups(self, names: Sequence[str]) -> list[str]:
-        """Each queue's consumer group as ``group()`` would say, read in one round trip
-        (a disagreeing group given to the broker raises there, as for one queue)."""
-        pipe = self._redis.pipeline(transaction=False)
-        for name in names:
-            pipe.get(self._keys(name).group)
-        found = []
-        for name, recorded in zip(names, await pipe.execute(raise_on_error=False), strict=True):
-            if isinstance(recorded, bytes) and text(recorded) != self._broker.group:
-                found.append(await self.group(name))
-            else:
-                found.append(self._broker.group)
-        return found
 
     async def queues(self) -> list[QueueInfo]:
         """Every known queue's counts in one pipeline (one round trip, however many)."""
         names = await self._broker.known_queues()
         if not names:
             return []
-        groups = await self._groups(names)
+        groups = await self._broker.groups_for(names)
         pipe = self._redis.pipeline(transaction=False)
-        for name, group in zip(names, groups, strict=True):
-            self._queue_info_commands(pipe, name, group)
+        for name in names:
+            self._queue_info_commands(pipe, name, groups[name])
         replies = await pipe.execute(raise_on_error=False)
         per_queue = len(replies) // len(names)
         return [
@@ -342,9 +328,10 @@ class RedisAdmin:
         if rec.state in ("s", "r"):
             task_state = TaskState.SCHEDULED if rec.state == "s" else TaskState.RETRY
             return self._from_blob(blob, task_state, limit, process_at=at)
+        state = TaskState.DEAD if rec.state == "d" else _FINISHED_STATES[rec.state]
         return self._from_blob(
             blob,
-            TaskState.DEAD if rec.state == "d" else _FINISHED_STATES[rec.state],
+            state,
             limit,
             completed_at=at,
             started_at=rec.started_at,
@@ -541,6 +528,7 @@ class RedisAdmin:
             keys.paused,
             keys.idle,
             keys.sync,
+            keys.group,
         ]
         # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
         pipe = self._redis.pipeline(transaction=True)
@@ -642,7 +630,13 @@ class RedisAdmin:
         ]
 
     async def redis_info(self) -> dict[str, Any]:
-        info = await server_info(self._redis)  # a cluster: every master, summed
+        """Version, memory, clients... (each None when Redis does not say: a read-only
+        ACL user without INFO still gets every other page and panel)."""
+        try:
+            info = await server_info(self._redis)  # a cluster: every master, summed
+        except ResponseError as exc:  # NOPERM
+            log.warning("strego admin: no Redis INFO (%s)", exc)
+            info = {}
         wanted = (
             "redis_version",
             "used_memory_human",
@@ -765,36 +759,32 @@ def _body(entries: list[Any]) -> bytes | None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _IndexRecord:
-    """Where the index says a task is: ``state|band|ref[|started ms|due ms|worker]``
-    (see lua/_lib.lua)."""
+    """Where the index says a task is: ``state|band|ref|started|due|worker`` (the last
+    three may be missing or empty; see lua/_lib.lua)."""
 
     state: str  # p(ending) k(cancel requested) s r d c(ompleted) x (cancelled)
     band: int
     ref: str  # the stream entry id (p, k), else a time in epoch ms
-    started_ms: str = ""
-    due_ms: str = ""
-    worker: str = ""  # the worker, for finished tasks
+    started_ms: str = ""  # when its last attempt began (finished and dead tasks)
+    due_ms: str = ""  # when it was scheduled to run, if it was
+    worker: str = ""  # who finished it
 
     @property
     def in_stream(self) -> bool:
         return self.state in ("p", "k")
 
     @property
-    def started_at(self) -> datetime | None:
-        return _ms(self.started_ms)
+    def started_at(self) -> Any:
+        return _epoch(self.started_ms)
 
     @property
-    def due_at(self) -> datetime | None:
-        return _ms(self.due_ms)
+    def due_at(self) -> Any:
+        return _epoch(self.due_ms)
 
 
-def _ms(value: str) -> datetime | None:
-    """A time field of an index record; garbage in a record is not a page error."""
-    try:
-        ms = int(float(value))
-    except (ValueError, OverflowError):
-        return None
-    return ms_to_datetime(ms) if 0 <= ms <= _MAX_EPOCH_MS else None
+def _epoch(value: str) -> Any:
+    """A time field of a record as a datetime; empty or garbage → None (not a 500)."""
+    return ms_to_datetime(int(value)) if _EPOCH_MS.match(value) else None
 
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -803,7 +793,9 @@ _EPOCH_MS = re.compile(r"^\d{1,15}$")  # before year 33658: datetime can hold it
 
 def _parse_record(record: str, bands: int) -> _IndexRecord | None:
     """The index record, or None when it is not one strego writes (garbage in Redis)."""
-    state, band, ref, started, due, worker = (*record.split("|", 5), "", "", "", "", "")[:6]
+    parts = record.split("|", 5)
+    parts += [""] * (6 - len(parts))
+    state, band, ref, started, due, worker = parts
     if not band.isdigit() or int(band) >= bands:
         return None
     if state in ("p", "k"):

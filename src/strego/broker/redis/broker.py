@@ -261,14 +261,44 @@ class RedisBroker:
         self._groups[queue] = name
         return name
 
+    async def groups_for(self, queues: Sequence[str]) -> dict[str, str]:
+        """:meth:`group_for` of many queues, the unknown ones read in one pipeline."""
+        unknown = [q for q in queues if q not in self._groups]
+        if unknown:
+            pipe = self.redis.pipeline(transaction=False)
+            for queue in unknown:
+                pipe.get(self.keys(queue).group)
+            for queue, recorded in zip(unknown, await pipe.execute(), strict=True):
+                if recorded is not None:
+                    name = text(recorded)
+                    if self.config.group_given and name != self.config.group:
+                        raise ConfigurationError(_wrong_group(queue, name, self.config.group))
+                    self._groups[queue] = name
+        return {q: self._groups.get(q, self.group) for q in queues}
+
     # -- worker -----------------------------------------------------------------
 
     async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
         """Record (or check) each queue's consumer group and create it on every band.
 
         A worker given no group takes the one its queues record (they must agree);
-        one naming another group is refused with :class:`ConfigurationError`.
+        one naming another group is refused with :class:`ConfigurationError`, and so is
+        anything Redis refuses for good (a wrong password, an ACL without the commands
+        strego needs): retrying those at start would hang the worker.
         """
+        try:
+            await self._prepare(queues, retention)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            raise ConfigurationError(
+                f"Redis refused to prepare queues {', '.join(queues)}: {exc} (check the "
+                "URL's credentials and the user's ACL: docs/security.md)"
+            ) from exc
+
+    async def _prepare(self, queues: Sequence[str], retention: Retention | None) -> None:
         if retention is not None:
             self.retention = retention
         await self.redis.sadd(self.global_keys.queues, *queues)
@@ -280,7 +310,10 @@ class RedisBroker:
                     f"({', '.join(sorted(recorded))}): give this worker group=..."
                 )
             self._worker_group = recorded.pop() if recorded else self.config.group
-        calls = [(self.scripts.prepare, self.keys(q).layout(), [self.group]) for q in queues]
+        calls = [
+            (self.scripts.prepare, self.keys(q).layout(), [self.group, self.consumer])
+            for q in queues
+        ]
         replies = await self.scripts.run_many(self.redis, calls)
         for queue, reply in zip(queues, replies, strict=True):
             if is_wrong_group(reply):

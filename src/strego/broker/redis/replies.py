@@ -8,6 +8,8 @@ group is gone" or "give up" asks this module, never ``"X" in str(error)`` inline
 
 from __future__ import annotations
 
+import re
+
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
@@ -67,12 +69,15 @@ _CLASS_CODES: tuple[tuple[type[BaseException], str], ...] = (
 _KNOWN_CODES = (*_TRANSIENT_CODES, "NOGROUP", "WRONGGROUP", "WRONGTYPE", "BUSYGROUP")
 
 
+_QUOTED_CODE = re.compile(r"(?:^|[\s:-])(" + "|".join(_KNOWN_CODES) + r") ")
+
+
 def error_code(error: BaseException) -> str:
     """The code of a Redis error reply (``NOGROUP``, ``READONLY``...), or ``""``.
 
     From redis-py's exception class where it has one, else from the message: its first
-    word, or, for an error raised inside a Lua script on Redis 6.2 (``ERR Error running
-    script ... -READONLY ...``), the code quoted after a dash.
+    word, or, for an error raised inside a Lua script on Redis 6.2 (``Error running
+    script ... @user_script:60: NOGROUP ...``), the code quoted inside it.
     """
     for cls, code in _CLASS_CODES:
         if isinstance(error, cls):
@@ -83,9 +88,9 @@ def error_code(error: BaseException) -> str:
     word = text.split(" ", 1)[0]
     if word in _KNOWN_CODES:
         return word
-    for code in _KNOWN_CODES:
-        if f"-{code} " in text:
-            return code
+    quoted = _QUOTED_CODE.search(text)  # Redis 6.2: "...: @user_script:60: NOGROUP No such"
+    if quoted:
+        return quoted[1]
     return word if word.isupper() and word.isalpha() else ""
 
 
