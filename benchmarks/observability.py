@@ -18,7 +18,8 @@ On a private redis-server, three figures:
    before middleware existed) in a subprocess: "no middleware" must cost the same.
 3. **The UI's /metrics with ``--queues`` queues** (each with a few pending, scheduled
    and dead tasks, half served by a worker group): wall time of ``Inspector.gauges()``
-   and of a whole ``GET /metrics``, and Redis' own time (INFO commandstats).
+   and of a whole ``GET /metrics``, and Redis' own time (INFO commandstats), each on a
+   fresh prefix.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def micro(src: Path, with_middleware: bool) -> dict[str, float]:
 async def ui_metrics(url: str, queues: int) -> dict[str, float]:
     from strego.ui import create_app
 
-    prefix = "ui"
+    prefix = f"ui{time.monotonic_ns()}"  # a fresh set of queues per call
     async with strego.RedisBroker(url, prefix=prefix, group="bench") as broker:
         client = strego.Client(broker)
         for start in range(0, queues, 100):

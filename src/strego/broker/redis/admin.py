@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 
 from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
+from strego.broker.redis.gauges import queue_gauges
 from strego.broker.redis.keys import QueueKeys
 from strego.broker.redis.pages import TaskPager
 from strego.broker.redis.topology import server_info
@@ -556,17 +557,15 @@ class RedisAdmin:
         return found
 
     async def gauges(self) -> ClusterGauges:
-        """One read-only script per queue (lua/gauges.lua), pipelined in chunks, and
-        the live workers counted without reading their descriptions."""
+        """Every known queue's gauges (broker/redis/gauges.py: three pipelined round
+        trips per 500 queues) and the live workers, counted without reading their
+        descriptions."""
         names = await self._broker.known_queues()
-        group = self._broker.group  # the script prefers each queue's recorded group
-        calls = [(self._scripts.gauges, self._keys(n).layout(), [group]) for n in names]
-        replies: list[Any] = []
-        for start in range(0, len(calls), _CHUNK):
-            replies += await self._scripts.run_many(self._redis, calls[start : start + _CHUNK])
-        queues = [_gauges(n, r) for n, r in zip(names, replies, strict=True)]
-        live = await self._live()
-        return ClusterGauges(queues=[q for q in queues if q is not None], workers=live)
+        queues: list[QueueGauges] = []
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start : start + _CHUNK]
+            queues += await queue_gauges(self._redis, self._broker, chunk)
+        return ClusterGauges(queues=queues, workers=await self._live())
 
     async def _live(self) -> int:
         """Workers whose description has not expired (what ``workers()`` lists)."""
@@ -679,24 +678,6 @@ def _readable(reply: Any) -> Any:
             log.warning("strego admin: Redis refused a read (%s): foreign data in a key", reply)
         return None
     return reply
-
-
-def _gauges(queue: str, reply: Any) -> QueueGauges | None:
-    """gauges.lua's reply; a queue whose keys hold garbage (the script failed) is left
-    out rather than failing the whole export."""
-    if not isinstance(reply, list) or len(reply) != 6:
-        log.warning("no gauges for queue %s: %s", queue, reply, extra={"queue": queue})
-        return None
-    pending, active, scheduled, retry, dead, age_ms = (int(v) for v in reply)
-    return QueueGauges(
-        name=queue,
-        pending=pending,
-        active=active,
-        scheduled=scheduled,
-        retry=retry,
-        dead=dead,
-        oldest_pending_s=age_ms / 1000 if age_ms >= 0 else None,
-    )
 
 
 def _int(value: str | bytes | int | None) -> int:
