@@ -18,6 +18,7 @@ from strego.errors import (
     TaskNotFoundError,
     TaskTimeoutError,
 )
+from strego.middleware import Middleware
 from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
 from strego.task import Task, TaskInfo, TaskState
 
@@ -36,6 +37,7 @@ __all__ = [
     "DuplicateTaskError",
     "Inspector",
     "JsonSerializer",
+    "Middleware",
     "MsgpackSerializer",
     "QueueInfo",
     "RawSerializer",

@@ -13,7 +13,14 @@ from typing import Any, Protocol
 
 from strego.envelope import TaskMessage
 from strego.paging import TaskPage
-from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.records import (
+    ClusterGauges,
+    ConsumerInfo,
+    QueueInfo,
+    TaskRecord,
+    ThroughputPoint,
+    WorkerInfo,
+)
 
 __all__ = ["QueueActions", "QueueAdmin", "QueueReads"]
 
@@ -47,6 +54,10 @@ class QueueReads(Protocol):
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None: ...
 
     async def workers(self) -> list[WorkerInfo]: ...
+
+    async def gauges(self) -> ClusterGauges:
+        """Every known queue's counts and oldest pending age, and the live workers:
+        cheap enough to export every 15 s with thousands of queues."""
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]: ...
 

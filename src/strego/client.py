@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ from strego.broker.redis import RedisBroker
 from strego.durations import Duration, to_seconds
 from strego.errors import BrokerUnavailableError, ConfigurationError, DuplicateTaskError
 from strego.events import TaskEvent
+from strego.middleware import Middleware, check_middleware, compose, enqueue_hooks, run_batch
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import Task, TaskInfo, TaskState
 
@@ -39,6 +40,7 @@ class Client:
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
         wait_timeout: Duration = 5.0,
+        middleware: Iterable[Middleware] = (),
     ) -> None:
         if (
             isinstance(wait_replicas, bool)
@@ -56,22 +58,50 @@ class Client:
         # Building a creation event costs a few microseconds per task: only do it when
         # a store will record it (the single-enqueue path is measured in benchmarks/).
         self._records_history = store is not None
+        self.middleware = check_middleware(middleware)
+        self._hooks = enqueue_hooks(self.middleware)
+        # Built once; None keeps enqueue on its direct path (no middleware, no cost).
+        self._through_hooks = compose(self._hooks, self._enqueue_one) if self._hooks else None
 
     async def enqueue(self, task: Task) -> TaskInfo:
         """Enqueue one task. Raises DuplicateTaskError if its unique key is held."""
+        if self._through_hooks is not None:
+            _check_tasks([task])
+            return await self._through_hooks(task)
+        (result,) = await self._enqueue([task])  # the direct path, as _enqueue_one
+        if isinstance(result, DuplicateTaskError):
+            raise result
+        return result
+
+    async def _enqueue_one(self, task: Task) -> TaskInfo:
         (result,) = await self._enqueue([task])
         if isinstance(result, DuplicateTaskError):
             raise result
         return result
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
-        """Enqueue many tasks, pipelined; a held unique key gives an error in its slot."""
-        return await self._enqueue(list(tasks))
+        """Enqueue many tasks, pipelined; a held unique key gives an error in its slot.
+
+        With middleware, each task goes through it and those that reach the end are
+        still sent in one pipelined call; an error a middleware raises for one task
+        (other than a duplicate) is raised after the others were sent.
+        """
+        if not self._hooks:
+            return await self._enqueue(list(tasks))
+        _check_tasks(tasks)
+        results = await run_batch(list(tasks), self._hooks, self._enqueue_batch)
+        out: list[TaskInfo | DuplicateTaskError] = []
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, DuplicateTaskError):
+                raise result
+            out.append(result)
+        return out
+
+    async def _enqueue_batch(self, tasks: list[Task]) -> list[TaskInfo | BaseException]:
+        return list(await self._enqueue(tasks))
 
     async def _enqueue(self, tasks: list[Task]) -> list[TaskInfo | DuplicateTaskError]:
-        for task in tasks:
-            if not isinstance(task, Task):
-                raise TypeError(f"enqueue takes strego.Task objects, got {type(task).__name__}")
+        _check_tasks(tasks)
         requests = [
             EnqueueRequest(t.to_message(), t.delay_s, t.process_at, t.unique_ttl) for t in tasks
         ]
@@ -124,6 +154,12 @@ class Client:
         await self.aclose()
 
 
+def _check_tasks(tasks: Sequence[object]) -> None:
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise TypeError(f"enqueue takes strego.Task objects, got {type(task).__name__}")
+
+
 def _created(task: Task, result: EnqueueResult) -> TaskEvent:
     return TaskEvent(
         task_id=task.id,
@@ -155,10 +191,13 @@ class SyncClient:
         *,
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
+        middleware: Iterable[Middleware] = (),
         **broker_options: Any,
     ) -> None:
         self._broker = RedisBroker(url_or_client, **broker_options)
-        self._client = Client(self._broker, store=store, wait_replicas=wait_replicas)
+        self._client = Client(
+            self._broker, store=store, wait_replicas=wait_replicas, middleware=middleware
+        )
         self._lock = threading.Lock()  # callers may share one SyncClient across threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

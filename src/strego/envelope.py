@@ -13,12 +13,26 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["MAX_RETRY", "MalformedTaskError", "TaskMessage", "decode", "encode"]
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_HEADER_LENGTH",
+    "MAX_RETRY",
+    "MalformedTaskError",
+    "TaskMessage",
+    "decode",
+    "encode",
+    "valid_headers",
+]
 
 #: The most retries a task may ask for. Every layer must hold it (and retry_count, which
 #: never exceeds it): PostgreSQL's ``integer`` history columns stop at 2**31 - 1, and a
 #: row they refuse left the task's history stuck at "active".
 MAX_RETRY = 1_000_000_000
+
+#: Transport headers (``TaskMessage.headers``: W3C trace context and the like) are
+#: bounded, so a middleware cannot grow every waiting task without limit.
+MAX_HEADERS = 16
+MAX_HEADER_LENGTH = 4096  # characters of one header value (W3C tracestate: at most 512)
 
 _TRACEBACK_LIMIT = 8 * 1024
 _MAX_TIMEOUT_S = 100 * 365.25 * 86400  # durations.MAX_SECONDS (not imported: layering)
@@ -50,6 +64,9 @@ class TaskMessage:
     traceback: str | None = None
     dead_reason: str | None = None
     failed_ms: int | None = None
+    # Set by middleware at enqueue, read by middleware in the worker (the W3C trace
+    # context ``traceparent``/``tracestate``): not labels, which are the user's.
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -85,6 +102,8 @@ def encode(message: TaskMessage) -> bytes:
             header[key] = value
     if message.labels:
         header["l"] = dict(message.labels)
+    if message.headers:
+        header["h"] = dict(message.headers)
     if message.traceback and len(message.traceback) > _TRACEBACK_LIMIT:
         header["tb"] = "…" + message.traceback[-_TRACEBACK_LIMIT:]
     return pydantic_core.to_json(header) + b"\n" + message.payload
@@ -118,6 +137,13 @@ def decode(blob: bytes) -> TaskMessage:
         ):
             raise MalformedTaskError("labels must map str to str")
         fields["labels"] = labels
+        headers = header.get("h", {})
+        if not valid_headers(headers):
+            raise MalformedTaskError(
+                f"headers must map str to str (at most {MAX_HEADERS}, values of at most "
+                f"{MAX_HEADER_LENGTH} characters)"
+            )
+        fields["headers"] = headers
         message = TaskMessage(**fields)
     # OverflowError: JSON allows Infinity, and int(Infinity) raises it. Anything that
     # escapes as another type left the entry pending forever instead of dead-lettered.
@@ -125,6 +151,21 @@ def decode(blob: bytes) -> TaskMessage:
         raise MalformedTaskError(f"bad header field: {exc}") from exc
     _check_types(message)
     return message
+
+
+def valid_headers(headers: object) -> bool:
+    """Transport headers as the envelope carries them: a small str → str mapping."""
+    return (
+        isinstance(headers, dict)
+        and len(headers) <= MAX_HEADERS
+        and all(
+            isinstance(k, str)
+            and isinstance(v, str)
+            and len(k) <= 256
+            and len(v) <= MAX_HEADER_LENGTH
+            for k, v in headers.items()
+        )
+    )
 
 
 def _text(header: Mapping[str, Any], key: str) -> str:

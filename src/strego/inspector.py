@@ -18,7 +18,14 @@ from strego.broker.redis.admin import RedisAdmin
 from strego.envelope import TaskMessage
 from strego.events import TaskEvent
 from strego.paging import TaskPage
-from strego.records import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.records import (
+    ClusterGauges,
+    ConsumerInfo,
+    QueueInfo,
+    TaskRecord,
+    ThroughputPoint,
+    WorkerInfo,
+)
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
 from strego.task import TaskState
@@ -99,6 +106,11 @@ class Inspector:
 
     async def workers(self) -> list[WorkerInfo]:
         return await self._admin.workers()
+
+    async def gauges(self) -> ClusterGauges:
+        """Every known queue's counts and oldest pending age, and how many workers are
+        alive, in few round trips (the UI's /metrics)."""
+        return await self._admin.gauges()
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
         return await self._admin.consumers(queue)

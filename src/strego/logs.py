@@ -7,6 +7,7 @@ log message or a traceback (redis-py and psycopg quote them) is masked.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -17,7 +18,17 @@ from strego.redaction import redact
 __all__ = ["configure_logging"]
 
 # Fields strego puts in ``extra``; anything else in a record's __dict__ is stdlib noise.
-_FIELDS = ("task_id", "task_type", "queue", "attempt", "duration_ms", "worker", "operation")
+_FIELDS = (
+    "task_id",
+    "task_type",
+    "queue",
+    "attempt",
+    "duration_ms",
+    "worker",
+    "operation",
+    "trace_id",  # with OpenTelemetry: the span the line was logged in (strego.otel)
+    "span_id",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,6 +60,10 @@ class TextFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if importlib.util.find_spec("opentelemetry") is not None:
+        from strego.otel import TraceContextFilter  # the [otel] extra: only when installed
+
+        handler.addFilter(TraceContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

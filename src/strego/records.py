@@ -13,7 +13,9 @@ from strego.task import TaskState
 
 __all__ = [
     "DURATION_BOUNDS_MS",
+    "ClusterGauges",
     "ConsumerInfo",
+    "QueueGauges",
     "QueueInfo",
     "TaskRecord",
     "TaskTypeStats",
@@ -46,6 +48,27 @@ class QueueInfo:
     @property
     def size(self) -> int:
         return self.pending + self.active + self.scheduled + self.retry
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueGauges:
+    """One queue's current counts, as the UI's /metrics exports them."""
+
+    name: str
+    pending: int  # not delivered yet
+    active: int  # delivered, not finished (running, or handed over for reclaim)
+    scheduled: int
+    retry: int
+    dead: int
+    oldest_pending_s: float | None  # the oldest undelivered task's wait; None: none
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterGauges:
+    """Every known queue's gauges and the number of live workers, read together."""
+
+    queues: Sequence[QueueGauges]
+    workers: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

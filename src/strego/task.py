@@ -16,7 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from strego.durations import Duration, optional_seconds, to_seconds
-from strego.envelope import MAX_RETRY, TaskMessage
+from strego.envelope import (
+    MAX_HEADER_LENGTH,
+    MAX_HEADERS,
+    MAX_RETRY,
+    TaskMessage,
+    valid_headers,
+)
 from strego.errors import ConfigurationError
 from strego.ids import new_task_id
 from strego.serializers import JSON, RAW, Serializer
@@ -96,6 +102,7 @@ class Task:
         "_deadline",
         "_delay_s",
         "_explicit_id",
+        "_headers",
         "_id",
         "_labels",
         "_max_retry",
@@ -148,6 +155,7 @@ class Task:
         self._retry_count = 0
         self._created_ms = time.time_ns() // 1_000_000
         self._deadline: datetime | None = None
+        self._headers: Mapping[str, str] = _NO_HEADERS
 
     @classmethod
     def received(cls, message: TaskMessage, payload: Any, deadline: datetime | None) -> Task:
@@ -171,7 +179,27 @@ class Task:
         task._retry_count = message.retry_count
         task._created_ms = message.created_ms
         task._deadline = deadline
+        task._headers = message.headers
         return task
+
+    def with_headers(self, headers: Mapping[str, str]) -> Task:
+        """This task with transport ``headers`` added (a copy; this one is unchanged).
+
+        For middleware: headers travel in the task's envelope, not its labels, and a
+        worker's middleware reads them back from :attr:`headers` (tracing middleware
+        carries the W3C trace context this way). Bounded: at most 16, str → str.
+        """
+        merged = {**self._headers, **headers}
+        if not valid_headers(merged):
+            raise ValueError(
+                f"headers must map str to str: at most {MAX_HEADERS}, names of at most 256 "
+                f"and values of at most {MAX_HEADER_LENGTH} characters; got {headers!r}"
+            )
+        clone = Task.__new__(Task)
+        for name in Task.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone._headers = merged
+        return clone
 
     def to_message(self) -> TaskMessage:
         return TaskMessage(
@@ -187,6 +215,7 @@ class Task:
             labels=self._labels,
             created_ms=self._created_ms,
             explicit_id=self._explicit_id,
+            headers=self._headers,
         )
 
     @property
@@ -228,6 +257,11 @@ class Task:
     def labels(self) -> dict[str, str]:
         """Free-form str→str tags (a copy)."""
         return dict(self._labels)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Transport headers set by middleware (see :meth:`with_headers`), a copy."""
+        return dict(self._headers)
 
     @property
     def created_at(self) -> datetime:
@@ -281,6 +315,9 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task(type={self._type!r}, id={self._id!r}, queue={self._queue!r})"
+
+
+_NO_HEADERS: Mapping[str, str] = {}  # shared, never mutated: most tasks have none
 
 
 def _validate_id(task_id: object) -> str:

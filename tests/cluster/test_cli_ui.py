@@ -49,3 +49,26 @@ async def test_ui_dashboard_on_every_topology(
         assert all(f'data-queue="{queue}"' in dashboard.text for queue in queues)
         page = await http.get(f"/queues/{queues[2]}")
         assert page.status_code == 200
+
+
+async def test_ui_metrics_on_every_topology(
+    broker: strego.RedisBroker, client: strego.Client, queues: list[str]
+) -> None:
+    """The UI's /metrics reads every queue (one script per queue, routed to its slot's
+    master) and counts workers on a cluster or sentinel broker."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for n, queue in enumerate(queues):
+        await client.enqueue_many([strego.Task("t", queue=queue) for _ in range(n + 1)])
+    transport = httpx.ASGITransport(app=create_app(broker))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui.localhost") as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    pending = {
+        s.labels["queue"]: s.value
+        for s in families["strego_queue_tasks"].samples
+        if s.labels["state"] == "pending"
+    }
+    assert pending == {queue: n + 1 for n, queue in enumerate(queues)}
+    assert [s.value for s in families["strego_workers"].samples] == [0]

@@ -213,7 +213,13 @@ class WorkerBroker(Protocol):
     ) -> Callable[[], Awaitable[None]]:
         """Subscribe to the queues' channels; returns an async stop function."""
 
-    async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None: ...
+    async def heartbeat(
+        self,
+        registration: WorkerRegistration,
+        in_flight: int,
+        stats: Mapping[str, str] | None = None,
+    ) -> None:
+        """Say this worker is alive; ``stats`` (bounded) go into its description."""
 
     async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None: ...
 

@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-from strego.cli.common import positive_int
+from strego.cli.common import port, positive_int
 from strego.cli.errors import UsageError
 from strego.logs import configure_logging
 from strego.worker import Server
@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   strego worker myapp.tasks:server
   strego worker myapp.tasks:server --concurrency 50 --queues critical,default
   strego worker myapp.tasks:server --log-format json --log-level debug
+  strego worker myapp.tasks:server --metrics-port 9100 --health-port 9100
 """
 
 
@@ -33,6 +34,20 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--concurrency", type=positive_int, help="override the Server's concurrency"
     )
     parser.add_argument("--queues", help="override the queues: comma-separated names")
+    parser.add_argument(
+        "--metrics-port",
+        type=port,
+        metavar="PORT",
+        help="serve Prometheus /metrics on PORT (needs strego[prometheus])",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=port,
+        metavar="PORT",
+        help="serve /healthz on PORT for liveness probes: 200 while the event loop turns, "
+        "the worker's loops run and Redis answered within 30 s, else 503 "
+        "(with --metrics-port on the same PORT, both on one listener)",
+    )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
     )
@@ -66,6 +81,10 @@ def run_worker(args: argparse.Namespace) -> int:
         changes["concurrency"] = args.concurrency
     if args.queues:
         changes["queues"] = {q.strip(): 1 for q in args.queues.split(",") if q.strip()}
+    if args.metrics_port is not None:
+        changes["metrics_port"] = args.metrics_port
+    if args.health_port is not None:
+        changes["health_port"] = args.health_port
     if changes:
         server.reconfigure(**changes)
     server.run()

@@ -37,7 +37,16 @@ from strego.ui.csrf import CsrfTokens
 from strego.ui.formatting import FILTERS
 from strego.ui.history import HistoryReader
 from strego.ui.origins import HostPolicy
-from strego.ui.routes import api, api_actions, auth_pages, forms, health, pages, task_pages
+from strego.ui.routes import (
+    api,
+    api_actions,
+    auth_pages,
+    forms,
+    health,
+    metrics,
+    pages,
+    task_pages,
+)
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
 from strego.ui.sessions import LoginThrottle, SessionStore
@@ -88,6 +97,7 @@ def create_app(
         *api.routes(),
         *api_actions.routes(),
         *health.routes(),
+        *metrics.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Iterable, Mapping
 
 from strego.durations import Duration, optional_seconds, to_seconds
 from strego.errors import ConfigurationError
+from strego.middleware import Middleware, check_middleware
 from strego.retry import Jitter, RetryPolicy
 from strego.task import validate_queue_name
 
@@ -29,6 +31,9 @@ class ServerConfig:
     dead_letter_ttl_s: float
     unknown_type_grace_s: float
     heartbeat_interval_s: float = 5.0
+    middleware: tuple[Middleware, ...] = ()
+    metrics_port: int | None = None  # /metrics (Prometheus); 0: any free port
+    health_port: int | None = None  # /healthz (liveness); the same port: one listener
 
     @classmethod
     def build(
@@ -49,6 +54,9 @@ class ServerConfig:
         dead_letter_max: int,
         dead_letter_ttl: Duration,
         unknown_type_grace: Duration,
+        middleware: Iterable[Middleware] = (),
+        metrics_port: int | None = None,
+        health_port: int | None = None,
     ) -> ServerConfig:
         return cls(
             queues=_queues(queues),
@@ -66,6 +74,9 @@ class ServerConfig:
             dead_letter_max=_int(dead_letter_max, "dead_letter_max", minimum=1),
             dead_letter_ttl_s=to_seconds(dead_letter_ttl, "dead_letter_ttl", allow_zero=False),
             unknown_type_grace_s=to_seconds(unknown_type_grace, "unknown_type_grace"),
+            middleware=check_middleware(middleware),
+            metrics_port=check_metrics_port(metrics_port),
+            health_port=check_port(health_port, "health_port"),
         )
 
     @staticmethod
@@ -75,6 +86,24 @@ class ServerConfig:
     @staticmethod
     def check_concurrency(value: object) -> int:
         return _int(value, "concurrency", minimum=1)
+
+
+def check_port(value: object, name: str) -> int | None:
+    """A TCP port to listen on, 0 for any free one, or None (off)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigurationError(f"{name} must be a port number 0-65535 or None, got {value!r}")
+    return value
+
+
+def check_metrics_port(value: object) -> int | None:
+    port = check_port(value, "metrics_port")
+    if port is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigurationError(
+            "metrics_port needs prometheus_client: pip install 'strego[prometheus]'"
+        )
+    return port
 
 
 def _int(value: object, name: str, *, minimum: int) -> int:

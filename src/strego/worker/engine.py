@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -37,12 +38,22 @@ from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
+from strego.worker.stats import WorkerStats
 from strego.worker.threads import DaemonThreadPool
 from strego.worker.upkeep import Upkeep
 
-__all__ = ["Engine", "cancel_and_wait"]
+__all__ = ["Engine", "Liveness", "cancel_and_wait"]
 
 log = logging.getLogger("strego")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Liveness:
+    """What a liveness probe needs to know (see worker/probes.py)."""
+
+    ready: bool  # Redis answered at start: group checked, consumer name held
+    working: bool  # the fetch and outcome loops are running
+    redis_silent_s: float | None  # since Redis last answered a heartbeat (None: never)
 
 
 class Engine:
@@ -52,8 +63,10 @@ class Engine:
         broker: WorkerBroker,
         runner_factory: Callable[[Executor], Runner],
         history: TaskHistory,
+        stats: WorkerStats,
     ) -> None:
         self._config = config
+        self.stats = stats
         self._broker = broker
         self._history = history
         self._timing = broker.timing
@@ -63,7 +76,7 @@ class Engine:
         self._selector = QueueSelector(config.queues, strict=config.strict_priority)
         self._clock = time.monotonic
         self.leases = LeaseTable(self._clock)
-        self._sink = OutcomeSink(broker, history, self.leases, broker.consumer)
+        self._sink = OutcomeSink(broker, history, self.leases, broker.consumer, stats)
         self._in_flight = 0
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -84,11 +97,21 @@ class Engine:
             concurrency=config.concurrency,
             started_ms=int(time.time() * 1000),
         )
-        self._upkeep = Upkeep(config, broker, self.leases, self.registration, self._clock)
+        self._upkeep = Upkeep(config, broker, self.leases, self.registration, self._clock, stats)
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def liveness(self) -> Liveness:
+        answered = self._upkeep.redis_answered_at
+        loops = [*self._loops, self._fetcher] if self._fetcher is not None else []
+        working = bool(loops) and not any(task.done() for task in loops)
+        return Liveness(
+            ready=self._registered,
+            working=working,
+            redis_silent_s=None if answered is None else self._clock() - answered,
+        )
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -133,6 +156,7 @@ class Engine:
                             self._broker.consumer,
                             extra={"queue": queue},
                         )
+                self._upkeep.redis_answered_at = self._clock()
                 return
             except ConfigurationError:
                 raise  # a wrong group, a consumer name in use: retrying cannot help
@@ -336,6 +360,7 @@ class Engine:
         if lease.cancel_requested:
             return Attempt(Cancelled(message.id, message.explicit_id), message)
         self._record_active(lease.delivery, message.id, message.type, message.retry_count)
+        self.stats.started(lease.delivery.queue, lease.delivery.entry_id)
         self.leases.begin(lease)
         return await self._runner.execute(message, handler, payload, lease)
 

@@ -34,6 +34,7 @@ class Lease:
     phase: Phase = Phase.WAITING
     cancel_requested: bool = False
     superseded: bool = False  # another delivery replaced it, or its entry was deleted
+    ran: bool = False  # its handler started (its duration counts in the worker's stats)
     handle: asyncio.Task[None] | None = None  # the task processing it
 
     @property
@@ -69,6 +70,7 @@ class LeaseTable:
 
     def begin(self, lease: Lease) -> None:
         lease.phase = Phase.RUNNING
+        lease.ran = True
 
     def settle(self, lease: Lease) -> None:
         lease.phase = Phase.SETTLING
@@ -124,6 +126,14 @@ class LeaseTable:
             for lease in self._leases.values()
             if lease.delivery.queue == queue
         ]
+
+    def running(self) -> dict[str, int]:
+        """Handlers running now, per queue (read by /metrics, not per task)."""
+        found: dict[str, int] = {}
+        for lease in self._leases.values():
+            if lease.phase is Phase.RUNNING:
+                found[lease.delivery.queue] = found.get(lease.delivery.queue, 0) + 1
+        return found
 
     def renewable(self) -> list[tuple[Delivery, str]]:
         return [(lease.delivery, lease.task_id) for lease in self._leases.values()]

@@ -19,6 +19,7 @@ from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
 from strego.store.base import TaskHistory
 from strego.task import TaskState
 from strego.worker.leases import Lease, LeaseTable
+from strego.worker.stats import WorkerStats
 
 __all__ = ["OutcomeSink"]
 
@@ -33,9 +34,15 @@ _STATE = {
 
 class OutcomeSink:
     def __init__(
-        self, broker: WorkerBroker, history: TaskHistory, leases: LeaseTable, worker: str
+        self,
+        broker: WorkerBroker,
+        history: TaskHistory,
+        leases: LeaseTable,
+        worker: str,
+        stats: WorkerStats,
     ) -> None:
         self._broker = broker
+        self._stats = stats  # counts outcomes once they landed (a lost one is not ours)
         self._history = history
         self._leases = leases  # a lease is renewed until its outcome lands, then dropped
         self._worker = worker
@@ -86,7 +93,9 @@ class OutcomeSink:
                     extra={"task_id": task_id, "queue": lease.delivery.queue},
                 )
                 continue
-            self._history.record(_event(outcome, message, lease.delivery, now, self._worker))
+            event = _event(outcome, message, lease.delivery, now, self._worker)
+            self._history.record(event)
+            self._stats.finished(lease.delivery.queue, event.type, outcome, lease.ran)
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until every outcome put so far is applied; False on timeout."""

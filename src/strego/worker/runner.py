@@ -7,13 +7,14 @@ handler can end maps to one explicit outcome value.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import logging
 import os
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from strego.broker.base import Delivery
 from strego.envelope import MalformedTaskError, TaskMessage, decode
 from strego.errors import RetryAfter, SkipRetry, TaskTimeoutError
 from strego.handlers import DecodeError, Handler, HandlerRegistry
+from strego.middleware import Hook, compose
 from strego.outcome import (
     Cancelled,
     Dead,
@@ -63,6 +65,7 @@ class Runner:
         max_deliveries: int,
         executor: Executor,
         unknown_type_grace_s: float,
+        hooks: Sequence[Hook[Any]] = (),
     ) -> None:
         self._handlers = handlers
         self._serializers = serializers
@@ -70,6 +73,7 @@ class Runner:
         self._max_deliveries = max_deliveries
         self._executor = executor
         self._unknown_type_grace_s = unknown_type_grace_s
+        self._hooks = tuple(hooks)  # Middleware.process hooks; none: the direct path
 
     def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
         """Decode the entry and find its handler, or say why it must be dead-lettered."""
@@ -134,8 +138,12 @@ class Runner:
         if message.timeout_s is not None:
             deadline = datetime.now(UTC) + timedelta(seconds=message.timeout_s)
         task = Task.received(message, payload, deadline)
+        held: list[Awaitable[Any]] | None = None  # a timed-out sync handler's thread
         try:
-            if handler.is_async:
+            if self._hooks:
+                held = []
+                await compose(self._hooks, self._terminal(handler, message.timeout_s, held))(task)
+            elif handler.is_async:
                 await self._run_async(handler, payload, task, message.timeout_s)
             else:
                 holdover = await self._run_sync(handler, payload, task, message.timeout_s)
@@ -157,31 +165,56 @@ class Runner:
             )
             return Attempt(dead, message)
         except BaseException as exc:  # every way a handler can end: see the docstring
-            return Attempt(self._failure(message, handler, task, exc, started), message)
+            failure = self._failure(message, handler, task, exc, started)
+            return Attempt(failure, message, held[0] if held else None)
         return Attempt(Succeeded(message.id, message.explicit_id, _since(started)), message)
+
+    def _terminal(
+        self, handler: Handler, timeout_s: float | None, held: list[Awaitable[Any]]
+    ) -> Callable[[Task], Awaitable[Any]]:
+        """The end of the middleware chain: the handler, given the task the last
+        middleware passed on; its timeout raises through the middleware."""
+
+        async def run(task: Task) -> Any:
+            if handler.is_async:
+                return await self._run_async(handler, task.payload, task, timeout_s)
+            # Middleware set context (the current span): the handler's thread sees it.
+            context = contextvars.copy_context()
+            holdover = await self._run_sync(handler, task.payload, task, timeout_s, context)
+            if holdover is not None:
+                held.append(holdover[1])
+                raise holdover[0]
+            return None
+
+        return run
 
     async def _run_async(
         self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
-    ) -> None:
+    ) -> Any:
         call = handler.call(payload, task)
         if timeout_s is None:
-            await call  # type: ignore[misc]
-            return
+            return await call  # type: ignore[misc]
         try:
             async with asyncio.timeout(timeout_s) as scope:
-                await call  # type: ignore[misc]
+                return await call  # type: ignore[misc]
         except TimeoutError as exc:
             if scope.expired():
                 raise TaskTimeoutError(task.id, timeout_s) from exc
             raise
 
     async def _run_sync(
-        self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
+        self,
+        handler: Handler,
+        payload: Any,
+        task: Task,
+        timeout_s: float | None,
+        context: contextvars.Context | None = None,
     ) -> tuple[TaskTimeoutError, Awaitable[Any]] | None:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            self._executor, functools.partial(handler.call, payload, task)
-        )
+        call = functools.partial(handler.call, payload, task)
+        if context is not None:
+            call = functools.partial(context.run, call)
+        future = loop.run_in_executor(self._executor, call)
         if timeout_s is None:
             await future
             return None

@@ -15,12 +15,15 @@ from strego.broker.base import WorkerBroker
 from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
+from strego.middleware import Middleware, process_hooks
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
+from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import Runner
+from strego.worker.stats import WorkerStats
 
 __all__ = ["Server"]
 
@@ -55,6 +58,9 @@ class Server:
         unknown_type_grace: Duration = 3600.0,
         serializers: Iterable[Serializer] = (),
         store: TaskHistory | None = None,
+        middleware: Iterable[Middleware] = (),
+        metrics_port: int | None = None,
+        health_port: int | None = None,
     ) -> None:
         # Kept as given, so reconfigure() validates a change exactly like construction.
         self._options: dict[str, Any] = dict(
@@ -73,6 +79,9 @@ class Server:
             dead_letter_max=dead_letter_max,
             dead_letter_ttl=dead_letter_ttl,
             unknown_type_grace=unknown_type_grace,
+            middleware=middleware,
+            metrics_port=metrics_port,
+            health_port=health_port,
         )
         self.config = ServerConfig.build(**self._options)
         self.broker = broker
@@ -80,6 +89,7 @@ class Server:
         self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
         self._engine: Engine | None = None
+        self._probes: list[ProbeServer] = []
 
     @overload
     def handle(self, task_type: str) -> Callable[[F], F]: ...
@@ -130,12 +140,15 @@ class Server:
         if not len(self.handlers):
             log.warning("server started with no handlers: every task will be dead-lettered")
         await self.history.start()
-        self._engine = Engine(self.config, self.broker, self._make_runner, self.history)
+        stats = WorkerStats(list(self.config.queues), lambda t: self.handlers.get(t) is not None)
+        self._engine = Engine(self.config, self.broker, self._make_runner, self.history, stats)
         try:
+            await self._start_probes()  # first: /healthz says "starting" while Redis is away
             await self._engine.start()
         except BaseException:  # refused (a wrong group...) or cancelled while waiting
             engine, self._engine = self._engine, None
             await engine.stop()
+            await self._stop_probes()
             await self.history.aclose()
             raise
         log.info(
@@ -154,7 +167,44 @@ class Server:
             self.config.max_deliveries,
             executor,
             self.config.unknown_type_grace_s,
+            process_hooks(self.config.middleware),
         )
+
+    @property
+    def probe_ports(self) -> dict[str, int]:
+        """The ports serving ``/metrics`` and ``/healthz`` (bound ones, once started)."""
+        return {path: probe.port for probe in self._probes for path in probe.paths}
+
+    async def _start_probes(self) -> None:
+        by_port: dict[int, dict[str, Endpoint]] = {}
+        if self.config.metrics_port is not None:
+            from strego.worker import prometheus  # the [prometheus] extra: only when asked
+
+            registry = prometheus.worker_registry(self._metrics_source)
+
+            async def metrics(accept: str) -> Response:
+                body, content_type = prometheus.render(registry, accept)
+                return 200, content_type, body
+
+            by_port.setdefault(self.config.metrics_port, {})["/metrics"] = metrics
+        if self.config.health_port is not None:
+            by_port.setdefault(self.config.health_port, {})["/healthz"] = self._healthz
+        for port, endpoints in by_port.items():
+            probe = ProbeServer("0.0.0.0", port, endpoints)
+            await probe.start()
+            self._probes.append(probe)
+
+    def _metrics_source(self) -> tuple[WorkerStats, Mapping[str, int]] | None:
+        engine = self._engine
+        return None if engine is None else (engine.stats, engine.leases.running())
+
+    async def _healthz(self, accept: str) -> Response:
+        return health(self._engine.liveness() if self._engine is not None else None)
+
+    async def _stop_probes(self) -> None:
+        probes, self._probes = self._probes, []
+        for probe in probes:
+            await probe.stop()
 
     async def stop(self) -> None:
         """Graceful stop: finish in-flight tasks (up to ``shutdown_timeout``), then exit."""
@@ -162,6 +212,7 @@ class Server:
         if engine is None:
             return
         await engine.stop()
+        await self._stop_probes()
         await self.history.aclose()
         log.info("worker %s stopped", self.broker.consumer, extra={"worker": self.broker.consumer})
 

@@ -13,6 +13,7 @@ from strego.broker.base import LeaseCheck, WorkerBroker, WorkerRegistration
 from strego.worker.config import ServerConfig
 from strego.worker.leases import Lease, LeaseTable
 from strego.worker.maintenance import every
+from strego.worker.stats import WorkerStats
 
 __all__ = ["Upkeep"]
 
@@ -27,8 +28,11 @@ class Upkeep:
         leases: LeaseTable,
         registration: WorkerRegistration,
         clock: Callable[[], float],
+        stats: WorkerStats,
     ) -> None:
         self._config = config
+        self._stats = stats
+        self.redis_answered_at: float | None = None  # clock time of the last heartbeat
         self._broker = broker
         self._leases = leases
         self._registration = registration
@@ -39,7 +43,9 @@ class Upkeep:
         timing = self._broker.timing
 
         async def heartbeat() -> None:
-            await self._broker.heartbeat(self._registration, in_flight())
+            fields = self._stats.heartbeat_fields()
+            await self._broker.heartbeat(self._registration, in_flight(), fields)
+            self.redis_answered_at = self._clock()
 
         jobs = [
             ("lease renewal", max(0.05, timing.claim_stale_after_s / 3), self.renew),

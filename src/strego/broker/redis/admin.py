@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 
 from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
+from strego.broker.redis.gauges import queue_gauges
 from strego.broker.redis.keys import QueueKeys
 from strego.broker.redis.pages import TaskPager
 from strego.broker.redis.topology import server_info
@@ -21,7 +22,9 @@ from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
 from strego.errors import QueueInUseError
 from strego.paging import MAX_PAGE, MAX_STREAM_OFFSET, Cursor, TaskPage, parse_cursor
 from strego.records import (
+    ClusterGauges,
     ConsumerInfo,
+    QueueGauges,
     QueueInfo,
     TaskRecord,
     TaskTypeStats,
@@ -552,6 +555,28 @@ class RedisAdmin:
             if raw:
                 found.append(_worker_info({text(k): text(v) for k, v in raw.items()}))
         return found
+
+    async def gauges(self) -> ClusterGauges:
+        """Every known queue's gauges (broker/redis/gauges.py: three pipelined round
+        trips per 500 queues) and the live workers, counted without reading their
+        descriptions."""
+        names = await self._broker.known_queues()
+        queues: list[QueueGauges] = []
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start : start + _CHUNK]
+            queues += await queue_gauges(self._redis, self._broker, chunk)
+        return ClusterGauges(queues=queues, workers=await self._live())
+
+    async def _live(self) -> int:
+        """Workers whose description has not expired (what ``workers()`` lists)."""
+        global_keys = self._broker.global_keys
+        names = [text(n) for n in await self._redis.zrange(global_keys.workers, 0, -1)]
+        if not names:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(global_keys.worker(name))
+        return sum(1 for found in await pipe.execute() if found)
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
         alive = {w.name for w in await self.workers()}

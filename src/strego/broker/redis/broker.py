@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from strego.broker.base import (
@@ -540,8 +540,13 @@ class RedisBroker:
     ) -> Callable[[], Awaitable[None]]:
         return await self._presence.listen(queues, on_signal)
 
-    async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
-        await self._presence.heartbeat(registration, in_flight)
+    async def heartbeat(
+        self,
+        registration: WorkerRegistration,
+        in_flight: int,
+        stats: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._presence.heartbeat(registration, in_flight, stats)
 
     async def deregister(self, registration: WorkerRegistration, queues: Sequence[str]) -> None:
         await self._presence.deregister(registration, queues)

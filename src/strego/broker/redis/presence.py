@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -111,7 +111,15 @@ class Presence:
     def _instance_key(self) -> str:
         return self._global_keys.instance(self._broker.group, self._config.consumer)
 
-    async def heartbeat(self, registration: WorkerRegistration, in_flight: int) -> None:
+    async def heartbeat(
+        self,
+        registration: WorkerRegistration,
+        in_flight: int,
+        stats: Mapping[str, str] | None = None,
+    ) -> None:
+        """Refresh this worker's description and registry entry. ``stats`` are the
+        worker's counters (``processed``, ``failed``, ``types``: see worker/stats.py),
+        bounded in size by the worker; Inspector.workers() reads them back."""
         if self._instance is not None:
             await self._instance.refresh()
         # Redis's clock, not ours: with local clocks, a worker running more than the TTL
@@ -131,6 +139,7 @@ class Presence:
                 "in_flight": in_flight,
                 "started_ms": registration.started_ms,
                 "heartbeat_ms": now_ms,
+                **(stats or {}),
             },
         )
         pipe.expire(key, _HEARTBEAT_TTL_S)
