@@ -1,4 +1,4 @@
-"""Client and SyncClient: enqueue, enqueue_many, cancel.
+"""Client and SyncClient: enqueue, enqueue_many, cancel, result.
 
 Neither closes a broker it was given: the broker's owner calls ``broker.aclose()``.
 """
@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pydantic
 from redis.asyncio import Redis, RedisCluster
 
 from strego.broker.base import EnqueueRequest, EnqueueResult
 from strego.broker.redis import RedisBroker
-from strego.durations import Duration, to_seconds
-from strego.errors import BrokerUnavailableError, ConfigurationError, DuplicateTaskError
+from strego.durations import Duration, optional_seconds, to_seconds
+from strego.errors import (
+    BrokerUnavailableError,
+    ConfigurationError,
+    DuplicateTaskError,
+    TaskCancelledError,
+    TaskFailedError,
+)
 from strego.events import TaskEvent
+from strego.results import Finished, decode_result
+from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import Task, TaskInfo, TaskState
 
@@ -27,7 +36,11 @@ T = TypeVar("T")
 
 
 class Client:
-    """Enqueues tasks. An async context manager; cheap to create."""
+    """Enqueues tasks and awaits their results. An async context manager; cheap to create.
+
+    ``serializers``: custom serializers (beyond JSON, raw and msgpack) that results may
+    be encoded with, so :meth:`result` can decode them.
+    """
 
     def __init__(
         self,
@@ -36,6 +49,7 @@ class Client:
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
         wait_timeout: Duration = 5.0,
+        serializers: Iterable[Serializer] = (),
     ) -> None:
         if (
             isinstance(wait_replicas, bool)
@@ -46,6 +60,7 @@ class Client:
                 f"wait_replicas must be an integer >= 0, got {wait_replicas!r}"
             )
         self.broker = broker
+        self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
         self._wait_replicas = wait_replicas
         self._wait_timeout_s = to_seconds(wait_timeout, "wait_timeout", allow_zero=False)
@@ -108,6 +123,33 @@ class Client:
         """Cancel a pending, scheduled, retrying or running task. False if unknown/finished."""
         return await self.broker.cancel(task_id, queue)
 
+    async def result(
+        self, task_id: str, *, timeout: Duration | None = None, type: Any = None
+    ) -> Any:
+        """The task's result, waiting for it to finish (pushed by Redis, not polled).
+
+        Returns the handler's return value (None if it returned None), validated as
+        ``type`` when given (a pydantic model, dataclass, ``list[int]``...). Raises
+        :class:`TaskFailedError` (dead-lettered), :class:`TaskCancelledError`,
+        :class:`TaskNotFoundError` at once for an unknown id or an expired result, and
+        :class:`ResultTimeoutError` when it has not finished within ``timeout``
+        seconds (None: wait as long as it takes).
+        """
+        if not isinstance(task_id, str) or not task_id:
+            raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
+        timeout_s = optional_seconds(timeout, "timeout")
+        finished = await self.broker.results.wait(task_id, timeout_s)
+        return self._value(finished, type)
+
+    def _value(self, finished: Finished, type_: Any) -> Any:
+        if finished.state is TaskState.DEAD:
+            raise TaskFailedError(finished.task_id, finished.reason or "unknown", finished.error)
+        if finished.state is TaskState.CANCELLED:
+            raise TaskCancelledError(finished.task_id, finished.reason or "cancelled")
+        if finished.stored is None:
+            return None if type_ is None else _validate_none(type_)
+        return decode_result(finished.stored, self.serializers, type_)
+
     async def aclose(self) -> None:
         """Flush and close the history store, if this client started it."""
         if self._history_started and not isinstance(self.history, NullHistory):
@@ -119,6 +161,11 @@ class Client:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _validate_none(type_: Any) -> Any:
+    """A None result checked against ``type`` like any other (``int`` refuses it)."""
+    return pydantic.TypeAdapter(type_).validate_python(None)
 
 
 def _created(task: Task, result: EnqueueResult) -> TaskEvent:
@@ -151,10 +198,13 @@ class SyncClient:
         *,
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
+        serializers: Iterable[Serializer] = (),
         **broker_options: Any,
     ) -> None:
         self._broker = RedisBroker(url_or_client, **broker_options)
-        self._client = Client(self._broker, store=store, wait_replicas=wait_replicas)
+        self._client = Client(
+            self._broker, store=store, wait_replicas=wait_replicas, serializers=serializers
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="strego-sync-client"
@@ -180,6 +230,10 @@ class SyncClient:
 
     def cancel(self, task_id: str, queue: str | None = None) -> bool:
         return self._call(self._client.cancel(task_id, queue))
+
+    def result(self, task_id: str, *, timeout: Duration | None = None, type: Any = None) -> Any:
+        """:meth:`Client.result`, blocking the calling thread (not the private loop)."""
+        return self._call(self._client.result(task_id, timeout=timeout, type=type))
 
     def close(self) -> None:
         if self._closed:

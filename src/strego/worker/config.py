@@ -28,6 +28,8 @@ class ServerConfig:
     dead_letter_max: int
     dead_letter_ttl_s: float
     unknown_type_grace_s: float
+    result_ttl_s: float = 3600.0
+    result_max_bytes: int = 1_048_576
     heartbeat_interval_s: float = 5.0
 
     @classmethod
@@ -49,6 +51,8 @@ class ServerConfig:
         dead_letter_max: int,
         dead_letter_ttl: Duration,
         unknown_type_grace: Duration,
+        result_ttl: Duration = 3600.0,
+        result_max_bytes: int = 1_048_576,
     ) -> ServerConfig:
         return cls(
             queues=_queues(queues),
@@ -66,6 +70,8 @@ class ServerConfig:
             dead_letter_max=_int(dead_letter_max, "dead_letter_max", minimum=1),
             dead_letter_ttl_s=to_seconds(dead_letter_ttl, "dead_letter_ttl", allow_zero=False),
             unknown_type_grace_s=to_seconds(unknown_type_grace, "unknown_type_grace"),
+            result_ttl_s=_result_ttl(result_ttl),
+            result_max_bytes=_int(result_max_bytes, "result_max_bytes", minimum=1),
         )
 
     @staticmethod
@@ -81,6 +87,13 @@ def _int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _result_ttl(value: Duration) -> float:
+    seconds = to_seconds(value, "result_ttl")
+    if 0 < seconds < 0.001:  # Redis expires in whole milliseconds
+        raise ConfigurationError(f"result_ttl must be 0 or at least 1 ms, got {value!r}")
+    return seconds
 
 
 def _queues(queues: Iterable[str] | Mapping[str, int]) -> dict[str, int]:

@@ -31,12 +31,13 @@ from strego.outcome import (
     Succeeded,
     unreadable_entry,
 )
+from strego.results import ResultEncodeError, encode_result
 from strego.retry import RetryPolicy
-from strego.serializers import SerializerRegistry
+from strego.serializers import JSON, SerializerRegistry
 from strego.task import Task
 from strego.worker.leases import Lease
 
-__all__ = ["Attempt", "Runner"]
+__all__ = ["Attempt", "ResultLimits", "Runner"]
 
 log = logging.getLogger("strego")
 
@@ -54,6 +55,14 @@ class Attempt:
     holdover: Awaitable[Any] | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ResultLimits:
+    """How results are kept: the default ``result_ttl`` and the size cap."""
+
+    ttl_s: float = 3600.0
+    max_bytes: int = 1_048_576
+
+
 class Runner:
     def __init__(
         self,
@@ -63,6 +72,7 @@ class Runner:
         max_deliveries: int,
         executor: Executor,
         unknown_type_grace_s: float,
+        results: ResultLimits | None = None,
     ) -> None:
         self._handlers = handlers
         self._serializers = serializers
@@ -70,6 +80,7 @@ class Runner:
         self._max_deliveries = max_deliveries
         self._executor = executor
         self._unknown_type_grace_s = unknown_type_grace_s
+        self._results = results or ResultLimits()
 
     def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
         """Decode the entry and find its handler, or say why it must be dead-lettered."""
@@ -136,12 +147,12 @@ class Runner:
         task = Task.received(message, payload, deadline)
         try:
             if handler.is_async:
-                await self._run_async(handler, payload, task, message.timeout_s)
+                value = await self._run_async(handler, payload, task, message.timeout_s)
             else:
-                holdover = await self._run_sync(handler, payload, task, message.timeout_s)
-                if holdover is not None:
-                    failure = self._failure(message, handler, task, holdover[0], started)
-                    return Attempt(failure, message, holdover[1])
+                value = await self._run_sync(handler, payload, task, message.timeout_s)
+                if isinstance(value, _Holdover):
+                    failure = self._failure(message, handler, task, value.error, started)
+                    return Attempt(failure, message, value.thread)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is None or not current.cancelling():
@@ -155,18 +166,35 @@ class Runner:
             return Attempt(_dead(message, DeadReason.SKIP_RETRY, exc.reason, exc), message)
         except BaseException as exc:  # every way a handler can end: see the docstring
             return Attempt(self._failure(message, handler, task, exc, started), message)
-        return Attempt(Succeeded(message.id, message.explicit_id, _since(started)), message)
+        return Attempt(self._succeeded(message, handler, value, started), message)
+
+    def _succeeded(
+        self, message: TaskMessage, handler: Handler, value: Any, started: float
+    ) -> Succeeded | Dead:
+        """The outcome of a handler that returned ``value``: its result encoded for the
+        ack script, or a dead letter when it cannot be kept (too large, unencodable)."""
+        ttl_s = message.result_ttl_s if message.result_ttl_s is not None else self._results.ttl_s
+        if value is None or ttl_s <= 0:  # nothing to keep: the ack costs what it did
+            return Succeeded(message.id, message.explicit_id, _since(started))
+        serializer = self._serializers.get(message.serializer) or JSON
+        try:
+            stored = encode_result(
+                value, serializer, handler.result_adapter, self._results.max_bytes
+            )
+        except ResultEncodeError as exc:
+            reason = DeadReason(exc.reason)
+            return _dead(message, reason, exc.detail, exc.__cause__, duration_s=_since(started))
+        return Succeeded(message.id, message.explicit_id, _since(started), stored, ttl_s)
 
     async def _run_async(
         self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
-    ) -> None:
+    ) -> Any:
         call = handler.call(payload, task)
         if timeout_s is None:
-            await call  # type: ignore[misc]
-            return
+            return await call
         try:
             async with asyncio.timeout(timeout_s) as scope:
-                await call  # type: ignore[misc]
+                return await call
         except TimeoutError as exc:
             if scope.expired():
                 raise TaskTimeoutError(task.id, timeout_s) from exc
@@ -174,21 +202,20 @@ class Runner:
 
     async def _run_sync(
         self, handler: Handler, payload: Any, task: Task, timeout_s: float | None
-    ) -> tuple[TaskTimeoutError, Awaitable[Any]] | None:
+    ) -> Any:
+        """The handler's return value, or a :class:`_Holdover` when it timed out."""
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
             self._executor, functools.partial(handler.call, payload, task)
         )
         if timeout_s is None:
-            await future
-            return None
+            return await future
         done, _ = await asyncio.wait({future}, timeout=timeout_s)
         if done:
-            future.result()
-            return None
+            return future.result()
         # A thread cannot be interrupted: record the timeout now, keep the slot until
         # the thread returns (the caller awaits the holdover before freeing it).
-        return TaskTimeoutError(task.id, timeout_s), future
+        return _Holdover(TaskTimeoutError(task.id, timeout_s), future)
 
     def _failure(
         self,
@@ -211,6 +238,14 @@ class Runner:
             delay = self._retry_policy.delay(retry_number)
         retried = message.evolve(retry_count=retry_number, last_error=error, traceback=tb)
         return Retry(retried, delay, _since(started))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Holdover:
+    """A sync handler that timed out: its error now, its thread still to be awaited."""
+
+    error: TaskTimeoutError
+    thread: Awaitable[Any]
 
 
 _WORKER_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -20,7 +20,7 @@ from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
-from strego.worker.runner import Runner
+from strego.worker.runner import ResultLimits, Runner
 
 __all__ = ["Server"]
 
@@ -53,6 +53,8 @@ class Server:
         dead_letter_max: int = 10_000,
         dead_letter_ttl: Duration = timedelta(days=7),
         unknown_type_grace: Duration = 3600.0,
+        result_ttl: Duration = 3600.0,
+        result_max_bytes: int = 1_048_576,
         serializers: Iterable[Serializer] = (),
         store: TaskHistory | None = None,
     ) -> None:
@@ -72,6 +74,8 @@ class Server:
             dead_letter_max=dead_letter_max,
             dead_letter_ttl=dead_letter_ttl,
             unknown_type_grace=unknown_type_grace,
+            result_ttl=result_ttl,
+            result_max_bytes=result_max_bytes,
         )
         self.broker = broker
         self.handlers = HandlerRegistry()
@@ -148,6 +152,7 @@ class Server:
             self.config.max_deliveries,
             executor,
             self.config.unknown_type_grace_s,
+            ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
         )
 
     async def stop(self) -> None:
