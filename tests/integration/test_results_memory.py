@@ -21,7 +21,10 @@ async def used_memory(client: strego.Client) -> int:
 
 
 async def result_keys(client: strego.Client) -> int:
-    pattern = client.broker.keys("default").result("*")
+    return await count_keys(client, client.broker.keys("default").result("*"))
+
+
+async def count_keys(client: strego.Client, pattern: str) -> int:
     return len([k async for k in client.broker.redis.scan_iter(match=pattern, count=1000)])
 
 
@@ -50,7 +53,10 @@ async def test_memory_back_to_baseline_after_results_expire(
     redis = client.broker.redis
     done = await run_batch(client, inspector, 0, 2 * KEEP, waited=10)  # fills the ring
     await wait_until(lambda: _no_results(client), timeout=10)
-    baseline, keys_before = await used_memory(client), await redis.dbsize()
+    # Memory is the whole server's (other tests' keys only ever expire meanwhile); the
+    # key count is this test's prefix.
+    ours = f"{client.broker.config.prefix}:*"
+    baseline, keys_before = await used_memory(client), await count_keys(client, ours)
 
     done = await run_batch(client, inspector, done, TASKS, waited=200)
     assert await result_keys(client) > TASKS // 2  # they are there while their TTL runs
@@ -59,7 +65,7 @@ async def test_memory_back_to_baseline_after_results_expire(
     await wait_until(lambda: _no_results(client), timeout=15)
     grown = await used_memory(client) - baseline
     assert grown < 256 * 1024, f"{grown} bytes still held after the results expired"
-    assert await redis.dbsize() == keys_before
+    assert await count_keys(client, ours) == keys_before
     keys = client.broker.keys("default")
     assert await redis.llen(keys.finished) == KEEP
     assert await redis.exists(keys.waiters) == 0
