@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pydantic
 from redis.asyncio import Redis, RedisCluster
 
-from strego.broker.base import EnqueueRequest, EnqueueResult
+from strego.broker.base import EnqueueRequest, EnqueueResult, ProducerBroker
 from strego.broker.redis import RedisBroker
 from strego.durations import Duration, optional_seconds, to_seconds
 from strego.errors import (
@@ -38,13 +38,14 @@ T = TypeVar("T")
 class Client:
     """Enqueues tasks and awaits their results. An async context manager; cheap to create.
 
+    ``broker``: any :class:`~strego.broker.base.ProducerBroker` (a ``RedisBroker``).
     ``serializers``: custom serializers (beyond JSON, raw and msgpack) that results may
     be encoded with, so :meth:`result` can decode them.
     """
 
     def __init__(
         self,
-        broker: RedisBroker,
+        broker: ProducerBroker,
         *,
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
@@ -138,7 +139,7 @@ class Client:
         if not isinstance(task_id, str) or not task_id:
             raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
         timeout_s = optional_seconds(timeout, "timeout")
-        finished = await self.broker.results.wait(task_id, timeout_s)
+        finished = await self.broker.wait_result(task_id, timeout_s)
         return self._value(finished, type)
 
     def _value(self, finished: Finished, type_: Any) -> Any:
@@ -189,7 +190,8 @@ class SyncClient:
     """The Client for synchronous code (Django, Flask, scripts).
 
     Runs a private event loop in a daemon thread, so it works from any thread and
-    inside frameworks that already run their own loop.
+    inside frameworks that already run their own loop. Construction is pure: the
+    thread starts on the first call (or ``with``), and ``close()`` stops it.
     """
 
     def __init__(
@@ -205,22 +207,36 @@ class SyncClient:
         self._client = Client(
             self._broker, store=store, wait_replicas=wait_replicas, serializers=serializers
         )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="strego-sync-client"
-        )
-        self._thread.start()
+        self._lock = threading.Lock()  # callers may share one SyncClient across threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._closed = False
 
     @property
     def broker(self) -> RedisBroker:
         return self._broker
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The private loop, started on first use."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("SyncClient is closed")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, daemon=True, name="strego-sync-client"
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
+        try:
+            loop = self._running_loop()
+        except RuntimeError:
             coro.close()
-            raise RuntimeError("SyncClient is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+            raise
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     def enqueue(self, task: Task) -> TaskInfo:
         return self._call(self._client.enqueue(task))
@@ -235,20 +251,31 @@ class SyncClient:
         """:meth:`Client.result`, blocking the calling thread (not the private loop)."""
         return self._call(self._client.result(task_id, timeout=timeout, type=type))
 
+    @property
+    def started(self) -> bool:
+        """Whether the private loop's thread is running (after a first call or ``with``)."""
+        return self._loop is not None and not self._closed
+
     def close(self) -> None:
-        if self._closed:
-            return
-        self._call(self._shutdown())
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        """Close the client's connections and stop its thread; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return  # never started: no connection was opened
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
     async def _shutdown(self) -> None:
         await self._client.aclose()
         await self._broker.aclose()
 
     def __enter__(self) -> SyncClient:
+        self._running_loop()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -13,7 +13,12 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["MalformedTaskError", "TaskMessage", "decode", "encode"]
+__all__ = ["MAX_RETRY", "MalformedTaskError", "TaskMessage", "decode", "encode"]
+
+#: The most retries a task may ask for. Every layer must hold it (and retry_count, which
+#: never exceeds it): PostgreSQL's ``integer`` history columns stop at 2**31 - 1, and a
+#: row they refuse left the task's history stuck at "active".
+MAX_RETRY = 1_000_000_000
 
 _TRACEBACK_LIMIT = 8 * 1024
 _MAX_TIMEOUT_S = 100 * 365.25 * 86400  # durations.MAX_SECONDS (not imported: layering)
@@ -136,8 +141,8 @@ def _check_types(message: TaskMessage) -> None:
         raise MalformedTaskError("serializer name must be a string")
     for name in ("max_retry", "retry_count", "priority"):
         value = getattr(message, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise MalformedTaskError(f"{name} must be a non-negative integer")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RETRY:
+            raise MalformedTaskError(f"{name} must be an integer 0-{MAX_RETRY}")
     # NaN, Infinity and huge timeouts passed a plain "> 0" check and then broke the
     # worker's deadline arithmetic, leaving the entry stuck (found by tests/faults).
     if message.timeout_s is not None and (

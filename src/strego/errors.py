@@ -7,6 +7,7 @@
     ├── BrokerUnavailableError        Redis could not be reached after bounded retries
     ├── DuplicateTaskError            enqueue: the unique key is held by another task
     ├── TaskNotFoundError             no task (or no result) with this id: unknown or expired
+    ├── QueueInUseError               an admin call would pull a queue from under workers
     ├── TaskTimeoutError              recorded when an attempt ran past its timeout
     ├── TaskFailedError               result(): the task was dead-lettered (.reason, .error)
     ├── TaskCancelledError            result(): the task was cancelled (.reason)
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateTaskError",
     "HandlerSignal",
+    "QueueInUseError",
     "ResultTimeoutError",
     "RetryAfter",
     "SchemaError",
@@ -84,6 +86,15 @@ class TaskNotFoundError(StregoError):
         self.queue = queue
         where = f" in queue {queue!r}" if queue else ""
         super().__init__(f"task {task_id} not found{where}")
+
+
+class QueueInUseError(StregoError):
+    """The queue cannot be deleted now: live workers serve it or tasks are running."""
+
+    def __init__(self, queue: str, reason: str) -> None:
+        self.queue = queue
+        self.reason = reason
+        super().__init__(f"queue {queue!r} is in use: {reason}")
 
 
 class TaskTimeoutError(StregoError):

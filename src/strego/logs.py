@@ -1,6 +1,8 @@
 """Logging setup for the CLI: text or JSON lines, structured fields from ``extra``.
 
 The library itself only logs to the ``strego`` logger and never configures logging.
+Both formats pass every line through ``redact``: a URL with a password that reaches a
+log message or a traceback (redis-py and psycopg quote them) is masked.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from strego.redaction import redact
 
 __all__ = ["configure_logging"]
 
@@ -29,7 +33,7 @@ class JsonFormatter(logging.Formatter):
                 entry[field] = record.__dict__[field]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -39,7 +43,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = " ".join(f"{f}={record.__dict__[f]}" for f in _FIELDS if f in record.__dict__)
-        return f"{line} [{extras}]" if extras else line
+        return redact(f"{line} [{extras}]" if extras else line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:

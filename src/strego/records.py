@@ -12,11 +12,15 @@ from strego.serializers import SerializerRegistry
 from strego.task import TaskState
 
 __all__ = [
+    "DURATION_BOUNDS_MS",
     "ConsumerInfo",
     "QueueInfo",
     "TaskRecord",
+    "TaskTypeStats",
     "ThroughputPoint",
     "WorkerInfo",
+    "attempts_started",
+    "describe_attempts",
     "record_from_message",
 ]
 
@@ -69,9 +73,80 @@ class TaskRecord:
     worker: str | None
     cancel_requested: bool = False
 
+    @property
+    def attempts(self) -> int:
+        """Attempts started so far (see :func:`attempts_started`)."""
+        return attempts_started(self.state, self.retry_count)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retry + 1
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long the last attempt ran, when both its start and end are known."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0.0, (self.completed_at - self.started_at).total_seconds())
+
+
+# Upper bounds (ms) of the duration histogram buckets a worker keeps per task type; one
+# more bucket counts everything slower. Fixed and shared, so histograms of different
+# workers add up exactly and percentiles come out to bucket precision.
+DURATION_BOUNDS_MS: tuple[int, ...] = (
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000,
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TaskTypeStats:
+    """What workers did with one task type of one queue since they started.
+
+    ``buckets[i]`` counts finished attempts (completed or failed) that ran at most
+    ``DURATION_BOUNDS_MS[i]`` ms; the last one counts the slower rest.
+    """
+
+    queue: str
+    type: str
+    processed: int  # attempts that completed
+    failed: int  # attempts that failed (retried or dead-lettered)
+    buckets: tuple[int, ...] = ()
+
+    def percentile_ms(self, fraction: float) -> int | None:
+        """The bucket bound under which ``fraction`` of the attempts ran; None without
+        data; past the last bound, that bound + 1 ("slower than 60 s")."""
+        total = sum(self.buckets)
+        if total == 0:
+            return None
+        wanted, seen = fraction * total, 0
+        bounds = (*DURATION_BOUNDS_MS, DURATION_BOUNDS_MS[-1] + 1)
+        for bound, count in zip(bounds, self.buckets, strict=False):  # a short list: 0s
+            seen += count
+            if seen >= wanted:
+                return bound
+        return DURATION_BOUNDS_MS[-1] + 1
+
+    def __add__(self, other: TaskTypeStats) -> TaskTypeStats:
+        """The same type's numbers from two workers, added (histograms bucket by bucket)."""
+        size = max(len(self.buckets), len(other.buckets))
+        mine = (*self.buckets, *([0] * (size - len(self.buckets))))
+        theirs = (*other.buckets, *([0] * (size - len(other.buckets))))
+        return dataclasses.replace(
+            self,
+            processed=self.processed + other.processed,
+            failed=self.failed + other.failed,
+            buckets=tuple(a + b for a, b in zip(mine, theirs, strict=True)),
+        )
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerInfo:
+    """A live worker, from its heartbeat (refreshed every few seconds).
+
+    ``processed``/``failed`` and ``task_types`` count since the worker started; they
+    are 0/empty for workers that do not publish them.
+    """
+
     name: str
     host: str
     pid: int
@@ -80,6 +155,12 @@ class WorkerInfo:
     in_flight: int
     started_at: datetime
     last_heartbeat: datetime
+    processed: int = 0
+    failed: int = 0
+    task_types: Sequence[TaskTypeStats] = ()
+
+    def uptime_s(self, now: datetime) -> float:
+        return max(0.0, (now - self.started_at).total_seconds())
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +176,27 @@ class ThroughputPoint:
     minute: datetime
     processed: int
     failed: int
+
+
+def attempts_started(state: TaskState, retry_count: int) -> int:
+    """Attempts started so far, from the state and ``retry_count`` (failed attempts
+    before the current one): the n of "attempt n of m", one vocabulary for UI and CLI."""
+    if state in (TaskState.ACTIVE, TaskState.COMPLETED, TaskState.DEAD):
+        return retry_count + 1
+    return retry_count  # waiting for attempt retry_count + 1 (or cancelled before it)
+
+
+def describe_attempts(state: TaskState, retry_count: int, max_retry: int) -> str:
+    """``2 of 4, next: attempt 3``: attempts started of the most allowed, and what next."""
+    started, most = attempts_started(state, retry_count), max_retry + 1
+    text = f"{started} of {most}"
+    if state == TaskState.ACTIVE:
+        return f"{text}, attempt {started} running"
+    if state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY):
+        return f"{text}, not run yet" if started == 0 else f"{text}, next: attempt {started + 1}"
+    if state == TaskState.COMPLETED and retry_count:
+        return f"{text}, completed after {retry_count} failed"
+    return text
 
 
 def ms_to_datetime(ms: int | float | None) -> datetime | None:

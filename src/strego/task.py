@@ -10,20 +10,29 @@ import dataclasses
 import enum
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from strego.durations import Duration, optional_seconds, to_seconds
-from strego.envelope import TaskMessage
+from strego.envelope import MAX_RETRY, TaskMessage
 from strego.errors import ConfigurationError
 from strego.ids import new_task_id
 from strego.serializers import JSON, RAW, Serializer
 
-__all__ = ["Task", "TaskInfo", "TaskState", "validate_queue_name"]
+__all__ = ["MAX_RETRY", "Task", "TaskInfo", "TaskState", "validate_queue_name"]
 
 MAX_PRIORITY = 10
+MAX_NAME_LENGTH = 200
 _QUEUE_NAME = re.compile(r"^[^\s{}]{1,200}$")
+# Control (NUL included), format (bidi overrides, zero-width), surrogate and line/paragraph
+# separator characters: invisible or reordering in the UI and logs, and PostgreSQL's
+# text columns refuse NUL (history stripped it, merging "id\x00x" with "idx").
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Path segments a browser normalises away: a queue or task id named so could not be
+# linked to. (The UI also encodes them; refusing them keeps every tool simple.)
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 class TaskState(enum.StrEnum):
@@ -48,11 +57,35 @@ class TaskInfo:
 
 def validate_queue_name(queue: object) -> str:
     # Braces would break the Redis Cluster hash tag that keeps a queue in one slot.
-    if not isinstance(queue, str) or not _QUEUE_NAME.match(queue):
+    if (
+        not isinstance(queue, str)
+        or not _QUEUE_NAME.match(queue)
+        or queue in _DOT_SEGMENTS
+        or _has_forbidden_character(queue)
+    ):
         raise ConfigurationError(
-            f"queue must be 1-200 characters without whitespace or braces, got {queue!r}"
+            "queue must be 1-200 characters without whitespace, braces or control "
+            f"characters, and not '.' or '..'; got {queue!r}"
         )
     return queue
+
+
+def _has_forbidden_character(text: str) -> bool:
+    return any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text)
+
+
+def _validate_type(task_type: object) -> str:
+    if (
+        not isinstance(task_type, str)
+        or not task_type.strip()
+        or len(task_type) > MAX_NAME_LENGTH
+        or _has_forbidden_character(task_type)
+    ):
+        raise ConfigurationError(
+            f"task type must be a non-empty string of at most {MAX_NAME_LENGTH} characters "
+            f"without control characters, got {task_type!r}"
+        )
+    return task_type
 
 
 class Task:
@@ -98,13 +131,11 @@ class Task:
         serializer: Serializer | None = None,
         result_ttl: Duration | None = None,
     ) -> None:
-        if not isinstance(type, str) or not type.strip():
-            raise ConfigurationError("task type must be a non-empty string")
-        self._type = type
+        self._type = _validate_type(type)
         self._explicit_id = id is not None
         self._id = _validate_id(id) if id is not None else new_task_id()
         self._queue = validate_queue_name(queue)
-        self._max_retry = _non_negative_int(max_retry, "max_retry")
+        self._max_retry = _bounded_int(max_retry, "max_retry", MAX_RETRY)
         self._timeout_s = optional_seconds(timeout, "timeout", allow_zero=False)
         self._delay_s, self._process_at = _schedule(process_in, process_at)
         self._priority = _priority(priority)
@@ -264,14 +295,23 @@ class Task:
 
 
 def _validate_id(task_id: object) -> str:
-    if not isinstance(task_id, str) or not task_id or len(task_id) > 200 or "\n" in task_id:
-        raise ConfigurationError(f"task id must be a 1-200 character string, got {task_id!r}")
+    if (
+        not isinstance(task_id, str)
+        or not task_id
+        or len(task_id) > MAX_NAME_LENGTH
+        or task_id in _DOT_SEGMENTS
+        or _has_forbidden_character(task_id)
+    ):
+        raise ConfigurationError(
+            f"task id must be a 1-{MAX_NAME_LENGTH} character string without control "
+            f"characters, and not '.' or '..'; got {task_id!r}"
+        )
     return task_id
 
 
-def _non_negative_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}")
+def _bounded_int(value: object, name: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ConfigurationError(f"{name} must be an integer 0-{maximum}, got {value!r}")
     return value
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from strego.cli.connect import redact
+from strego.redaction import redact
 from tests.cli.conftest import Cli
 
 

@@ -54,7 +54,26 @@ async def test_dead_list_json_and_empty(
     assert all(r["state"] == "dead" and r["dead_reason"] for r in data)
     await client.enqueue(strego.Task("x", queue="clean"))
     assert "no dead tasks in queue 'clean'" in (await cli("dead", "list", "clean")).out
-    assert (await cli("dead", "list", "default", "--limit", "0")).code == 1
+    bad_limit = await cli("dead", "list", "default", "--limit", "0")
+    assert bad_limit.code == 2 and "--limit: must be an integer >= 1, got 0" in bad_limit.err
+
+
+async def test_dead_list_across_every_queue(
+    cli: Cli, client: strego.Client, make_server: Callable[..., strego.Server]
+) -> None:
+    """Without QUEUE, dead list merges every queue's dead tasks, newest first."""
+    first = await _dead_tasks(client, make_server, 2, queue="billing")
+    second = await _dead_tasks(client, make_server, 1, queue="emails")
+    result = await cli("dead", "list")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "QUEUE", "TYPE"]
+    listed = [line.split()[:2] for line in lines[1:4]]
+    assert listed[0] == [second[0], "emails"]  # the newest
+    assert sorted(i for i, q in listed[1:] if q == "billing") == sorted(first)
+    assert lines[-1] == "1-3 of 3 dead tasks in 2 queues"
+    page = await cli("dead", "list", "--limit", "1", "--offset", "2", "--json")
+    assert [r["queue"] for r in json.loads(page.out)] == ["billing"]
 
 
 async def test_dead_retry_and_delete(

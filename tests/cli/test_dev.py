@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 import strego
 from strego.embedded import free_port
+from tests.store.conftest import databases, empty_dsn  # noqa: F401  (PostgreSQL fixtures)
 
 _ALL_STATES = {"pending", "active", "scheduled", "retry", "dead", "completed"}
 
@@ -67,7 +69,7 @@ async def _start_dev(cwd: Path, *args: str) -> DevProcess:
     proc = _spawn(cwd, *args)
     banner: dict[str, str] = {}
     assert proc.stdout is not None
-    while "Worker" not in banner:
+    while "History" not in banner:  # the last line of the banner
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
         if not line:
             raise AssertionError(f"strego dev exited early: {proc.stderr.read()}")  # type: ignore[union-attr]
@@ -188,3 +190,45 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"strego: error: cannot listen on 127.0.0.1:{port}")
     assert "pass --port" in result.stderr
+
+
+@pytest.mark.postgres
+async def test_dev_with_postgres_shows_history(
+    tmp_path: Path, redis_url: str, prefix: str, empty_dsn: str
+) -> None:
+    """--postgres migrates an empty database, records the demo's tasks, and the UI's
+    History page lists them."""
+    running = await _start_dev(
+        tmp_path, "--redis", redis_url, "--prefix", prefix, "--port", str(free_port()),
+        "--postgres", empty_dsn, "--rate", "20",
+    )  # fmt: skip
+    try:
+        assert running.banner["History"] != "" and "off" not in running.banner["History"]
+        async with httpx.AsyncClient() as http:
+            deadline = time.monotonic() + 30
+            listed: list[str] = []
+            while not listed and time.monotonic() < deadline:
+                page = (await http.get(running.ui_url + "/history")).text
+                listed = re.findall(r'<tr data-task-id="([^"]+)"', page)
+                await asyncio.sleep(0.2)
+        assert listed, "the History page never listed a demo task"
+        running.proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(running.proc.wait, 30) == 0
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+        running.proc.communicate()
+
+
+def test_dev_with_a_bad_postgres_dsn_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    """An unreachable --postgres fails at start with one line naming it (password hidden)."""
+    dsn = "postgresql://demo:s3cret@127.0.0.1:1/nothing"
+    result = subprocess.run(
+        [sys.executable, "-m", "strego.cli.main", "dev", "--redis", redis_url,
+         "--port", str(free_port()), "--postgres", dsn],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("strego: error: cannot use --postgres postgresql://demo:***@127.0.0.1:1")
+    assert "s3cret" not in result.stderr + result.stdout

@@ -99,22 +99,23 @@ async def test_duplicate_unique_key_is_an_error(cli: Cli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
-        (["--payload", '{"to":'], "--payload is not valid JSON: Expecting value"),
-        (["--payload", "@/nonexistent/p.json"], "cannot read --payload file"),
-        (["--priority", "11"], "priority must be an integer 0-10"),
-        (["--process-at", "tomorrow"], "--process-at is not an ISO 8601 time"),
-        (["--process-at", "2999-01-01T00:00:00"], "--process-at needs a timezone"),
-        (["--queue", "has space"], "queue must be 1-200 characters"),
+        (["--payload", '{"to":'], "--payload is not valid JSON: Expecting value", 2),
+        (["--payload", "@/nonexistent/p.json"], "cannot read --payload file", 1),
+        (["--priority", "11"], "priority must be an integer 0-10", 2),
+        (["--process-at", "tomorrow"], "--process-at is not an ISO 8601 time", 2),
+        (["--process-at", "2999-01-01T00:00:00"], "--process-at needs a timezone", 2),
+        (["--queue", "has space"], "queue must be 1-200 characters", 2),
     ],
 )
 async def test_bad_input_is_one_line(
-    cli: Cli, inspector: strego.Inspector, argv: list[str], message: str
+    cli: Cli, inspector: strego.Inspector, argv: list[str], message: str, code: int
 ) -> None:
-    """Invalid options fail before anything is enqueued, with one line on stderr."""
+    """Invalid options fail before anything is enqueued, with one line on stderr: exit 2
+    when the command line is wrong, 1 when something outside it failed (a file)."""
     result = await cli("enqueue", "x", *argv)
-    assert result.code == 1
+    assert result.code == code
     assert result.err.startswith(f"strego: error: {message}")
     assert result.err.count("\n") == 1
     assert await inspector.queues() == []
@@ -137,9 +138,9 @@ async def test_unreachable_redis_fails_fast(cli: Cli) -> None:
 
 
 async def test_bad_url_is_one_line(cli: Cli) -> None:
-    """A URL with the wrong scheme is refused before connecting."""
+    """A URL with the wrong scheme is refused before connecting (a usage error)."""
     result = await cli("enqueue", "x", "--redis", "localhost:6379", connect=False)
-    assert result.code == 1
+    assert result.code == 2
     assert "Redis URL must start with one of redis://" in result.err
 
 

@@ -29,9 +29,9 @@ REDIS_COMMANDS = [
 
 @pytest.mark.parametrize("argv", REDIS_COMMANDS, ids=" ".join)
 async def test_bad_url(cli: Cli, argv: list[str]) -> None:
-    """A URL that is not a Redis URL: one line, exit 1."""
+    """A URL that is not a Redis URL: one line, exit 2 (the command line is wrong)."""
     result = await cli(*argv, "--redis", "localhost:6379", connect=False)
-    assert result.code == 1
+    assert result.code == 2
     assert result.err.startswith("strego: error: Redis URL must start with one of redis://")
     assert result.err.count("\n") == 1
 
@@ -47,18 +47,23 @@ async def test_unreachable_redis(cli: Cli, argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "message"),
+    ("target", "message", "code"),
     [
-        ("no_colon", "expected MODULE:ATTRIBUTE, got 'no_colon'"),
-        ("missing_module_xyz:server", "No module named 'missing_module_xyz'"),
-        ("app_for_cli_test:nope", "module 'app_for_cli_test' has no attribute 'nope'"),
-        ("app_for_cli_test:not_a_server", "app_for_cli_test:not_a_server is not a strego.Server"),
+        ("no_colon", "expected MODULE:ATTRIBUTE, got 'no_colon'", 2),
+        ("missing_module_xyz:server", "No module named 'missing_module_xyz'", 1),
+        ("app_for_cli_test:nope", "module 'app_for_cli_test' has no attribute 'nope'", 1),
+        (
+            "app_for_cli_test:not_a_server",
+            "app_for_cli_test:not_a_server is not a strego.Server",
+            1,
+        ),
     ],
 )
 async def test_worker_bad_target(
     cli: Cli,
     target: str,
     message: str,
+    code: int,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -70,6 +75,6 @@ async def test_worker_bad_target(
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     result = await cli("worker", target, connect=False)
-    assert result.code == 1
+    assert result.code == code
     assert result.err.startswith("strego: error: ")
     assert message in result.err

@@ -6,6 +6,8 @@ import argparse
 
 import pytest
 
+import strego
+from strego.cli.errors import UsageError
 from strego.cli.main import build_parser
 from tests.cli.conftest import Cli
 
@@ -34,6 +36,7 @@ def test_the_command_tree_is_complete() -> None:
         ("queues", "pause"),
         ("queues", "resume"),
         ("queues", "purge"),
+        ("queues", "delete"),
         ("dead", "list"),
         ("dead", "retry"),
         ("dead", "retry-all"),
@@ -49,10 +52,15 @@ def test_the_command_tree_is_complete() -> None:
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
 async def test_help_everywhere(cli: Cli, path: tuple[str, ...]) -> None:
-    """``strego ... --help`` exits 0 and prints a usage line."""
+    """``strego ... --help`` exits 0, prints a usage line and says what the command does
+    (a description paragraph right after the usage)."""
     result = await cli(*path, "--help", connect=False)
     assert result.code == 0
     assert f"usage: strego {' '.join(path)}" in " ".join(result.out.split())
+    paragraphs = result.out.split("\n\n")
+    assert len(paragraphs) > 1 and not paragraphs[1].lstrip().startswith(
+        ("positional arguments", "options", "actions")
+    ), f"strego {' '.join(path)} --help has no description"
 
 
 @pytest.mark.parametrize("command", TOP_LEVEL)
@@ -76,16 +84,18 @@ async def test_no_command_prints_help(cli: Cli) -> None:
 async def test_errors_are_one_line_without_traceback(cli: Cli) -> None:
     """A failing command prints ``strego: error: ...`` once, no traceback."""
     result = await cli("stats", "--redis", "http://nope", connect=False)
-    assert result.code == 1
+    assert result.code == 2  # a usage error, still one line
     assert result.err.count("\n") == 1
     assert result.err.startswith("strego: error: Redis URL must start with")
     assert "Traceback" not in result.err
 
 
 async def test_debug_shows_the_traceback(cli: Cli) -> None:
-    """``strego --debug`` lets the exception through for a full traceback."""
-    with pytest.raises(ValueError, match="Redis URL must start with"):
+    """``strego --debug`` lets the exception through for a full traceback (its cause is
+    the library's own error)."""
+    with pytest.raises(UsageError, match="Redis URL must start with") as raised:
         await cli("--debug", "stats", "--redis", "http://nope", connect=False)
+    assert isinstance(raised.value.__cause__, strego.ConfigurationError)
 
 
 MINE = ("enqueue", "stats", "queues", "dead", "task", "dev")

@@ -23,16 +23,24 @@ async def _fill(client: strego.Client) -> None:
 
 
 async def test_stats_table(cli: Cli, client: strego.Client) -> None:
-    """stats shows a row per queue with its counts, and a TOTAL row."""
+    """stats shows a row per queue with its counts, a TOTAL row, and a warning for
+    each queue no live worker reads."""
     await _fill(client)
     result = await cli("stats")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].startswith("strego stats  redis://127.0.0.1:")
-    assert lines[1].startswith("workers: 0 (0 tasks running)")
+    assert lines[1].startswith("workers: 0 (0 of 0 slots busy)")
     header = lines[3].split()
     assert header[:7] == ["QUEUE", "STATE", "PENDING", "ACTIVE", "SCHEDULED", "RETRY", "DEAD"]
-    rows = {line.split()[0]: line.split() for line in lines[4:]}
+    table_end = lines.index("", 4)
+    rows = {line.split()[0]: line.split() for line in lines[4:table_end]}
+    assert lines[table_end + 1 :] == [
+        "warning: no consumer reads queue 'default' (4 tasks wait for nobody): start a worker "
+        "with --queues default, or if the name is a typo: strego queues delete default",
+        "warning: no consumer reads queue 'other' (1 task waits for nobody): start a worker "
+        "with --queues other, or if the name is a typo: strego queues delete other",
+    ]
     assert rows["default"][1:5] == ["active", "3", "0", "1"]
     assert rows["other"][1:3] == ["active", "1"]
     assert rows["TOTAL"][1:3] == ["4", "0"]
@@ -90,6 +98,7 @@ async def test_pause_and_resume(
         ["queues", "pause", "nope"],
         ["queues", "resume", "nope"],
         ["queues", "purge", "nope", "--yes"],
+        ["queues", "delete", "nope", "--yes"],
         ["dead", "list", "nope"],
         ["dead", "retry-all", "nope"],
         ["dead", "purge", "nope", "--yes"],
@@ -192,3 +201,34 @@ def _run_in_pty(redis_url: str, prefix: str) -> str:
     os.close(primary)
     assert proc.wait(10) == 0
     return b"".join(chunks).decode()
+
+
+async def test_delete_a_typo_queue(
+    cli: Cli,
+    client: strego.Client,
+    inspector: strego.Inspector,
+    make_server: Callable[..., strego.Server],
+) -> None:
+    """queues delete asks, removes the queue and its tasks; a served queue is refused."""
+    await _fill(client)
+    await client.enqueue(strego.Task("t", queue="defualt"))
+    refused = await cli("queues", "delete", "defualt", stdin="n\n")
+    assert refused.code == 1 and "Delete queue 'defualt' and its 1 tasks? [y/N]" in refused.out
+    result = await cli("queues", "delete", "defualt", "--yes")
+    assert (result.code, result.out) == (0, "deleted queue 'defualt' and its 1 tasks\n")
+    assert await inspector.known_queues() == ["default", "other"]
+    server = make_server(queues=["default"])
+    async with server:
+        await _until_registered(inspector)
+        busy = await cli("queues", "delete", "default", "--yes")
+    assert busy.code == 1
+    assert busy.err.startswith("strego: error: not deleted: queue 'default' is in use: served by")
+    assert (await inspector.queue_info("default")).enqueued == 4  # nothing deleted
+
+
+async def _until_registered(inspector: strego.Inspector) -> None:
+    for _ in range(200):
+        if await inspector.workers():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the worker never registered")

@@ -43,7 +43,7 @@ async def test_ui_dashboard_on_every_topology(
     for queue in queues:
         await client.enqueue(strego.Task("t", queue=queue))
     transport = httpx.ASGITransport(app=create_app(broker))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui.localhost") as http:
         dashboard = await http.get("/")
         assert dashboard.status_code == 200
         assert all(f'data-queue="{queue}"' in dashboard.text for queue in queues)

@@ -146,6 +146,8 @@ async def test_dead_letters_and_admin_retry(
     assert dead[0].state == "dead"
     assert await inspector.retry(infos[2].id)  # no queue given: located across nodes
     await wait_until(lambda: runs.count(infos[2].id) == 2)
+    assert await inspector.retry_all_dead(queues[0]) == 1  # reads Redis TIME: any node
+    await wait_until(lambda: runs.count(infos[0].id) == 2)
 
     async def none_dead() -> bool:
         return await inspector.dead_letters(queues[2]) == []

@@ -84,7 +84,10 @@ async def test_entry_deleted_while_pending_is_dead_lettered_as_lost(
 
 
 async def test_undecodable_payload_is_dead_lettered(
-    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+    client: strego.Client,
+    make_server: ServerFactory,
+    inspector: strego.Inspector,
+    broker: strego.RedisBroker,
 ) -> None:
     """A payload its serializer cannot read is dead-lettered as 'undecodable'."""
     await client.enqueue(
@@ -93,7 +96,7 @@ async def test_undecodable_payload_is_dead_lettered(
     broken = TaskMessage(
         id="m1", type="good", queue="default", payload=b"\xc1", serializer="msgpack"
     )
-    await client.broker.redis.xadd(client.broker.keys("default").stream(0), {"d": encode(broken)})
+    await broker.redis.xadd(broker.keys("default").stream(0), {"d": encode(broken)})
 
     async def good(payload: dict[str, int]) -> None:
         return None

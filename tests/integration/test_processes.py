@@ -73,7 +73,9 @@ async def test_sigkill_mid_task_then_another_worker_finishes(
     assert lines(log, "done") == [info.id]
 
 
-async def test_sigterm_lets_running_handler_finish(spawn: object, client: strego.Client) -> None:
+async def test_sigterm_lets_running_handler_finish(
+    spawn: object, client: strego.Client, inspector: strego.Inspector
+) -> None:
     """SIGTERM during a running handler (strego worker CLI): it finishes, lands, exit 0."""
     log: Path = spawn.log  # type: ignore[attr-defined]
     proc = spawn(1.0, via_cli=True)  # type: ignore[operator]
@@ -82,7 +84,6 @@ async def test_sigterm_lets_running_handler_finish(spawn: object, client: strego
     proc.send_signal(signal.SIGTERM)
     assert await _wait_exit(proc) == 0
     assert lines(log, "done") == [info.id]
-    inspector = strego.Inspector(client.broker)
     record = await inspector.get_task(info.id)
     assert record is not None and record.state == "completed"
 

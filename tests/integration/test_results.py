@@ -13,7 +13,7 @@ import strego
 from strego.serializers import MsgpackSerializer
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
-from tests.integration.probes import state_is
+from tests.integration.probes import redis_broker, state_is
 
 
 @dataclasses.dataclass
@@ -67,7 +67,9 @@ async def test_round_trip_of_each_kind(client: strego.Client, make_server: Serve
     assert await client.result(model_task.id, type=Report) == Report(title="Q3", pages=3)
     assert await client.result(point_task.id, timeout=10) == {"x": 3, "y": 4}
     assert await client.result(point_task.id, type=Point) == Point(3, 4)
-    stored = await client.broker.redis.get(client.broker.keys("default").result(packed.id))
+    stored = await redis_broker(client).redis.get(
+        redis_broker(client).keys("default").result(packed.id)
+    )
     assert stored.startswith(b"msgpack\n")
 
 
@@ -167,19 +169,19 @@ async def test_unknown_and_expired_raise_at_once(
     await make_server({"value": value})
     info = await client.enqueue(strego.Task("value", result_ttl=0.3))
     assert await client.result(info.id, timeout=10) == 42
-    key = client.broker.keys("default").result(info.id)
+    key = redis_broker(client).keys("default").result(info.id)
     await wait_until(lambda: _gone(client, key), timeout=5)
     # Its finished record is still in the ring: "completed" must not read as None.
-    assert (await client.broker.redis.hget(client.broker.keys("default").index, info.id))[
-        :1
-    ] == b"c"
+    assert (
+        await redis_broker(client).redis.hget(redis_broker(client).keys("default").index, info.id)
+    )[:1] == b"c"
     with pytest.raises(strego.TaskNotFoundError):
         await client.result(info.id)
     assert loop.time() - started < 8
 
 
 async def _gone(client: strego.Client, key: str) -> bool:
-    return not await client.broker.redis.exists(key)
+    return not await redis_broker(client).redis.exists(key)
 
 
 async def test_timeout(client: strego.Client, make_server: ServerFactory) -> None:
@@ -228,8 +230,8 @@ async def test_result_ttl_zero_and_none_store_no_key(
     assert await client.result(kept.id, timeout=10) == 5
     assert await client.result(zero.id, timeout=10) is None
     assert await client.result(none.id, timeout=10) is None
-    keys = client.broker.keys("default")
-    redis = client.broker.redis
+    keys = redis_broker(client).keys("default")
+    redis = redis_broker(client).redis
     assert await redis.exists(keys.result(kept.id)) == 1
     assert await redis.exists(keys.result(zero.id), keys.result(none.id)) == 0
     ttl_ms = await redis.pttl(keys.result(kept.id))
@@ -269,7 +271,7 @@ async def test_explicit_id_run_again_does_not_answer_with_the_old_result(
     await make_server({"value": value}, processed_ttl=0.2)
     first = await client.enqueue(strego.Task("value", id="job-1"))
     assert await client.result(first.id, timeout=10) == 1
-    keys = client.broker.keys("default")
+    keys = redis_broker(client).keys("default")
     await wait_until(lambda: _gone(client, keys.processed("job-1")))
     again = await client.enqueue(strego.Task("value", id="job-1"))
     assert again.state is strego.TaskState.PENDING

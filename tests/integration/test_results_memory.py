@@ -8,7 +8,7 @@ from typing import Any
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
-from tests.integration.probes import processed_at_least
+from tests.integration.probes import processed_at_least, redis_broker
 
 KEEP = 100  # finished records kept (the ring): filled before the baseline is taken
 RESULT_BYTES = 2048
@@ -17,15 +17,15 @@ TTL_S = 1.0
 
 
 async def used_memory(client: strego.Client) -> int:
-    return int((await client.broker.redis.info("memory"))["used_memory"])
+    return int((await redis_broker(client).redis.info("memory"))["used_memory"])
 
 
 async def result_keys(client: strego.Client) -> int:
-    return await count_keys(client, client.broker.keys("default").result("*"))
+    return await count_keys(client, redis_broker(client).keys("default").result("*"))
 
 
 async def count_keys(client: strego.Client, pattern: str) -> int:
-    return len([k async for k in client.broker.redis.scan_iter(match=pattern, count=1000)])
+    return len([k async for k in redis_broker(client).redis.scan_iter(match=pattern, count=1000)])
 
 
 async def run_batch(
@@ -50,12 +50,12 @@ async def test_memory_back_to_baseline_after_results_expire(
         return "r" * RESULT_BYTES
 
     await make_server({"blob": blob}, keep_completed=KEEP, concurrency=50)
-    redis = client.broker.redis
+    redis = redis_broker(client).redis
     done = await run_batch(client, inspector, 0, 2 * KEEP, waited=10)  # fills the ring
     await wait_until(lambda: _no_results(client), timeout=10)
     # Memory is the whole server's (other tests' keys only ever expire meanwhile); the
     # key count is this test's prefix.
-    ours = f"{client.broker.config.prefix}:*"
+    ours = f"{redis_broker(client).config.prefix}:*"
     baseline, keys_before = await used_memory(client), await count_keys(client, ours)
 
     done = await run_batch(client, inspector, done, TASKS, waited=200)
@@ -66,7 +66,7 @@ async def test_memory_back_to_baseline_after_results_expire(
     grown = await used_memory(client) - baseline
     assert grown < 256 * 1024, f"{grown} bytes still held after the results expired"
     assert await count_keys(client, ours) == keys_before
-    keys = client.broker.keys("default")
+    keys = redis_broker(client).keys("default")
     assert await redis.llen(keys.finished) == KEEP
     assert await redis.exists(keys.waiters) == 0
 

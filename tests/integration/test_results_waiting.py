@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 import strego
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import redis_broker
 
 WAITERS = 1000
 NAME = "result-waiters"
@@ -48,7 +49,7 @@ async def test_a_thousand_waiters_share_one_connection(
         infos = await client.enqueue_many([strego.Task("double", n) for n in range(WAITERS)])
         ids = [i.id for i in infos if isinstance(i, strego.TaskInfo)]
         waiters = [asyncio.create_task(client.result(i, timeout=60)) for i in ids]
-        waiters_key = client.broker.keys("default").waiters
+        waiters_key = redis_broker(client).keys("default").waiters
         # Polled on another connection: the client's own must stay the waiter's alone.
         await wait_until(lambda: _registered(client, waiters_key, WAITERS, admin))
         assert await connections(admin) <= 2  # the pub/sub one and one for commands
@@ -64,7 +65,7 @@ async def test_a_thousand_waiters_share_one_connection(
         results = await asyncio.gather(*waiters)
         assert results == [2 * n for n in range(WAITERS)]
         assert await connections(admin) <= 2
-        pool = client.broker.redis.connection_pool
+        pool = redis_broker(client).redis.connection_pool
         # The pool never had to open more than one command connection plus pub/sub.
         assert len(pool._available_connections) + len(pool._in_use_connections) <= 2
         assert await admin.exists(waiters_key) == 0  # every lease removed
@@ -73,7 +74,7 @@ async def test_a_thousand_waiters_share_one_connection(
 
 
 async def _registered(client: strego.Client, key: str, n: int, redis: Any = None) -> bool:
-    return int(await (redis or client.broker.redis).zcard(key)) >= n
+    return int(await (redis or redis_broker(client).redis).zcard(key)) >= n
 
 
 async def test_no_waiters_no_publish(
@@ -82,7 +83,7 @@ async def test_no_waiters_no_publish(
     """Tasks nobody waits for publish nothing on the results channel."""
     admin = aioredis.Redis.from_url(redis_url)
     listener = admin.pubsub()
-    channel = client.broker.keys("default").waiters
+    channel = redis_broker(client).keys("default").waiters
     await listener.subscribe(channel)
     heard: list[Any] = []
 
@@ -121,7 +122,7 @@ async def test_same_task_many_waiters_and_processes(
         info = await client.enqueue(strego.Task("slow"))
         waits = [asyncio.create_task(c.result(info.id, timeout=10)) for c in (client,) * 3]
         waits.append(asyncio.create_task(other.result(info.id, timeout=10)))
-        key = client.broker.keys("default").waiters
+        key = redis_broker(client).keys("default").waiters
         await wait_until(lambda: _registered(client, key, 1))
         release.set()
         assert await asyncio.gather(*waits) == ["done"] * 4
@@ -135,7 +136,7 @@ async def test_deleted_task_ends_the_wait(
     """A waited-for task deleted by an admin: its waiter gets TaskNotFoundError now."""
     info = await client.enqueue(strego.Task("nobody-runs-this", process_in=3600))
     waiting = asyncio.create_task(client.result(info.id, timeout=10))
-    key = client.broker.keys("default").waiters
+    key = redis_broker(client).keys("default").waiters
     await wait_until(lambda: _registered(client, key, 1))
     assert await inspector.delete(info.id)
     with pytest.raises(strego.TaskNotFoundError):
@@ -156,7 +157,7 @@ async def test_waiter_survives_a_lost_subscription(
     await make_server({"slow": slow})
     info = await client.enqueue(strego.Task("slow"))
     waiting = asyncio.create_task(client.result(info.id, timeout=20))
-    key = client.broker.keys("default").waiters
+    key = redis_broker(client).keys("default").waiters
     await wait_until(lambda: _registered(client, key, 1))
     admin = aioredis.Redis.from_url(redis_url)
     try:

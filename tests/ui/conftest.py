@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 import strego
 from strego.ui import create_app
 from strego.ui.openapi import openapi_document
+from strego.ui.routes import api, api_actions
 from tests.conftest import wait_until
 from tests.store.conftest import databases, pg_dsn  # noqa: F401  (PostgreSQL fixtures)
 
@@ -47,9 +48,8 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     clients: list[httpx.AsyncClient] = []
 
     async def factory(asgi_app: Any, **options: Any) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=asgi_app), base_url="http://ui.test", **options
-        )
+        options.setdefault("base_url", "http://ui.localhost")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi_app), **options)
         clients.append(client)
         return client
 
@@ -66,10 +66,10 @@ async def http(app: Starlette, make_client: ClientFactory) -> httpx.AsyncClient:
     return client
 
 
-def token(client: httpx.AsyncClient) -> str:
-    """The CSRF token the client's cookie carries."""
-    value = client.cookies.get("strego_csrf")
-    assert value, "the client has no CSRF cookie yet"
+async def token(client: httpx.AsyncClient, prefix: str = "") -> str:
+    """The CSRF token bound to the client's cookie (or session), as pages render it."""
+    assert client.cookies.get("strego_csrf"), "the client has no CSRF cookie yet"
+    value: str = (await client.get(f"{prefix}/api/csrf")).json()["csrf_token"]
     return value
 
 
@@ -77,14 +77,14 @@ async def post_form(
     client: httpx.AsyncClient, url: str, data: dict[str, Any] | None = None
 ) -> httpx.Response:
     """A form POST like a browser's: the CSRF field included."""
-    return await client.post(url, data={"csrf_token": token(client), **(data or {})})
+    return await client.post(url, data={"csrf_token": await token(client), **(data or {})})
 
 
 async def post_api(
     client: httpx.AsyncClient, url: str, body: Any = None, **kwargs: Any
 ) -> httpx.Response:
     """An API POST with the X-CSRF-Token header."""
-    headers = {"x-csrf-token": token(client), **kwargs.pop("headers", {})}
+    headers = {"x-csrf-token": await token(client), **kwargs.pop("headers", {})}
     if body is None:
         return await client.post(url, headers=headers, **kwargs)
     return await client.post(url, json=body, headers=headers, **kwargs)
@@ -177,7 +177,12 @@ async def live_server(app: Starlette) -> AsyncIterator[LiveServer]:
 @functools.cache
 def api_schema() -> Any:
     """The app's OpenAPI document, loaded by schemathesis (which validates replies)."""
-    return schemathesis.openapi.from_dict(openapi_document())
+    return schemathesis.openapi.from_dict(api_document())
+
+
+def api_document() -> dict[str, Any]:
+    """The document the app serves, built from its route table."""
+    return openapi_document([*api.routes(), *api_actions.routes()])
 
 
 def conforms(response: httpx.Response, path: str, method: str = "GET") -> Any:

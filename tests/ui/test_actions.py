@@ -16,9 +16,10 @@ def flash(response: httpx.Response) -> str:
     return urllib.parse.unquote((response.cookies.get("strego_flash") or "").strip('"'))
 
 
-async def test_pause_and_resume(http: httpx.AsyncClient, client: strego.Client) -> None:
+async def test_pause_and_resume(
+    http: httpx.AsyncClient, client: strego.Client, inspector: strego.Inspector
+) -> None:
     """Pause sets the queue's pause flag, resume clears it; the message is shown once."""
-    inspector = strego.Inspector(client.broker)
     await client.enqueue(strego.Task("t"))
     response = await post_form(http, "/queues/default/actions/pause")
     assert flash(response) == "Queue default paused."
@@ -31,9 +32,10 @@ async def test_pause_and_resume(http: httpx.AsyncClient, client: strego.Client) 
     assert not (await inspector.queue_info("default")).paused
 
 
-async def test_purge_queue(http: httpx.AsyncClient, client: strego.Client) -> None:
+async def test_purge_queue(
+    http: httpx.AsyncClient, client: strego.Client, inspector: strego.Inspector
+) -> None:
     """Purge deletes waiting, scheduled and retry tasks and says how many."""
-    inspector = strego.Inspector(client.broker)
     await client.enqueue_many([strego.Task("t") for _ in range(3)])
     await client.enqueue(strego.Task("t", process_in=60))
     response = await post_form(http, "/queues/default/actions/purge", {"next": "/queues"})
@@ -57,9 +59,10 @@ async def test_retry_dead_task_from_its_page(
     assert (await inspector.queue_info("default")).dead == 0
 
 
-async def test_delete_and_cancel(http: httpx.AsyncClient, client: strego.Client) -> None:
+async def test_delete_and_cancel(
+    http: httpx.AsyncClient, client: strego.Client, inspector: strego.Inspector
+) -> None:
     """Delete removes a task; cancel removes a waiting one; repeating says it was not done."""
-    inspector = strego.Inspector(client.broker)
     first = await client.enqueue(strego.Task("t"))
     second = await client.enqueue(strego.Task("t", process_in=600))
     response = await post_form(

@@ -4,30 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import re
 
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 import strego
+from strego.ui.routes.common import ApiRoute
 from tests.conftest import wait_until
 from tests.ui.conftest import DeadMaker, conforms, post_api
 
 
 async def test_every_api_route_is_documented(app: Starlette, http: httpx.AsyncClient) -> None:
-    """The OpenAPI paths are exactly the app's /api routes, with the same methods."""
+    """The served document lists exactly the app's /api routes: methods, path parameters,
+    and, for each operation, a reply schema and unique id (all generated, none by hand)."""
     document = (await http.get("/api/openapi.json")).json()
+    assert document["openapi"] == "3.1.0"
     documented = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item
     }
     served = set()
     for route in app.routes:
         if isinstance(route, Route) and route.path.startswith("/api/") and route.methods:
-            path = route.path.replace(":ident}", "}")
-            served |= {(path, m) for m in route.methods if m != "HEAD"}
+            if route.path != "/api/openapi.json":
+                assert isinstance(route, ApiRoute), route.path
+            served |= {(route.path, m) for m in route.methods if m != "HEAD"}
+            for method in route.methods - {"HEAD"}:
+                if route.path == "/api/openapi.json":
+                    continue
+                op = document["paths"][route.path][method.lower()]
+                in_path = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+                assert in_path == set(route.param_convertors), route.path
+                assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"]
         assert not isinstance(route, Mount) or route.path == "/static"
     served.discard(("/api/openapi.json", "GET"))
     assert documented == served
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    schemas = document["components"]["schemas"]
+    refs = re.findall(r'"#/components/schemas/(\w+)"', json.dumps(document))
+    assert set(refs) <= set(schemas)
 
 
 async def test_queue_reads(http: httpx.AsyncClient, client: strego.Client) -> None:
@@ -146,10 +164,12 @@ async def test_running_task_cannot_be_deleted_but_can_be_cancelled(
 
 
 async def test_queue_actions(
-    http: httpx.AsyncClient, client: strego.Client, make_dead: DeadMaker
+    http: httpx.AsyncClient,
+    client: strego.Client,
+    make_dead: DeadMaker,
+    inspector: strego.Inspector,
 ) -> None:
     """pause/resume/purge and retry-all/purge of dead letters report what they did."""
-    inspector = strego.Inspector(client.broker)
     await client.enqueue_many([strego.Task("t") for _ in range(2)])
     for action, count in (("pause", 1), ("resume", 1), ("purge", 2)):
         response = await post_api(http, f"/api/queues/default/{action}")

@@ -28,10 +28,10 @@ from schemathesis.specs.openapi.checks import (
 
 import strego
 from strego.ui import create_app
-from strego.ui.openapi import openapi_document
+from tests.ui.conftest import api_document
 
 T = TypeVar("T")
-BASE = "http://ui.test"
+BASE = "http://ui.localhost"
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}
 POSITIVE_CHECKS = [
     not_a_server_error,
@@ -102,7 +102,7 @@ def app_thread() -> Iterator[AppThread]:
 
 def fuzz(app_thread: AppThread) -> int:
     """Run every operation with generated input; returns how many requests were sent."""
-    schema = schemathesis.openapi.from_dict(openapi_document())
+    schema = schemathesis.openapi.from_dict(api_document())
     sent = 0
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), result

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 
 import httpx
 import pytest
 
 import strego
+from strego.cli.errors import UsageError
 from strego.cli.main import main
 from strego.cli.ui_cmd import check_exposure, is_loopback, parse_basic_auth
 from tests.ui.conftest import free_port
@@ -25,13 +27,13 @@ def test_exposure_rules() -> None:
     with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
         check_exposure("0.0.0.0", has_auth=False, insecure=False)
     assert parse_basic_auth("admin:pa:ss") == ("admin", "pa:ss")
-    with pytest.raises(ValueError, match="USER:PASSWORD"):
+    with pytest.raises(UsageError, match="USER:PASSWORD"):
         parse_basic_auth("admin")
 
 
 def test_refuses_public_address_without_auth(capsys: pytest.CaptureFixture[str]) -> None:
-    """`strego ui --host 0.0.0.0` without auth exits 1 with one clear line."""
-    assert main(["ui", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 1
+    """`strego ui --host 0.0.0.0` without auth exits 2 (a usage error), one clear line."""
+    assert main(["ui", "--host", "0.0.0.0", "--redis", "redis://127.0.0.1:1/0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert err.startswith("strego: error: refusing to listen on 0.0.0.0 without --auth")
@@ -44,6 +46,24 @@ def test_unreachable_redis_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"strego: error: cannot reach Redis at redis://127.0.0.1:{port}/0")
     assert "\n" not in err
+
+
+def test_busy_port_is_one_line(
+    capsys: pytest.CaptureFixture[str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A port already in use: one line and exit 1 (not uvicorn's traceback and exit 3),
+    before any startup line claims the UI is up."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--redis", redis_url, "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"strego: error: cannot listen on 127.0.0.1:{port} (Address already in use): "
+        "pass --port to pick another"
+    )
+    assert "strego UI on" not in caplog.text
 
 
 async def test_serves_the_ui_until_interrupted(

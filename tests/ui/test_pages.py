@@ -14,7 +14,7 @@ from fastapi import FastAPI
 import strego
 from strego.ui import create_app
 from tests.conftest import wait_until
-from tests.ui.conftest import ClientFactory, DeadMaker
+from tests.ui.conftest import ClientFactory, DeadMaker, csrf_of
 
 
 def rows(page: str, table: str) -> list[str]:
@@ -150,17 +150,23 @@ async def _counts(inspector: strego.Inspector, **wanted: int) -> bool:
 
 
 async def test_queue_pagination(http: httpx.AsyncClient, client: strego.Client) -> None:
-    """25 rows per page; page 2 holds the rest; the pager links between them."""
+    """25 rows per page; the pager's cursor links lead to the rest and to the last page."""
     infos = await client.enqueue_many([strego.Task("t", {"i": i}) for i in range(30)])
     first = (await http.get("/queues/default")).text
-    second = (await http.get("/queues/default?state=pending&page=2")).text
+    next_link = re.search(r'href="([^"]+)" rel="next"', first)
+    assert next_link and "cursor=a0." in next_link[1]
+    second = (await http.get(html.unescape(next_link[1]))).text
     assert len(rows(first, "tasks")) == 25
     assert len(rows(second, "tasks")) == 5
     ids = rows(first, "tasks") + rows(second, "tasks")
-    assert set(ids) == {i.id for i in infos if isinstance(i, strego.TaskInfo)}
-    assert "Page 1 / 2" in first and 'href="/queues/default?state=pending&amp;page=2"' in first
-    assert (await http.get("/queues/default?page=99")).status_code == 200  # clamped
-    assert (await http.get("/queues/default?page=abc")).status_code == 200
+    assert ids == [i.id for i in infos if isinstance(i, strego.TaskInfo)]
+    assert (
+        "25 shown of 30" in first
+        and 'href="/queues/default?state=pending&amp;cursor=last"' in first
+    )
+    last = (await http.get("/queues/default?state=pending&cursor=last")).text
+    assert rows(last, "tasks") == ids[5:]
+    assert (await http.get("/queues/default?cursor=garbage")).status_code == 200  # first page
 
 
 async def test_task_detail_shows_payload_options_error(
@@ -264,10 +270,9 @@ async def test_mounted_under_a_prefix(
     assert (await http.get("/admin/strego/static/htmx.min.js")).status_code == 200
     queue_page = (await http.get("/admin/strego/queues/default")).text
     assert f'href="/admin/strego/tasks/{info.id}?queue=default"' in queue_page
-    cookie = http.cookies.get("strego_csrf")
-    assert cookie
+    signed = csrf_of(queue_page)
     response = await http.post(
-        "/admin/strego/queues/default/actions/pause", data={"csrf_token": cookie}
+        "/admin/strego/queues/default/actions/pause", data={"csrf_token": signed}
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/strego/queues/default"

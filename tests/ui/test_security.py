@@ -27,7 +27,7 @@ def post_routes(app: Starlette) -> list[str]:
 
 
 async def test_every_post_without_csrf_is_403(
-    app: Starlette, http: httpx.AsyncClient, client: strego.Client
+    app: Starlette, http: httpx.AsyncClient, client: strego.Client, inspector: strego.Inspector
 ) -> None:
     """No form field and no header: every mutating route refuses, and nothing changes."""
     await client.enqueue(strego.Task("t"))
@@ -38,7 +38,7 @@ async def test_every_post_without_csrf_is_403(
             continue
         response = await http.post(path, data={"ids": "x", "action": "retry"})
         assert response.status_code == 403, path
-    assert not (await strego.Inspector(client.broker).queue_info("default")).paused
+    assert not (await inspector.queue_info("default")).paused
 
 
 async def test_wrong_or_cookieless_csrf_is_403(
@@ -66,7 +66,9 @@ async def test_csrf_cookie_flags_and_page_token(
     cookie = fresh.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     page = (await http.get("/queues")).text
-    assert f'"X-CSRF-Token": "{http.cookies["strego_csrf"]}"' in page.replace("&#34;", '"')
+    signed = (await http.get("/api/csrf")).json()["csrf_token"]
+    assert signed != http.cookies["strego_csrf"]  # bound to the cookie, not equal to it
+    assert f'"X-CSRF-Token": "{signed}"' in page.replace("&#34;", '"')
 
 
 async def test_security_headers(http: httpx.AsyncClient) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from starlette.convertors import CONVERTOR_TYPES
 
+import strego
+import strego.ui
 from strego.records import ThroughputPoint
 from strego.store.query import SortField
 from strego.task import TaskState
-from strego.ui.charts import bar_chart, nice_ceiling, throughput_charts
+from strego.ui import create_app
+from strego.ui.charts import axis_scale, bar_chart, nice_ceiling, throughput_charts
 from strego.ui.formatting import ago, duration, number, size
 from strego.ui.history import QueryError, parse_history_query
 from strego.ui.payload import highlight, jsonable, payload_view, preview
@@ -83,6 +89,9 @@ def test_nice_ceiling_and_chart_geometry() -> None:
     assert [label for _, label in chart.gridlines] == ["0", "5", "10"]
     empty = bar_chart("failed", [(T0, 0)], 1)
     assert [label for _, label in empty.gridlines] == ["0", "1"]
+    five = bar_chart("failed", [(T0, 5)], 1)  # once labelled 0 / 2 / 5: "2" meant 2.5
+    assert [label for _, label in five.gridlines] == ["0", "2", "4", "6"]
+    assert [axis_scale(p) for p in (3, 34, 49, 2500)] == [(3, 1), (40, 10), (60, 20), (3000, 1000)]
     assert chart.bars[1].title == "12:01 UTC"
 
 
@@ -102,6 +111,7 @@ def test_formatting() -> None:
     assert number(1234567) == "1,234,567"
     assert size(1536) == "1.5 KiB" and size(10) == "10 B"
     assert duration(0.25) == "250 ms" and duration(12.34) == "12.3 s"
+    assert duration(0.00042) == "0.42 ms" and duration(0.0031) == "3.1 ms"  # fast handlers
     assert duration(245) == "4m 05s" and duration(3 * 3600 + 720) == "3h 12m"
     assert duration(3 * 86400) == "3d 0h"
     assert ago(T0 - timedelta(seconds=5), now=T0) == "5s ago"
@@ -138,3 +148,22 @@ def test_history_query_parsing() -> None:
     ]:
         with pytest.raises(QueryError):
             parse_history_query(params, labels)
+
+
+def test_create_app_leaves_starlette_global_convertors_alone(broker: strego.RedisBroker) -> None:
+    """Building the UI registers nothing process-wide: a host app's routing is unchanged."""
+    before = dict(CONVERTOR_TYPES)
+    app = create_app(broker)
+    assert before == CONVERTOR_TYPES and "ident" not in CONVERTOR_TYPES
+    paths = [getattr(r, "path", "") for r in app.routes]
+    assert "/queues/{queue}" in paths and "/tasks/{task_id}" in paths
+
+
+def test_stylesheet_braces_balance() -> None:
+    """app.css parses as a whole: one stray brace silently drops every rule after it."""
+    css = (Path(strego.ui.__file__).parent / "static" / "app.css").read_text()
+    depth = 0
+    for char in re.sub(r"/\*.*?\*/", "", css, flags=re.S):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0

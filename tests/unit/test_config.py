@@ -69,3 +69,24 @@ def test_strict_selection_order() -> None:
     selector = QueueSelector({"a": 1, "b": 1}, strict=True)
     assert selector.plan(5, set()) == [("a", 5)]
     assert selector.plan(5, {"a"}) == [("b", 5)]
+
+
+def test_reconfigure_validates_every_option_like_construction() -> None:
+    """Server.reconfigure goes through ServerConfig: a bad value or an unknown option
+    raises, and the configuration is left as it was."""
+    broker = strego.RedisBroker("redis://127.0.0.1:1/0")
+    server = strego.Server(broker, concurrency=4)
+    server.reconfigure(concurrency=8, queues={"a": 2, "b": 1}, shutdown_timeout=5)
+    assert (server.config.concurrency, dict(server.config.queues)) == (8, {"a": 2, "b": 1})
+    assert server.config.shutdown_timeout_s == 5
+    bad_changes: list[dict[str, Any]] = [
+        {"shutdown_timeout": -1},
+        {"max_deliveries": 0},
+        {"queues": []},
+    ]
+    for bad in bad_changes:
+        with pytest.raises(strego.ConfigurationError):
+            server.reconfigure(**bad)
+    with pytest.raises(strego.ConfigurationError, match="no option"):
+        server.reconfigure(concurency=3)
+    assert server.config.concurrency == 8 and server.config.shutdown_timeout_s == 5

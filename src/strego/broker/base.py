@@ -13,6 +13,7 @@ from typing import Protocol
 
 from strego.envelope import TaskMessage
 from strego.outcome import Outcome
+from strego.results import Finished
 from strego.task import TaskState
 
 __all__ = [
@@ -73,21 +74,36 @@ class EnqueueResult:
 
 
 class SignalKind(enum.StrEnum):
-    """What a message on a queue's event channel announces (its first letter on the wire)."""
+    """What a message on a queue's event channel announces (its value is the wire form)."""
 
     WORK = "w"  # tasks are waiting: idle workers fetch
     SOONER = "s"  # something is due sooner than schedulers sleep
     CANCEL = "c"  # a cancel request for the task id in ``value``
     RECLAIM = "r"  # entries were handed over: workers with free slots reclaim now
+    UNKNOWN = "?"  # anything else someone published: ignored, never a crash
+
+    @classmethod
+    def _missing_(cls, value: object) -> SignalKind:
+        return cls.UNKNOWN
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class QueueSignal:
-    """A message on a queue's event channel."""
+    """A message on a queue's event channel.
+
+    ``kind`` accepts the wire letter too (``"w"``), so a broker can pass what it read;
+    an unknown letter becomes ``SignalKind.UNKNOWN`` (a stray PUBLISH on the channel
+    must not kill a worker's listener).
+    """
 
     queue: str
     kind: SignalKind
-    value: str = ""
+    value: str
+
+    def __init__(self, queue: str, kind: SignalKind | str, value: str = "") -> None:
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "kind", SignalKind(kind))
+        object.__setattr__(self, "value", value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,9 +155,18 @@ class WorkerRegistration:
 
 
 class ProducerBroker(Protocol):
+    """The operations a Client runs against its broker."""
+
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]: ...
 
     async def cancel(self, task_id: str, queue: str | None) -> bool: ...
+
+    async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
+        """Block until ``replicas`` replicas hold this broker's writes; how many did."""
+
+    async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
+        """How the task ended, waiting for it (pushed, not polled). Raises
+        TaskNotFoundError (unknown, or its result expired) or ResultTimeoutError."""
 
     async def aclose(self) -> None: ...
 

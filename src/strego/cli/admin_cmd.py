@@ -11,7 +11,13 @@ import argparse
 from typing import TYPE_CHECKING
 
 from strego.cli import admin_queues, admin_tasks
-from strego.cli.common import add_redis_option, parse_duration
+from strego.cli.common import (
+    add_postgres_option,
+    add_redis_option,
+    non_negative_int,
+    parse_duration,
+    positive_int,
+)
 
 __all__ = ["add_parsers"]
 
@@ -116,7 +122,9 @@ def _add_stats(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval", type=parse_duration, default=1.0, metavar="DURATION", help="--watch period"
     )
-    parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N")
+    parser.add_argument(
+        "--count", type=positive_int, metavar="N", help="with --watch: stop after N"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=admin_queues.stats)
 
@@ -140,12 +148,13 @@ def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser = _command(
         subparsers,
         "queues",
-        "list, pause, resume or purge queues",
+        "list, pause, resume, purge or delete queues",
         """examples:
   strego queues list
   strego queues pause emails          # workers stop fetching within a second
   strego queues resume emails
   strego queues purge emails --yes    # delete waiting, scheduled and retry tasks
+  strego queues delete defualt        # a queue nobody serves (a typo), with its tasks
 """,
         [],
     )
@@ -191,6 +200,16 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     purge.add_argument("queue", metavar="QUEUE")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(func=admin_queues.purge)
+    delete = _action(
+        actions,
+        "delete",
+        "delete QUEUE with all its tasks (refused while a live worker reads it)",
+        "strego queues delete defualt      # asks first\nstrego queues delete defualt --yes",
+        redis,
+    )
+    delete.add_argument("queue", metavar="QUEUE")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=admin_queues.delete_queue)
 
 
 def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
@@ -199,7 +218,7 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         "dead",
         "inspect and act on dead letters (tasks that failed for good)",
         """examples:
-  strego dead list default
+  strego dead list                   # every queue, newest first
   strego dead list default --limit 100 --json
   strego dead retry default 01J8ZQ4R6T0000000000000000    # run it again, attempts reset
   strego dead retry-all default
@@ -217,13 +236,16 @@ def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None
     listing = _action(
         actions,
         "list",
-        "list QUEUE's dead tasks, newest first",
-        "strego dead list default\nstrego dead list default --limit 100 --offset 100 --json",
+        "list dead tasks of QUEUE (or of every queue), newest first",
+        "strego dead list                  # every queue\nstrego dead list default\n"
+        "strego dead list default --limit 100 --offset 100 --json",
         redis,
     )
-    listing.add_argument("queue", metavar="QUEUE")
-    listing.add_argument("--limit", type=int, default=20, help="default %(default)s")
-    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument(
+        "queue", metavar="QUEUE", nargs="?", help="one queue (default: every queue, merged)"
+    )
+    listing.add_argument("--limit", type=positive_int, default=20, help="default %(default)s")
+    listing.add_argument("--offset", type=non_negative_int, default=0)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.dead_list)
 
@@ -255,6 +277,8 @@ def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> Non
         redis,
     )
     retry_all.add_argument("queue", metavar="QUEUE")
+    for action in (retry, retry_all):  # a retry is a new chapter of the task's history
+        add_postgres_option(action)
     retry_all.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

@@ -7,12 +7,15 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from strego.cli.connect import CommandError, admin_session, redact, require_queue
+from strego.cli.connect import CommandError, admin_session, require_queue
 from strego.cli.render import ProgressBar, queue_table, record_to_json, task_rows
+from strego.errors import QueueInUseError
 from strego.inspector import Inspector
+from strego.records import QueueInfo, TaskRecord, WorkerInfo
+from strego.redaction import redact
 from strego.task import TaskState
 
 __all__ = [
@@ -21,15 +24,16 @@ __all__ = [
     "dead_purge",
     "dead_retry",
     "dead_retry_all",
+    "delete_queue",
     "list_queues",
     "pause",
     "purge",
     "resume",
     "stats",
+    "unserved_warnings",
 ]
 
 _CHUNK = 500
-_PARALLEL = 16  # concurrent retries while showing progress: fast, without 500 connections
 _CLEAR = "\x1b[H\x1b[2J"  # cursor home + clear screen: a plain-ANSI "refresh in place"
 
 
@@ -41,24 +45,47 @@ async def _stats_lines(inspector: Inspector, url: str) -> list[str]:
     workers = await inspector.workers()
     minute = (await inspector.throughput(minutes=2))[:1]  # the last *complete* minute
     now = datetime.now(UTC).strftime("%H:%M:%S UTC")
-    in_flight = sum(w.in_flight for w in workers)
+    running = sum(q.active for q in queues)  # the queues' count, not 5 s old heartbeats
+    slots = sum(w.concurrency for w in workers)
     processed = minute[0].processed if minute else 0
     failed = minute[0].failed if minute else 0
     lines = [
         f"strego stats  {redact(url)}  {now}",
-        f"workers: {len(workers)} ({in_flight} tasks running)   "
+        f"workers: {len(workers)} ({running} of {slots} slots busy)   "
         f"last minute: {processed} processed, {failed} failed",
         "",
     ]
     if not queues:
         return [*lines, "no queues yet: enqueue a task or start a worker"]
-    return [*lines, *queue_table(queues)]
+    return [*lines, *queue_table(queues), *unserved_warnings(queues, workers)]
+
+
+def unserved_warnings(queues: Sequence[QueueInfo], workers: Sequence[WorkerInfo]) -> list[str]:
+    """One line per queue no live worker reads (its tasks wait for nobody; often a typo)."""
+    served = {q for w in workers for q in w.queues}
+    lines = []
+    for q in queues:
+        if q.name in served:
+            continue
+        waiting = q.pending + q.scheduled + q.retry
+        tasks = f"{waiting} task{'s wait' if waiting != 1 else ' waits'} for nobody"
+        lines.append(
+            f"warning: no consumer reads queue {q.name!r} ({tasks if waiting else 'empty'}): "
+            f"start a worker with --queues {q.name}, or if the name is a typo: "
+            f"strego queues delete {q.name}"
+        )
+    return ["", *lines] if lines else []
 
 
 async def _stats_json(inspector: Inspector) -> str:
-    queues = [dataclasses.asdict(q) for q in await inspector.queues()]
-    workers = [dataclasses.asdict(w) for w in await inspector.workers()]
-    return json.dumps({"queues": queues, "workers": workers}, default=str, indent=2)
+    found, workers = await inspector.queues(), await inspector.workers()
+    served = {q for w in workers for q in w.queues}
+    queues = [dataclasses.asdict(q) | {"served": q.name in served} for q in found]
+    return json.dumps(
+        {"queues": queues, "workers": [dataclasses.asdict(w) for w in workers]},
+        default=str,
+        indent=2,
+    )
 
 
 async def stats(args: argparse.Namespace) -> int:
@@ -139,25 +166,57 @@ async def purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def delete_queue(args: argparse.Namespace) -> int:
+    async with admin_session(args) as inspector:
+        await require_queue(inspector, args.queue)
+        info = await inspector.queue_info(args.queue)
+        total = info.pending + info.scheduled + info.retry + info.dead + info.completed
+        confirm(f"Delete queue {args.queue!r} and its {total} tasks?", args.yes)
+        try:
+            removed = await inspector.delete_queue(args.queue)
+        except QueueInUseError as exc:
+            raise CommandError(f"not deleted: {exc}") from exc
+    print(f"deleted queue {args.queue!r} and its {removed} tasks")
+    return 0
+
+
 # -- dead letters ------------------------------------------------------------
 
 
 async def dead_list(args: argparse.Namespace) -> int:
-    if args.limit < 1 or args.offset < 0:
-        raise CommandError("--limit must be >= 1 and --offset >= 0")
     async with admin_session(args) as inspector:
-        await require_queue(inspector, args.queue)
-        records = await inspector.dead_letters(args.queue, offset=args.offset, limit=args.limit)
-        total = (await inspector.queue_info(args.queue)).dead
+        if args.queue is None:
+            records, total, where = await _dead_everywhere(inspector, args.offset, args.limit)
+        else:
+            await require_queue(inspector, args.queue)
+            records = await inspector.dead_letters(args.queue, offset=args.offset, limit=args.limit)
+            total, where = (await inspector.queue_info(args.queue)).dead, f"queue {args.queue!r}"
     if args.json:
         print(json.dumps([record_to_json(r) for r in records], indent=2))
     elif not records:
-        print(f"no dead tasks in queue {args.queue!r}")
+        print(f"no dead tasks in {where}")
     else:
-        print("\n".join(task_rows(records)))
+        print("\n".join(task_rows(records, with_queue=args.queue is None)))
         shown = f"{args.offset + 1}-{args.offset + len(records)}"
-        print(f"\n{shown} of {total} dead tasks in queue {args.queue!r}")
+        print(f"\n{shown} of {total} dead tasks in {where}")
     return 0
+
+
+async def _dead_everywhere(
+    inspector: Inspector, offset: int, limit: int
+) -> tuple[list[TaskRecord], int, str]:
+    """Dead tasks of every queue, newest first: each queue's first offset+limit, merged."""
+    with_dead = [q for q in await inspector.queues() if q.dead]
+    pages = await asyncio.gather(
+        *(inspector.dead_letters(q.name, limit=offset + limit) for q in with_dead)
+    )
+    merged = sorted(
+        (r for page in pages for r in page),
+        key=lambda r: r.completed_at or datetime.min.replace(tzinfo=UTC),
+        reverse=True,
+    )
+    where = f"{len(with_dead)} queue{'s' if len(with_dead) != 1 else ''}"
+    return merged[offset : offset + limit], sum(q.dead for q in with_dead), where
 
 
 async def _each_dead(
@@ -197,36 +256,14 @@ async def dead_retry_all(args: argparse.Namespace) -> int:
         show = args.progress
         if show is None:
             show = sys.stderr.isatty() and total > _CHUNK
-        if show:
-            moved = await _retry_with_progress(inspector, args.queue, total)
-        else:
-            moved = await inspector.retry_all_dead(args.queue)
+        bar = ProgressBar(total, label=f"retrying dead tasks of {args.queue!r}") if show else None
+        if bar:
+            bar.update(0)
+        moved = await inspector.retry_all_dead(args.queue, progress=bar.update if bar else None)
+        if bar:
+            bar.finish()
     print(f"retried {moved} dead tasks of queue {args.queue!r}")
     return 0
-
-
-async def _retry_with_progress(inspector: Inspector, queue: str, total: int) -> int:
-    """Retry chunk by chunk so a bar can move (Inspector.retry_all_dead is one call)."""
-    bar = ProgressBar(total, label=f"retrying dead tasks of {queue!r}")
-    limit = asyncio.Semaphore(_PARALLEL)
-
-    async def retry_one(task_id: str) -> bool:
-        async with limit:
-            return await inspector.retry(task_id, queue)
-
-    done = 0
-    bar.update(0)
-    while True:
-        batch = await inspector.dead_letters(queue, limit=_CHUNK)
-        if not batch:
-            break
-        moved = sum(await asyncio.gather(*(retry_one(r.id) for r in batch)))
-        done += moved
-        bar.update(done)
-        if moved == 0:  # every one raced with another admin: stop rather than spin
-            break
-    bar.finish()
-    return done
 
 
 async def dead_purge(args: argparse.Namespace) -> int:

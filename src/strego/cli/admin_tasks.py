@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from strego.cli.connect import CommandError, admin_session
+from strego.cli.connect import CommandError, UsageError, admin_session, broker_session
 from strego.cli.render import ago, record_to_json, task_detail
 from strego.client import Client
 from strego.errors import DuplicateTaskError
@@ -32,7 +32,7 @@ def read_payload(value: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CommandError(f"{source} is not valid JSON: {exc}") from exc
+        raise UsageError(f"{source} is not valid JSON: {exc}") from exc
 
 
 def _process_at(value: str | None) -> datetime | None:
@@ -41,35 +41,40 @@ def _process_at(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise CommandError(f"--process-at is not an ISO 8601 time: {value!r}") from exc
+        raise UsageError(f"--process-at is not an ISO 8601 time: {value!r}") from exc
     if moment.tzinfo is None:
-        raise CommandError("--process-at needs a timezone, e.g. 2030-01-01T09:00:00+00:00")
+        raise UsageError("--process-at needs a timezone, e.g. 2030-01-01T09:00:00+00:00")
     return moment
 
 
 def build_task(args: argparse.Namespace) -> Task:
-    """The Task the arguments describe; bad options fail here, before connecting."""
-    return Task(
-        args.type,
-        read_payload(args.payload),
-        id=args.id,
-        queue=args.queue,
-        max_retry=args.max_retry,
-        timeout=args.timeout,
-        process_in=args.process_in,
-        process_at=_process_at(args.process_at),
-        priority=args.priority,
-        unique_key=args.unique_key,
-        unique_ttl=args.unique_ttl,
-        labels=dict(args.label),
-    )
+    """The Task the arguments describe; bad options fail here, before connecting, as
+    usage errors (exit 2)."""
+    payload, process_at = read_payload(args.payload), _process_at(args.process_at)
+    try:
+        return Task(
+            args.type,
+            payload,
+            id=args.id,
+            queue=args.queue,
+            max_retry=args.max_retry,
+            timeout=args.timeout,
+            process_in=args.process_in,
+            process_at=process_at,
+            priority=args.priority,
+            unique_key=args.unique_key,
+            unique_ttl=args.unique_ttl,
+            labels=dict(args.label),
+        )
+    except (ValueError, TypeError) as exc:  # ConfigurationError is a ValueError
+        raise UsageError(str(exc)) from exc
 
 
 async def enqueue(args: argparse.Namespace) -> int:
     task = build_task(args)
-    async with admin_session(args) as inspector:
+    async with broker_session(args) as broker:
         try:
-            info = await Client(inspector.broker).enqueue(task)
+            info = await Client(broker).enqueue(task)
         except DuplicateTaskError as exc:
             raise CommandError(
                 f"duplicate: unique key {exc.unique_key!r} in queue {exc.queue!r} "

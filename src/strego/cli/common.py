@@ -6,7 +6,15 @@ import argparse
 import os
 import re
 
-__all__ = ["add_postgres_option", "add_redis_option", "parse_duration"]
+__all__ = [
+    "add_postgres_option",
+    "add_redis_option",
+    "non_negative_int",
+    "parse_duration",
+    "port",
+    "positive_float",
+    "positive_int",
+]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -18,7 +26,12 @@ def add_redis_option(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="Redis URL (env STREGO_REDIS_URL; default %(default)s)",
     )
-    parser.add_argument("--group", default="strego-workers", help="consumer group name")
+    parser.add_argument(
+        "--group",
+        default=None,
+        help="consumer group (default: the group recorded for each queue by its workers, "
+        "else strego-workers; a group that disagrees with the recorded one is refused)",
+    )
     parser.add_argument("--prefix", default="strego", help="Redis key prefix")
 
 
@@ -42,3 +55,36 @@ def parse_duration(value: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"not a duration: {value!r} (use e.g. 30s, 5m, 2h, 7d)")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _number(kind: type[int] | type[float], low: float, text: str, words: str) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {words}: {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {words}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a bad one is a usage error, exit 2)."""
+    return int(_number(int, 1, text, "an integer >= 1"))
+
+
+def non_negative_int(text: str) -> int:
+    return int(_number(int, 0, text, "an integer >= 0"))
+
+
+def positive_float(text: str) -> float:
+    value = _number(float, 0, text, "a number > 0")
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a number > 0, got 0")
+    return value
+
+
+def port(text: str) -> int:
+    value = int(_number(int, 0, text, "a port number 0-65535"))
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, got {text}")
+    return value

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -21,12 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from strego.broker.redis import RedisBroker
-from strego.cli.connect import CommandError, ping, redact
+from strego.cli.common import port, positive_float, positive_int
+from strego.cli.connect import CommandError, ping
+from strego.cli.errors import UsageError
+from strego.cli.exposure import add_exposure_options, allowed_hosts, check_exposure
+from strego.cli.listen import listening_socket
 from strego.client import Client
 from strego.demo import DEMO_QUEUES, Producer, build_server
 from strego.embedded import EmbeddedRedis
 from strego.inspector import Inspector
 from strego.logs import configure_logging
+from strego.redaction import redact
 
 __all__ = ["add_parsers", "run_dev"]
 
@@ -38,6 +44,8 @@ EXAMPLES = """examples:
   strego dev --port 9000
   strego dev --redis redis://localhost:6379/15 --prefix demo
   strego dev --no-producer            # worker and UI only; enqueue with 'strego enqueue'
+  strego dev --host 0.0.0.0 --insecure  # the demo UI (no auth!) for other machines
+  strego dev --postgres postgresql://localhost/strego_demo   # with History
 """
 
 
@@ -55,18 +63,35 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--redis", metavar="URL", help="use this Redis instead of starting one (left running)"
     )
     parser.add_argument(
-        "--group", default="strego-workers", help="consumer group (default %(default)s)"
+        "--group",
+        default=None,
+        help="consumer group (default: the group recorded for the demo's queues, "
+        "else strego-workers)",
     )
     parser.add_argument("--prefix", default="strego", help="Redis key prefix (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="UI address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="UI port (default %(default)s)")
+    parser.add_argument("--port", type=port, default=8080, help="UI port (default %(default)s)")
     parser.add_argument(
-        "--concurrency", type=int, default=8, help="worker concurrency (default %(default)s)"
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        help="worker concurrency (default %(default)s)",
     )
     parser.add_argument(
-        "--rate", type=float, default=4.0, help="demo tasks per second (default %(default)s)"
+        "--rate",
+        type=positive_float,
+        default=4.0,
+        help="demo tasks per second (default %(default)s)",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="DSN",
+        default=os.environ.get("STREGO_POSTGRES_DSN"),
+        help="record history in this PostgreSQL database (migrated first), so the UI shows "
+        "History and full task timelines (env STREGO_POSTGRES_DSN)",
     )
     parser.add_argument("--no-producer", action="store_true", help="do not enqueue demo tasks")
+    add_exposure_options(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -79,9 +104,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def run_dev(args: argparse.Namespace) -> int:
     """Claim the UI port, start Redis, run until a signal; Redis is always stopped."""
     configure_logging(args.log_level)
-    if args.rate <= 0:
-        raise CommandError("--rate must be > 0")
-    with _listen(args.host, args.port) as sock:
+    try:  # the demo UI has no auth: beyond loopback only when told so
+        check_exposure(args.host, has_auth=False, insecure=args.insecure)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("without --auth or --token ", "")) from None
+    with listening_socket(args.host, args.port) as sock:
         redis = None if args.redis else _start_redis()
         try:
             url = args.redis or redis.url  # type: ignore[union-attr]
@@ -89,23 +116,6 @@ def run_dev(args: argparse.Namespace) -> int:
         finally:
             if redis is not None:
                 redis.cleanup()
-
-
-@contextlib.contextmanager
-def _listen(host: str, port: int) -> Iterator[socket.socket]:
-    """Bind the UI socket first: a busy port fails before anything else starts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise CommandError(
-            f"cannot listen on {host}:{port} ({exc.strerror}): pass --port to pick another"
-        ) from exc
-    with sock:
-        yield sock
 
 
 def _start_redis() -> EmbeddedRedis:
@@ -128,15 +138,17 @@ async def _serve(args: argparse.Namespace, url: str, sock: socket.socket, *, emb
             RedisBroker(url, group=args.group, prefix=args.prefix)
         )
         await ping(broker, url)
-        await stack.enter_async_context(build_server(broker, concurrency=args.concurrency))
-        ui = _ui_server(ui_broker, sock)
+        store = await _history(stack, args.postgres) if args.postgres else None
+        server = build_server(broker, concurrency=args.concurrency, store=store)
+        await stack.enter_async_context(server)
+        ui = _ui_server(ui_broker, sock, allowed_hosts(args.host, args.allowed_host), store)
         watched: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if ui is not None:
             watched.append(asyncio.create_task(ui.serve(sockets=[sock])))
             stack.push_async_callback(_stop_ui, ui, watched[-1])
         side_tasks = [asyncio.create_task(_status(Inspector(broker)))]
         if not args.no_producer:
-            producer = Producer(Client(broker), rate=args.rate)
+            producer = Producer(Client(broker, store=store), rate=args.rate)
             side_tasks.append(asyncio.create_task(producer.run()))
         stack.push_async_callback(_cancel, side_tasks)
         _banner(url, embedded, sock, args, ui is not None)
@@ -167,7 +179,26 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _ui_server(broker: RedisBroker, sock: socket.socket) -> Any:
+async def _history(stack: contextlib.AsyncExitStack, dsn: str) -> Any:
+    """A started PostgresStore on a migrated schema (closed with the stack), or a
+    CommandError saying what is wrong in one line."""
+    try:
+        from strego.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise CommandError(f"--postgres needs the postgres extra ({exc})") from exc
+    store = PostgresStore(dsn)
+    try:
+        await store.migrate()
+        await stack.enter_async_context(store)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CommandError(f"cannot use --postgres {redact(dsn)}: {first}") from exc
+    return store
+
+
+def _ui_server(
+    broker: RedisBroker, sock: socket.socket, hosts: list[str], store: Any = None
+) -> Any:
     """A uvicorn server for the UI app, or None (with a warning) if the UI is missing."""
     try:
         import uvicorn
@@ -177,7 +208,7 @@ def _ui_server(broker: RedisBroker, sock: socket.socket) -> Any:
     try:
         from strego.ui import create_app
 
-        app = create_app(broker)
+        app = create_app(broker, store, allowed_hosts=hosts)
     except Exception as exc:  # the demo still runs: worker, producer and the CLI work
         log.warning("web UI failed to start: %s", exc, exc_info=True)
         return None
@@ -204,6 +235,7 @@ def _banner(
         f"  Redis:   {redact(url)} ({where})\n"
         f"  Worker:  queues {queues}, concurrency {args.concurrency}\n"
         f"  Demo:    {'off' if args.no_producer else f'~{args.rate:g} tasks/s'}\n"
+        f"  History: {redact(args.postgres) if args.postgres else 'off (--postgres DSN)'}\n"
         f"Try:  {_strego_command()} stats --watch --redis {redact(url)}{_non_default(args)}\n"
         f"Press Ctrl-C to stop.",
         flush=True,
@@ -218,7 +250,7 @@ def _strego_command() -> str:
 
 
 def _non_default(args: argparse.Namespace) -> str:
-    extra = "" if args.group == "strego-workers" else f" --group {args.group}"
+    extra = "" if args.group is None else f" --group {args.group}"
     return extra + ("" if args.prefix == "strego" else f" --prefix {args.prefix}")
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from strego.cli.common import add_postgres_option, parse_duration
 from strego.errors import StregoError
+from strego.redaction import redact
 
 __all__ = ["add_parsers", "run_migrate", "run_prune"]
 
@@ -31,7 +32,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add_postgres_option(migrate, required=True)
     migrate.set_defaults(func=run_migrate)
 
-    history = subparsers.add_parser("history", help="manage the PostgreSQL task history")
+    history = subparsers.add_parser(
+        "history",
+        help="manage the PostgreSQL task history",
+        description="Manage the PostgreSQL task history (created by 'strego migrate'): "
+        "prune rows of tasks that finished long ago. Browse it in the UI "
+        "(strego ui --postgres DSN) or with PostgresStore.search().",
+        epilog="example: strego history prune --older-than 30d --postgres postgresql://app@db/app",
+    )
     actions = history.add_subparsers(dest="action", metavar="ACTION", title="actions")
     actions.required = True
     prune = actions.add_parser(
@@ -97,5 +105,5 @@ async def _guarded(work: Callable[[], Awaitable[None]]) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"strego: error: {message}", file=sys.stderr)
+    print(f"strego: error: {redact(message)}", file=sys.stderr)
     return 1

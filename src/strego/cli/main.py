@@ -1,7 +1,8 @@
 """The ``strego`` command: parses arguments and dispatches to one ``*_cmd`` module.
 
-Errors are one clear line on stderr and a non-zero exit code (``--debug`` shows the
-traceback). Subcommand modules expose ``add_parsers(subparsers)``.
+Errors are one clear line on stderr and an exit code: 2 when the command line is wrong
+(argparse's errors and ``UsageError``), 1 when the command failed, 130 on Ctrl-C
+(``--debug`` shows the traceback). Subcommand modules expose ``add_parsers(subparsers)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 import strego
+from strego.cli.errors import UsageError
+from strego.redaction import redact
 
 __all__ = ["main"]
 
@@ -63,12 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(result or 0)
     except KeyboardInterrupt:
         return 130
+    except UsageError as exc:  # the command line is wrong: like argparse's own errors
+        if args.debug:
+            raise
+        print(f"strego: error: {redact(str(exc), *_urls(args))}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if args.debug:
             raise
         logging.getLogger("strego").debug("command failed", exc_info=True)
-        print(f"strego: error: {exc}", file=sys.stderr)
+        print(f"strego: error: {redact(str(exc), *_urls(args))}", file=sys.stderr)
         return 1
+
+
+def _urls(args: argparse.Namespace) -> list[str]:
+    """The connection strings a failed command was given (their secrets stay hidden)."""
+    values = (getattr(args, name, None) for name in ("redis", "postgres"))
+    return [value for value in values if isinstance(value, str)]
 
 
 if __name__ == "__main__":  # pragma: no cover

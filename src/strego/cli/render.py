@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import pydantic_core
 
-from strego.records import QueueInfo, TaskRecord
+from strego.records import QueueInfo, TaskRecord, describe_attempts
 
 __all__ = [
     "ProgressBar",
@@ -65,6 +65,9 @@ def duration(seconds: float | None) -> str:
     """``None`` → ``-``; else a short human duration (``850ms``, ``12s``, ``3m05s``)."""
     if seconds is None:
         return "-"
+    if seconds < 0.01:  # a fast handler: keep significant digits, not "0ms"
+        ms = seconds * 1000
+        return f"{ms:.2f}ms" if ms < 1 else f"{ms:.1f}ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
@@ -107,19 +110,21 @@ def queue_table(infos: Sequence[QueueInfo]) -> list[str]:
     return table(QUEUE_COLUMNS, rows)
 
 
-def task_rows(records: Sequence[TaskRecord]) -> list[str]:
-    """A compact listing of tasks (dead letters, mostly)."""
+def task_rows(records: Sequence[TaskRecord], *, with_queue: bool = False) -> list[str]:
+    """A compact listing of tasks (dead letters, mostly); ``with_queue`` adds a column."""
     rows = [
         [
             r.id,
+            *([r.queue] if with_queue else []),
             r.type,
-            f"{r.retry_count}/{r.max_retry}",
+            f"{r.attempts} of {r.max_attempts}",
             (r.completed_at or r.created_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S"),
             _one_line(": ".join(x for x in (r.dead_reason, r.last_error) if x), 70),
         ]
         for r in records
     ]
-    return table(("ID", "TYPE", "ATTEMPTS", "WHEN (UTC)", "REASON: LAST ERROR"), rows)
+    queue = ("QUEUE",) if with_queue else ()
+    return table(("ID", *queue, "TYPE", "ATTEMPTS", "WHEN (UTC)", "REASON: LAST ERROR"), rows)
 
 
 def _one_line(text: str, width: int) -> str:
@@ -134,7 +139,7 @@ def task_detail(record: TaskRecord) -> str:
         ("type", record.type),
         ("queue", record.queue),
         ("state", record.state.value + (" (cancel requested)" if record.cancel_requested else "")),
-        ("retries", f"{record.retry_count} of {record.max_retry} used"),
+        ("attempts", describe_attempts(record.state, record.retry_count, record.max_retry)),
         ("priority", record.priority),
         ("timeout", duration(record.timeout) if record.timeout else "none"),
         ("unique key", record.unique_key or "-"),
@@ -143,8 +148,9 @@ def task_detail(record: TaskRecord) -> str:
         ("process at", ago(record.process_at)),
         ("started", ago(record.started_at)),
         ("finished", ago(record.completed_at)),
+        ("duration", duration(record.duration_s)),
         ("worker", record.worker or "-"),
-        ("last error", record.last_error or "-"),
+        ("last error", _last_error(record)),
         ("dead reason", record.dead_reason or "-"),
         ("serializer", record.serializer),
     ]
@@ -154,6 +160,18 @@ def task_detail(record: TaskRecord) -> str:
     if record.traceback:
         lines += ["", "traceback:", _indent(record.traceback.rstrip())]
     return "\n".join(lines)
+
+
+def _last_error(record: TaskRecord) -> str:
+    """The error and whose it is: the final attempt's for a dead task, else the last
+    failed attempt's (a completed task may have failed before it succeeded)."""
+    if not record.last_error:
+        return "-"
+    if record.state == "dead":
+        return f"{record.last_error}  (attempt {record.attempts} of {record.max_attempts})"
+    if record.retry_count:
+        return f"{record.last_error}  (attempt {record.retry_count} of {record.max_attempts})"
+    return record.last_error
 
 
 def _payload_text(record: TaskRecord) -> str:

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from strego.cli.common import positive_int
+from strego.cli.errors import UsageError
 from strego.logs import configure_logging
 from strego.worker import Server
 
@@ -27,7 +29,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="MODULE:ATTRIBUTE")
-    parser.add_argument("--concurrency", type=int, help="override the Server's concurrency")
+    parser.add_argument(
+        "--concurrency", type=positive_int, help="override the Server's concurrency"
+    )
     parser.add_argument("--queues", help="override the queues: comma-separated names")
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper
@@ -39,7 +43,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 def load_server(target: str) -> Server:
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
-        raise ValueError(f"expected MODULE:ATTRIBUTE, got {target!r}")
+        raise UsageError(f"expected MODULE:ATTRIBUTE, got {target!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     module = importlib.import_module(module_name)

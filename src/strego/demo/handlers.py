@@ -10,6 +10,7 @@ from typing import Any
 from strego.broker.redis import RedisBroker
 from strego.demo.payloads import Email, Image, Payment, Report, Webhook
 from strego.errors import RetryAfter, SkipRetry
+from strego.store.base import TaskHistory
 from strego.task import Task
 from strego.worker import Server
 
@@ -19,8 +20,11 @@ __all__ = ["DEMO_QUEUES", "build_server"]
 DEMO_QUEUES = {"critical": 6, "default": 3, "low": 1}
 
 
-def build_server(broker: RedisBroker, *, concurrency: int = 8) -> Server:
-    """A Server with every demo handler; retries are quick so the UI shows them moving."""
+def build_server(
+    broker: RedisBroker, *, concurrency: int = 8, store: TaskHistory | None = None
+) -> Server:
+    """A Server with every demo handler; retries are quick so the UI shows them moving.
+    With a ``store``, every transition is recorded (the UI's History page)."""
     server = Server(
         broker,
         queues=DEMO_QUEUES,
@@ -28,6 +32,7 @@ def build_server(broker: RedisBroker, *, concurrency: int = 8) -> Server:
         retry_base=2.0,
         retry_max=20.0,
         shutdown_timeout=5.0,
+        store=store,
     )
     server.handle("email:send", send_email)
     server.handle("image:resize", resize_image)

@@ -14,7 +14,7 @@ from strego.inspector import Inspector
 __all__ = ["QUEUE_ACTIONS", "TASK_ACTIONS", "bulk_task_action", "queue_action", "task_action"]
 
 TASK_ACTIONS = ("retry", "delete", "cancel")
-QUEUE_ACTIONS = ("pause", "resume", "purge", "retry_dead", "purge_dead")
+QUEUE_ACTIONS = ("pause", "resume", "purge", "retry_dead", "purge_dead", "delete")
 MAX_BULK = 1000
 
 
@@ -47,7 +47,8 @@ async def bulk_task_action(
 
 
 async def queue_action(inspector: Inspector, action: str, queue: str) -> int:
-    """pause/resume return 1; purge, retry_dead and purge_dead the number of tasks."""
+    """pause/resume return 1; purge, retry_dead, purge_dead and delete the number of
+    tasks. delete raises ``QueueInUseError`` while live workers serve the queue."""
     if action == "pause":
         await inspector.pause(queue)
         return 1
@@ -60,4 +61,6 @@ async def queue_action(inspector: Inspector, action: str, queue: str) -> int:
         return await inspector.retry_all_dead(queue)
     if action == "purge_dead":
         return await inspector.purge_dead(queue)
+    if action == "delete":
+        return await inspector.delete_queue(queue)
     raise ValueError(f"unknown queue action {action!r}; use one of {', '.join(QUEUE_ACTIONS)}")

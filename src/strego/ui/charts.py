@@ -12,7 +12,7 @@ from datetime import datetime
 
 from strego.records import ThroughputPoint
 
-__all__ = ["RANGES", "BarChart", "bar_chart", "throughput_charts"]
+__all__ = ["RANGES", "BarChart", "axis_scale", "bar_chart", "nice_ceiling", "throughput_charts"]
 
 # range key → (minutes asked of the Inspector, minutes per bar, label)
 RANGES: dict[str, tuple[int, int, str]] = {
@@ -65,10 +65,22 @@ def nice_ceiling(value: int) -> int:
     return 10 * exponent  # pragma: no cover - the loop always returns
 
 
+_MAX_INTERVALS = 4
+
+
+def axis_scale(peak: int) -> tuple[int, int]:
+    """(top, step) of the value axis: a 1/2/5 x 10^k step and at most 4 intervals, so
+    every gridline is a whole number of tasks (a top of 5 once labelled 2.5 as "2")."""
+    step = 1
+    while -(-max(peak, 1) // step) > _MAX_INTERVALS:
+        step = nice_ceiling(step + 1)
+    return step * -(-max(peak, 1) // step), step
+
+
 def bar_chart(series: str, values: Sequence[tuple[datetime, int]], bucket_minutes: int) -> BarChart:
     """One bar per bucket; ``values`` are (bucket start, count), oldest first."""
     peak = max((v for _, v in values), default=0)
-    top = nice_ceiling(peak)
+    top, step = axis_scale(peak)
     plot_h = HEIGHT - _TOP - _BOTTOM
     slot = (WIDTH - _LEFT) / max(1, len(values))
     gap = min(2.0, slot * 0.2)
@@ -85,8 +97,10 @@ def bar_chart(series: str, values: Sequence[tuple[datetime, int]], bucket_minute
                 title=f"{start:%H:%M} UTC" + (f" +{bucket_minutes}m" if bucket_minutes > 1 else ""),
             )
         )
-    fractions = (0.0, 0.5, 1.0) if top >= 2 else (0.0, 1.0)  # no "0.5 tasks" line
-    gridlines = tuple((round(_TOP + plot_h * (1 - f), 2), _short(int(top * f))) for f in fractions)
+    gridlines = tuple(
+        (round(_TOP + plot_h * (1 - value / top), 2), _short(value))
+        for value in range(0, top + 1, step)
+    )
     labels: list[tuple[float, str]] = []
     if values:
         for i in sorted({0, len(values) // 2, len(values) - 1}):

@@ -8,7 +8,20 @@ import hmac
 
 from strego.errors import ConfigurationError
 
-__all__ = ["AuthSpec", "BasicAuth", "TokenAuth", "UIConfig", "parse_auth"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "AuthSpec",
+    "BasicAuth",
+    "TokenAuth",
+    "UIConfig",
+    "parse_auth",
+    "signing_key",
+]
+
+#: Shortest token accepted at all; ``strego ui`` wants 12 beyond loopback.
+MIN_SECRET_LENGTH = 8
+#: Shortest password or token ``strego ui`` accepts when it listens beyond loopback.
+MIN_EXPOSED_SECRET_LENGTH = 12
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -24,32 +37,56 @@ class BasicAuth:
 
     def check(self, username: str, password: str) -> bool:
         """Constant-time comparison of both parts (no early exit on the username)."""
-        user_ok = hmac.compare_digest(username.encode(), self.username.encode())
-        password_ok = hmac.compare_digest(password.encode(), self.password.encode())
+        user_ok = hmac.compare_digest(_bytes(username), _bytes(self.username))
+        password_ok = hmac.compare_digest(_bytes(password), _bytes(self.password))
         return user_ok and password_ok
+
+    @property
+    def secret(self) -> str:
+        return f"{self.username}:{self.password}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TokenAuth:
     """A shared secret: ``Authorization: Bearer TOKEN`` for API clients, a login form
-    (which sets a session cookie derived from the token) for browsers."""
+    (which starts a server-side session, see ``sessions``) for browsers."""
 
     token: str = dataclasses.field(repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.token) < 8:
-            raise ConfigurationError("the UI token must be at least 8 characters")
+        if not isinstance(self.token, str) or len(self.token) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"the UI token must be at least {MIN_SECRET_LENGTH} characters"
+            )
 
     def check(self, token: str) -> bool:
-        return hmac.compare_digest(token.encode(), self.token.encode())
+        return hmac.compare_digest(_bytes(token), _bytes(self.token))
 
     @property
-    def session_value(self) -> str:
-        """The login cookie's value: proves the token was given without storing it."""
-        return hmac.new(self.token.encode(), b"strego-ui-session", hashlib.sha256).hexdigest()
+    def secret(self) -> str:
+        return self.token
 
 
 AuthSpec = BasicAuth | TokenAuth
+
+
+def _bytes(text: str) -> bytes:
+    # surrogateescape: a header decoded from arbitrary bytes still compares (and fails)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def signing_key(auth: AuthSpec | None, secret_key: str | bytes | None) -> bytes | None:
+    """The key CSRF tokens are signed with: ``secret_key``, else one derived from the
+    credentials (so replicas and restarts agree), else None (random per process)."""
+    if isinstance(secret_key, str):
+        secret_key = secret_key.encode()
+    if secret_key is not None:
+        if len(secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(f"secret_key must be at least {MIN_SECRET_LENGTH} characters")
+        return hashlib.sha256(b"strego-ui-csrf\0" + secret_key).digest()
+    if auth is None:
+        return None
+    return hashlib.sha256(b"strego-ui-csrf\0" + _bytes(auth.secret)).digest()
 
 
 def parse_auth(auth: object) -> AuthSpec | None:
@@ -74,6 +111,9 @@ class UIConfig:
     page_size: int = 25
     refresh_ms: int = 2000
     title: str = "strego"
+    # The biggest legitimate request: a bulk form on MAX_BULK ids of 200 characters,
+    # each percent-encoded from 4 UTF-8 bytes (2.4 MB).
+    max_body_bytes: int = 4 << 20
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= 500:

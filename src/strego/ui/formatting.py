@@ -9,9 +9,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from strego.records import DURATION_BOUNDS_MS
 from strego.ui.payload import preview
 
-__all__ = ["FILTERS", "ago", "duration", "number", "size", "timestamp"]
+__all__ = ["FILTERS", "ago", "bound_ms", "duration", "number", "size", "timestamp"]
 
 DASH = "\u2013"  # shown for "no value"
 
@@ -36,11 +37,17 @@ def size(value: int | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as "850 ms", "12.3 s", "4m 05s", "3h 12m", "2d 4h"."""
+    """Seconds as "0.42 ms", "3.1 ms", "850 ms", "12.3 s", "4m 05s", "3h 12m", "2d 4h".
+
+    Fast handlers run in well under a millisecond: those keep significant digits
+    rather than all reading "0 ms"."""
     if seconds is None:
         return DASH
     if seconds == 0:
         return "0 s"
+    if seconds < 0.01:
+        ms = seconds * 1000
+        return f"{ms:.2f} ms" if ms < 1 else f"{ms:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -53,6 +60,15 @@ def duration(seconds: float | None) -> str:
         return f"{hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h"
+
+
+def bound_ms(value: int | None) -> str:
+    """A histogram bucket bound as "≤ 20 ms" / "≤ 2.0 s"; past the last one "> 60 s"."""
+    if value is None:
+        return DASH
+    if value > DURATION_BOUNDS_MS[-1]:
+        return f"> {duration(DURATION_BOUNDS_MS[-1] / 1000)}"
+    return f"≤ {value} ms" if value < 1000 else f"≤ {duration(value / 1000)}"
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:
@@ -106,6 +122,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "number": number,
     "size": size,
     "duration": duration,
+    "bound_ms": bound_ms,
     "ago": ago,
     "timestamp": timestamp,
     "iso": iso,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from strego.errors import ConfigurationError
+from strego.redaction import redact
 from strego.store.query import SortField, TaskDetail, TaskFilter, TaskPage
 from strego.task import TaskState
 
@@ -176,5 +177,5 @@ async def search(history: HistoryReader, query: HistoryQuery) -> HistoryView:
         raise QueryError(str(exc)) from None
     except Exception as exc:  # any driver error: say so on the page, do not 500
         log.warning("strego UI: history search failed: %s", exc)
-        raise HistoryUnavailable(f"the history store failed: {exc}") from exc
+        raise HistoryUnavailable(redact(f"the history store failed: {exc}")) from exc
     return HistoryView(query=query, page=page, total=total)

@@ -1,358 +1,82 @@
-"""The OpenAPI 3.0 document for ``/api/`` (hand-written; tests check it against replies).
+"""``/api/openapi.json``, generated from the route table and the models of ``api_schemas``.
 
-Kept as data next to the serializers it describes (``serialize.py``); a schema test
-validates real responses against it, so the two cannot drift apart silently.
+Nothing here is written by hand per route: the paths, methods and path parameters come
+from the app's :class:`~strego.ui.routes.common.ApiRoute` objects, the query parameters,
+bodies and replies from each route's :class:`~strego.ui.api_schemas.Operation`. So the
+document cannot drift from what is served (a test compares them route by route).
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
 import strego
-from strego.ui.api_schemas import BOOL, INT, LISTABLE, SCHEMAS, STR, nullable, obj, ref
+from strego.ui.api_schemas import ErrorReply, Operation, Query
+from strego.ui.routes.common import ApiRoute, NameConvertor
 
 __all__ = ["openapi_document"]
 
+_REF = "#/components/schemas/{model}"
+_PATH_PARAMS = {
+    "queue": "Queue name.",
+    "task_id": "Task id.",
+    "consumer": "Consumer name in the queue's consumer group.",
+}
 _IDENT_NOTE = ' A "/" in the value travels as "~2F" and a "~" as "~7E".'
-
-
-def _path_param(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description + _IDENT_NOTE,
-        "schema": {"type": "string", "minLength": 1},
-    }
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
-_QUEUE = _path_param("queue", "Queue name.")
-_TASK = _path_param("task_id", "Task id.")
-_CONSUMER = _path_param("consumer", "Consumer name in the queue's consumer group.")
-_IN_QUEUE = _query("queue", STR, "Look only in this queue (default: every known queue).")
-_PAGING = [
-    _query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000}, "Rows to skip."),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Rows to return."),
-]
 _ERRORS = {
     400: "Invalid parameter.",
     401: "Authentication required.",
-    403: "CSRF token missing/invalid, or the UI is read-only.",
+    403: "CSRF token missing/invalid, a cross-site request, or the UI is read-only.",
     404: "Not found (unknown queue, task or consumer; or no history store).",
-    409: "The task's state does not allow this action.",
+    409: "The task's state does not allow this action (or live workers serve the queue).",
     503: "Redis or the history store is unavailable.",
 }
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _op(
-    op_id: str,
-    summary: str,
-    tag: str,
-    result: dict[str, Any],
-    *,
-    params: list[dict[str, Any]] | None = None,
-    errors: tuple[int, ...] = (401,),
-    body: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    responses = {"200": _json(result, "OK")}
-    for code in errors:
-        responses[str(code)] = _json(ref("Error"), _ERRORS[code])
-    op: dict[str, Any] = {
-        "operationId": op_id,
-        "summary": summary,
-        "tags": [tag],
-        "parameters": params or [],
-        "responses": responses,
-    }
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return op
-
-
-def _action(
-    op_id: str, summary: str, tag: str, result: dict[str, Any], **kw: Any
-) -> dict[str, Any]:
-    kw.setdefault("errors", (401, 403, 404))
-    return {"post": _op(op_id, summary, tag, result, **kw)}
-
-
-_QUEUE_RESULT = obj({"queue": STR, "action": STR, "count": INT})
-_TASK_RESULT = obj({"task_id": STR, "action": STR, "done": BOOL})
-_HISTORY_PARAMS = [
-    _query("queue", STR, "Only this queue."),
-    _query("state", STR, "Comma-separated states, e.g. dead,retry."),
-    _query("type", STR, "Exact task type."),
-    {
-        **_query("label", {"type": "array", "items": STR}, "key=value; repeat for several."),
-        "explode": True,
-        "style": "form",
-    },
-    _query("q", STR, "Task id prefix or a substring of the type."),
-    _query("created_after", STR, "ISO 8601; naive values are UTC."),
-    _query("created_before", STR, "ISO 8601; naive values are UTC."),
-    _query("finished_after", STR, "ISO 8601; naive values are UTC."),
-    _query("finished_before", STR, "ISO 8601; naive values are UTC."),
-    _query("sort", {"type": "string", "enum": ["created_at", "updated_at"]}, "Sort column."),
-    _query("order", {"type": "string", "enum": ["desc", "asc"]}, "Sort direction."),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size."),
-    _query("cursor", STR, "next_cursor of the previous page."),
-]
-
-PATHS: dict[str, Any] = {
-    "/api/csrf": {
-        "get": _op(
-            "csrf",
-            "A CSRF token (also set as the strego_csrf cookie)",
-            "meta",
-            obj({"csrf_token": STR}),
-        )
-    },
-    "/api/queues": {
-        "get": _op(
-            "listQueues",
-            "Every known queue with its counts",
-            "queues",
-            obj({"queues": {"type": "array", "items": ref("Queue")}, "totals": ref("Totals")}),
-        )
-    },
-    "/api/queues/{queue}": {
-        "get": _op(
-            "getQueue",
-            "One queue's counts",
-            "queues",
-            ref("Queue"),
-            params=[_QUEUE],
-            errors=(401, 404),
-        )
-    },
-    "/api/queues/{queue}/tasks": {
-        "get": _op(
-            "listTasks",
-            "One page of a queue's tasks in one state",
-            "tasks",
-            ref("TaskList"),
-            params=[
-                _QUEUE,
-                _query("state", {"type": "string", "enum": LISTABLE}, "Default pending."),
-                *_PAGING,
-            ],
-            errors=(400, 401, 404),
-        )
-    },
-    "/api/queues/{queue}/dead": {
-        "get": _op(
-            "listDead",
-            "Dead letters of a queue, newest first",
-            "dead letters",
-            ref("TaskList"),
-            params=[_QUEUE, *_PAGING],
-            errors=(400, 401, 404),
-        )
-    },
-    "/api/queues/{queue}/consumers": {
-        "get": _op(
-            "listConsumers",
-            "The consumer group's consumers on this queue",
-            "workers",
-            obj(
-                {
-                    "queue": STR,
-                    "group": STR,
-                    "consumers": {"type": "array", "items": ref("Consumer")},
-                }
-            ),
-            params=[_QUEUE],
-            errors=(401, 404),
-        )
-    },
-    "/api/tasks/{task_id}": {
-        "get": _op(
-            "getTask",
-            "One task: Redis's record merged with history",
-            "tasks",
-            ref("TaskDetail"),
-            params=[_TASK, _IN_QUEUE],
-            errors=(401, 404),
-        )
-    },
-    "/api/workers": {
-        "get": _op(
-            "listWorkers",
-            "Live worker servers",
-            "workers",
-            obj({"workers": {"type": "array", "items": ref("Worker")}}),
-        )
-    },
-    "/api/throughput": {
-        "get": _op(
-            "throughput",
-            "Processed/failed per minute, oldest first",
-            "queues",
-            obj(
-                {
-                    "queue": nullable(STR),
-                    "minutes": INT,
-                    "points": {"type": "array", "items": ref("ThroughputPoint")},
-                }
-            ),
-            params=[
-                _query("queue", STR, "One queue (default all)."),
-                _query(
-                    "minutes",
-                    {"type": "integer", "minimum": 1, "maximum": 1440},
-                    "Window, default 60.",
-                ),
-            ],
-            errors=(400, 401),
-        )
-    },
-    "/api/redis": {
-        "get": _op(
-            "redisInfo",
-            "Redis server summary",
-            "meta",
-            {"type": "object", "additionalProperties": True},
-        )
-    },
-    "/api/history": {
-        "get": _op(
-            "searchHistory",
-            "Search the history store",
-            "history",
-            obj(
-                {
-                    "total": INT,
-                    "next_cursor": nullable(STR),
-                    "items": {"type": "array", "items": ref("HistoryItem")},
-                }
-            ),
-            params=_HISTORY_PARAMS,
-            errors=(400, 401, 404, 503),
-        )
-    },
-    "/api/tasks/{task_id}/retry": _action(
-        "retryTask",
-        "Run a dead, retry or scheduled task now (attempts reset)",
-        "tasks",
-        _TASK_RESULT,
-        params=[_TASK, _IN_QUEUE],
-        errors=(401, 403, 404, 409),
-    ),
-    "/api/tasks/{task_id}/delete": _action(
-        "deleteTask",
-        "Delete a task that is not running",
-        "tasks",
-        _TASK_RESULT,
-        params=[_TASK, _IN_QUEUE],
-        errors=(401, 403, 404, 409),
-    ),
-    "/api/tasks/{task_id}/cancel": _action(
-        "cancelTask",
-        "Cancel a waiting or running task",
-        "tasks",
-        _TASK_RESULT,
-        params=[_TASK, _IN_QUEUE],
-        errors=(401, 403, 404, 409),
-    ),
-    "/api/queues/{queue}/pause": _action(
-        "pauseQueue",
-        "Workers stop fetching from the queue",
-        "queues",
-        _QUEUE_RESULT,
-        params=[_QUEUE],
-    ),
-    "/api/queues/{queue}/resume": _action(
-        "resumeQueue",
-        "Workers fetch from the queue again",
-        "queues",
-        _QUEUE_RESULT,
-        params=[_QUEUE],
-    ),
-    "/api/queues/{queue}/purge": _action(
-        "purgeQueue",
-        "Delete waiting, scheduled and retry tasks",
-        "queues",
-        _QUEUE_RESULT,
-        params=[_QUEUE],
-    ),
-    "/api/queues/{queue}/dead/retry-all": _action(
-        "retryAllDead",
-        "Run every dead task of the queue again",
-        "dead letters",
-        _QUEUE_RESULT,
-        params=[_QUEUE],
-    ),
-    "/api/queues/{queue}/dead/purge": _action(
-        "purgeDead",
-        "Delete every dead task of the queue",
-        "dead letters",
-        _QUEUE_RESULT,
-        params=[_QUEUE],
-    ),
-    "/api/queues/{queue}/tasks/bulk": _action(
-        "bulkTaskAction",
-        "Retry, delete or cancel many tasks (at most 1000)",
-        "tasks",
-        obj({"queue": STR, "action": STR, "requested": INT, "done": INT}),
-        params=[_QUEUE],
-        errors=(400, 401, 403, 404),
-        body=obj(
-            {
-                "action": {"type": "string", "enum": ["retry", "delete", "cancel"]},
-                "ids": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1},
-                    "maxItems": 1000,
-                },
-            }
-        ),
-    ),
-    "/api/queues/{queue}/consumers/{consumer}/remove": _action(
-        "removeConsumer",
-        "Remove a consumer; its pending tasks are reclaimed",
-        "workers",
-        obj({"queue": STR, "consumer": STR, "removed": BOOL}),
-        params=[_QUEUE, _CONSUMER],
-    ),
-}
-
 _DESCRIPTION = """Read and manage strego queues, tasks, dead letters and workers.
 
-Authentication (when configured): HTTP basic, or `Authorization: Bearer TOKEN`.
-Every POST needs a CSRF token unless it is authenticated by a bearer token: send the
-`X-CSRF-Token` header with the value of the `strego_csrf` cookie (GET `/api/csrf` returns
-it and sets the cookie). A read-only UI answers 403 to every POST.
+Authentication (when configured): HTTP basic, or `Authorization: Bearer TOKEN`. Wrong
+credentials are throttled per client (429 with Retry-After).
+Every POST needs a CSRF token unless it is authenticated by a bearer token: GET
+`/api/csrf` (keeping the `strego_csrf` cookie it sets) and send its `csrf_token` in the
+`X-CSRF-Token` header; the token is bound to that cookie (or to the login session). A
+POST that a browser marks as sent by another site (`Sec-Fetch-Site`, `Origin`) is
+refused with 403 whatever the credentials. Without auth the UI answers only to IP
+addresses, localhost and its configured names (400 otherwise: DNS rebinding). Request
+bodies are limited to 4 MiB (413). A read-only UI answers 403 to every POST.
+Listings page with `cursor` (`next_cursor`/`prev_cursor` of a reply, or `last`); rows
+carry large payloads as a preview only (`payload_truncated`), the task endpoint up to
+1 MiB, and its `payload_url` the whole payload.
 """
 
 
-def openapi_document(root_path: str = "") -> dict[str, Any]:
-    """The document, with ``servers`` pointing at where this app is mounted."""
+def openapi_document(routes: Iterable[Any], root_path: str = "") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API routes among ``routes``.
+
+    ``servers`` points at where the app is mounted (``root_path``).
+    """
+    api = [r for r in routes if isinstance(r, ApiRoute)]
+    models = _models(r.operation for r in api)
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in api:
+        item = paths.setdefault(route.path, {})
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                item[method.lower()] = _operation(route)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "strego UI API",
             "version": strego.__version__,
             "description": _DESCRIPTION,
         },
         "servers": [{"url": root_path or "/"}],
-        "paths": copy.deepcopy(PATHS),
+        "paths": paths,
         "components": {
-            "schemas": copy.deepcopy(SCHEMAS),
+            "schemas": defs.get("$defs", {}),
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -360,3 +84,85 @@ def openapi_document(root_path: str = "") -> dict[str, Any]:
             },
         },
     }
+
+
+def _models(operations: Iterable[Operation]) -> list[type[BaseModel]]:
+    """Every reply and body model, once each (query models are inlined as parameters)."""
+    found: dict[str, type[BaseModel]] = {"ErrorReply": ErrorReply}
+    for op in operations:
+        for model in (op.reply, op.body):
+            if model is not None:
+                found.setdefault(model.__name__, model)
+    return list(found.values())
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _operation(route: ApiRoute) -> dict[str, Any]:
+    op = route.operation
+    responses = {"200": _json(op.reply, "OK")}
+    for code in op.errors:
+        responses[str(code)] = _json(ErrorReply, _ERRORS[code])
+    spec: dict[str, Any] = {
+        "operationId": op.id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": [*_path_parameters(route), *_query_parameters(op.query)],
+        "responses": responses,
+    }
+    if op.body is not None:
+        content = {"application/json": {"schema": _ref(op.body)}}
+        spec["requestBody"] = {"required": True, "content": content}
+    return spec
+
+
+def _path_parameters(route: ApiRoute) -> list[dict[str, Any]]:
+    out = []
+    for name, convertor in route.param_convertors.items():
+        note = _IDENT_NOTE if isinstance(convertor, NameConvertor) else ""
+        out.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": _PATH_PARAMS.get(name, name) + note,
+                "schema": {"type": "string", "minLength": 1},
+            }
+        )
+    return out
+
+
+def _query_parameters(model: type[Query] | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    properties = model.model_json_schema()["properties"]
+    out = []
+    for name, schema in properties.items():
+        schema = _not_null(schema)
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": schema.pop("description", ""),
+            "schema": schema,
+        }
+        if schema.get("type") == "array":
+            param |= {"style": "form", "explode": True}
+        out.append(param)
+    return out
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query string cannot carry JSON null: ``X | None`` is documented as ``X``."""
+    schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
+    options = schema.pop("anyOf", None)
+    if options:
+        (kept,) = [o for o in options if o.get("type") != "null"]
+        schema |= kept
+    return schema

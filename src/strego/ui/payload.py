@@ -15,10 +15,21 @@ from typing import Any
 
 from strego.serializers import SerializerRegistry
 
-__all__ = ["PayloadView", "jsonable", "payload_view", "preview"]
+__all__ = [
+    "DETAIL_PAYLOAD_BYTES",
+    "LIST_PAYLOAD_BYTES",
+    "PayloadView",
+    "jsonable",
+    "payload_view",
+    "preview",
+]
 
 MAX_SHOWN_BYTES = 256 * 1024
 HEX_SHOWN_BYTES = 4096
+#: A listing row carries the payload itself only up to this size (a preview beyond).
+LIST_PAYLOAD_BYTES = 4096
+#: The task endpoint carries it up to this size; beyond, the download link serves it.
+DETAIL_PAYLOAD_BYTES = 1 << 20
 _NOT_DECODED = object()
 
 # One JSON token of json.dumps(indent=2) output: a key, a string, a number, a literal,
@@ -71,42 +82,46 @@ def payload_view(
     decoded: Any = _NOT_DECODED,
     serializers: SerializerRegistry | None = None,
 ) -> PayloadView:
-    """Pick the most readable safe rendering of one payload."""
+    """Pick the most readable safe rendering of one payload.
+
+    Pretty JSON only for payloads that fit on the page; a larger one shows its start as
+    text (or hex). ``value`` (the decoded payload, for the API) is kept up to
+    ``DETAIL_PAYLOAD_BYTES``; nothing larger is decoded here.
+    """
     if not raw:
         return PayloadView(kind="empty", size=0, serializer=serializer, raw=raw or b"")
-    if decoded is _NOT_DECODED or (decoded is None and raw not in (b"", b"null")):
+    if len(raw) > DETAIL_PAYLOAD_BYTES:
+        decoded = _NOT_DECODED
+    elif decoded is _NOT_DECODED or (decoded is None and raw not in (b"", b"null")):
         decoded = _decode(raw, serializer, serializers or SerializerRegistry())
-    if decoded is not _NOT_DECODED and serializer != "raw":
-        value = jsonable(decoded)
+    is_json = decoded is not _NOT_DECODED and serializer != "raw"
+    value = jsonable(decoded) if is_json else None
+    if is_json and len(raw) <= MAX_SHOWN_BYTES:
         text = json.dumps(value, indent=2, ensure_ascii=False)
         if len(text) <= MAX_SHOWN_BYTES:
+            tokens = highlight(text)
             return PayloadView(
                 kind="json",
                 size=len(raw),
                 serializer=serializer,
-                tokens=highlight(text),
+                tokens=tokens,
                 value=value,
                 raw=raw,
             )
+    return _as_text(raw, serializer, value)
+
+
+def _as_text(raw: bytes, serializer: str | None, value: Any) -> PayloadView:
+    """The start of the payload as text, or as a hex dump when it is not UTF-8."""
+    common: dict[str, Any] = {"size": len(raw), "serializer": serializer, "value": value}
     try:
-        text = raw[:MAX_SHOWN_BYTES].decode("utf-8")
+        text = _utf8_start(raw[:MAX_SHOWN_BYTES], cut=len(raw) > MAX_SHOWN_BYTES)
     except UnicodeDecodeError:
-        return PayloadView(
-            kind="hex",
-            size=len(raw),
-            serializer=serializer,
-            text=hex_dump(raw[:HEX_SHOWN_BYTES]),
-            truncated=len(raw) > HEX_SHOWN_BYTES,
-            raw=raw,
-        )
-    return PayloadView(
-        kind="text",
-        size=len(raw),
-        serializer=serializer,
-        text=text,
-        truncated=len(raw) > MAX_SHOWN_BYTES,
-        raw=raw,
-    )
+        shown = hex_dump(raw[:HEX_SHOWN_BYTES])
+        truncated = len(raw) > HEX_SHOWN_BYTES
+        return PayloadView(kind="hex", text=shown, truncated=truncated, raw=raw, **common)
+    truncated = len(raw) > MAX_SHOWN_BYTES
+    return PayloadView(kind="text", text=text, truncated=truncated, raw=raw, **common)
 
 
 def _decode(raw: bytes, serializer: str | None, registry: SerializerRegistry) -> Any:
@@ -150,8 +165,19 @@ def preview(decoded: Any, raw: bytes, limit: int = 96) -> str:
         return ""
     else:
         try:
-            text = raw[: limit * 4].decode("utf-8")
+            text = _utf8_start(raw[: limit * 4], cut=len(raw) > limit * 4)
         except UnicodeDecodeError:
             return f"{len(raw)} bytes (binary)"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utf8_start(data: bytes, *, cut: bool) -> str:
+    """``data`` as UTF-8; when it was cut from a longer payload, a character split by
+    the cut is dropped instead of making the whole payload look binary."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if cut and exc.start >= len(data) - 3:
+            return data[: exc.start].decode("utf-8")
+        raise

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from strego.inspector import ConsumerInfo, Inspector, QueueInfo, TaskRecord, WorkerInfo
+from strego.paging import TaskPage
+from strego.records import TaskTypeStats
 from strego.ui.charts import RANGES, BarChart, throughput_charts
 
 __all__ = [
@@ -26,11 +28,14 @@ __all__ = [
     "dashboard",
     "dead_view",
     "queue_view",
+    "served_queues",
     "totals",
+    "type_stats",
     "workers_view",
 ]
 
 STATES = ("pending", "active", "scheduled", "retry", "dead", "completed")
+STREAM_STATES = ("pending", "active")  # paged by stream position, not by rank
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,10 +54,25 @@ class Totals:
     failed: int = 0
 
 
+def type_stats(workers: Sequence[WorkerInfo], queue: str) -> list[TaskTypeStats]:
+    """Each task type's numbers in ``queue``, added up over ``workers``."""
+    summed: dict[str, TaskTypeStats] = {}
+    for worker in workers:
+        for stats in worker.task_types:
+            if stats.queue == queue:
+                known = summed.get(stats.type)
+                summed[stats.type] = stats if known is None else known + stats
+    return sorted(summed.values(), key=lambda s: (-(s.processed + s.failed), s.type))
+
+
+def served_queues(workers: Sequence[WorkerInfo]) -> frozenset[str]:
+    """Queues some live worker reads: any other queue's tasks wait for nobody."""
+    return frozenset(q for w in workers for q in w.queues)
+
+
 async def all_queues(inspector: Inspector) -> list[QueueInfo]:
-    """Every known queue's counts, fetched concurrently (one pipeline per queue)."""
-    names = await inspector.broker.known_queues()
-    return list(await asyncio.gather(*(inspector.queue_info(name) for name in names)))
+    """Every known queue's counts (the Inspector reads them in one round trip)."""
+    return await inspector.queues()
 
 
 def totals(queues: Sequence[QueueInfo]) -> Totals:
@@ -76,6 +96,10 @@ class DashboardView:
     range_label: str
     redis: dict[str, Any]
     workers: list[WorkerInfo]
+
+    @property
+    def served(self) -> frozenset[str]:
+        return served_queues(self.workers)
 
 
 async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
@@ -104,35 +128,46 @@ async def dashboard(inspector: Inspector, range_key: str) -> DashboardView:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
-    """1-based page ``number`` of ``size`` rows out of ``total``."""
+    """Where one page of ``size`` rows sits among ``total``, as cursor links.
 
-    number: int
+    The pager links to the first page, the neighbours (``prev``/``next`` cursors) and the
+    last page; each costs Redis the same, wherever it is (see strego.paging).
+    """
+
     size: int
     total: int
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @property
-    def last(self) -> int:
-        return max(1, -(-self.total // self.size))
+    shown: int
+    cursor: str | None = None
+    next: str | None = None
+    prev: str | None = None
+    first_row: int | None = None  # 1-based, when the state has ranks
+    has_last: bool = True  # the active list pages forward only
 
     @property
     def has_prev(self) -> bool:
-        return self.number > 1
+        return self.cursor is not None
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.last
+        return self.next is not None
 
     @property
-    def first_row(self) -> int:
-        return min(self.total, self.offset + 1)
+    def last_row(self) -> int | None:
+        return None if self.first_row is None else self.first_row + self.shown - 1
 
-    @property
-    def last_row(self) -> int:
-        return min(self.total, self.offset + self.size)
+
+async def task_page(
+    inspector: Inspector, queue: str, state: str, offset: int, cursor: str | None, limit: int
+) -> TaskPage:
+    """A page by cursor, or by ``offset`` (the older API: over a sorted set it becomes a
+    rank cursor; over a stream it is capped, and the page has no cursors)."""
+    if cursor is None and offset:
+        if state not in STREAM_STATES:
+            cursor = f"r{offset}"
+        else:
+            records = await inspector.list_tasks(queue, state, offset=offset, limit=limit)
+            return TaskPage(records=records)
+    return await inspector.list_page(queue, state, cursor=cursor, limit=limit)
 
 
 def state_count(info: QueueInfo, state: str) -> int:
@@ -145,18 +180,40 @@ class QueueView:
     state: str
     tasks: list[TaskRecord]
     page: Page
+    readers: list[WorkerInfo]  # live workers that read this queue (none: a warning)
+
+    @property
+    def task_types(self) -> list[TaskTypeStats]:
+        """Per task type of this queue, summed over its live readers, busiest first."""
+        return type_stats(self.readers, self.info.name)
 
 
 async def queue_view(
-    inspector: Inspector, queue: str, state: str, number: int, size: int
+    inspector: Inspector, queue: str, state: str, cursor: str | None, size: int
 ) -> QueueView:
-    """One queue's counts and one page of its tasks in ``state``."""
-    info = await inspector.queue_info(queue)
-    page = Page(number=max(1, number), size=size, total=state_count(info, state))
-    if page.number > page.last:
-        page = dataclasses.replace(page, number=page.last)
-    tasks = await inspector.list_tasks(queue, state, offset=page.offset, limit=size)
-    return QueueView(info=info, state=state, tasks=tasks, page=page)
+    """One queue's counts, its live readers and one page of its tasks in ``state``.
+
+    A cursor that does not fit (edited by hand, or the state changed under it) shows
+    the first page rather than an error.
+    """
+    info, workers = await asyncio.gather(inspector.queue_info(queue), inspector.workers())
+    try:
+        found = await inspector.list_page(queue, state, cursor=cursor, limit=size)
+    except ValueError:
+        cursor = None
+        found = await inspector.list_page(queue, state, limit=size)
+    page = Page(
+        size=size,
+        total=state_count(info, state),
+        shown=len(found.records),
+        cursor=cursor,
+        next=found.next_cursor,
+        prev=found.prev_cursor,
+        first_row=found.first_row,
+        has_last=state != "active",
+    )
+    readers = [w for w in workers if queue in w.queues]
+    return QueueView(info=info, state=state, tasks=found.records, page=page, readers=readers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,20 +224,23 @@ class DeadView:
     selected: QueueView | None
 
 
-async def dead_view(inspector: Inspector, queue: str | None, number: int, size: int) -> DeadView:
+async def dead_view(
+    inspector: Inspector, queue: str | None, cursor: str | None, size: int
+) -> DeadView:
     queues = await all_queues(inspector)
     if queue is None:
         with_dead = [q for q in queues if q.dead]
         queue = with_dead[0].name if with_dead else (queues[0].name if queues else None)
     selected = None
     if queue is not None:
-        selected = await queue_view(inspector, queue, "dead", number, size)
+        selected = await queue_view(inspector, queue, "dead", cursor, size)
     return DeadView(queues=queues, selected=selected)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerGroup:
     queue: str
+    group: str
     consumers: list[ConsumerInfo]
 
     @property
@@ -192,13 +252,16 @@ class ConsumerGroup:
 class WorkersView:
     workers: list[WorkerInfo]
     groups: list[ConsumerGroup]
-    group_name: str
 
 
 async def workers_view(inspector: Inspector) -> WorkersView:
     """Live servers and, per queue, the consumers of the group (alive or not)."""
-    workers, names = await asyncio.gather(inspector.workers(), inspector.broker.known_queues())
+    workers, names = await asyncio.gather(inspector.workers(), inspector.known_queues())
     consumers = await asyncio.gather(*(inspector.consumers(q) for q in names))
-    groups = [ConsumerGroup(queue=q, consumers=c) for q, c in zip(names, consumers, strict=True)]
+    group_names = await asyncio.gather(*(inspector.group(q) for q in names))
+    groups = [
+        ConsumerGroup(queue=q, group=g, consumers=c)
+        for q, g, c in zip(names, group_names, consumers, strict=True)
+    ]
     workers.sort(key=lambda w: (w.host, w.pid, w.name))
-    return WorkersView(workers=workers, groups=groups, group_name=inspector.broker.group)
+    return WorkersView(workers=workers, groups=groups)

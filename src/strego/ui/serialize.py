@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from strego.inspector import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoint, WorkerInfo
+from strego.records import TaskTypeStats
 from strego.store.query import TaskSummary
-from strego.ui.payload import jsonable
-from strego.ui.task_view import TaskView, TimelineItem
+from strego.ui.attempts import TimelineItem
+from strego.ui.payload import DETAIL_PAYLOAD_BYTES, LIST_PAYLOAD_BYTES, jsonable, preview
+from strego.ui.task_view import TaskView
 
 __all__ = [
     "consumer_json",
@@ -42,14 +44,20 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def task_json(record: TaskRecord) -> dict[str, Any]:
-    """A task as listings return it (Redis record)."""
+    """A task as listings return it (Redis record): the payload itself only up to
+    ``LIST_PAYLOAD_BYTES``, a one-line preview always (the task endpoint has the rest)."""
+    raw = record.payload_bytes
+    small = len(raw) <= LIST_PAYLOAD_BYTES
     return {
         "id": record.id,
         "type": record.type,
         "queue": record.queue,
         "state": str(record.state),
-        "payload": jsonable(record.payload),
-        "payload_base64": _b64(record.payload_bytes),
+        "payload": jsonable(record.payload) if small else None,
+        "payload_base64": _b64(raw) if small else None,
+        "payload_size": len(raw),
+        "payload_truncated": not small,
+        "payload_preview": preview(record.payload if small else None, raw),
         "serializer": record.serializer,
         "retry_count": record.retry_count,
         "max_retry": record.max_retry,
@@ -73,29 +81,40 @@ def _timeline_json(item: TimelineItem) -> dict[str, Any]:
     return {
         "state": item.state,
         "at": when(item.at),
-        "retry_count": item.retry_count,
+        "attempt": item.attempt,
+        "max_attempts": item.max_attempts,
+        "started_at": when(item.started_at),
         "worker": item.worker,
         "error": item.error,
         "dead_reason": item.dead_reason,
         "duration_ms": item.duration_ms,
+        "note": item.note,
     }
 
 
-def task_view_json(view: TaskView) -> dict[str, Any]:
-    """The task detail: the merged Redis/history view with its timeline."""
+def task_view_json(view: TaskView, payload_url: str) -> dict[str, Any]:
+    """The task detail: the merged Redis/history view with its timeline. The payload
+    itself up to ``DETAIL_PAYLOAD_BYTES``; ``payload_url`` serves it whole."""
+    raw = view.payload.raw
+    small = len(raw) <= DETAIL_PAYLOAD_BYTES
     return {
         "id": view.id,
         "type": view.type,
         "queue": view.queue,
         "state": str(view.state),
-        "payload": view.payload.value,
-        "payload_base64": _b64(view.payload.raw),
+        "payload": view.payload.value if small else None,
+        "payload_base64": _b64(raw) if small else None,
+        "payload_size": len(raw),
+        "payload_truncated": not small,
+        "payload_preview": preview(view.payload.value, raw),
+        "payload_url": payload_url,
         "payload_text": view.payload.plain,
         "payload_kind": view.payload.kind,
-        "payload_size": view.payload.size,
         "serializer": view.payload.serializer,
         "retry_count": view.retry_count,
         "max_retry": view.max_retry,
+        "attempts": view.attempts,
+        "max_attempts": view.max_retry + 1,
         "priority": view.priority,
         "labels": dict(view.labels),
         "timeout": view.timeout,
@@ -108,6 +127,7 @@ def task_view_json(view: TaskView) -> dict[str, Any]:
         "started_at": when(view.started_at),
         "completed_at": when(view.completed_at),
         "worker": view.worker,
+        "duration_ms": None if view.duration_s is None else view.duration_s * 1000,
         "cancel_requested": view.cancel_requested,
         "in_redis": view.in_redis,
         "in_history": view.in_history,
@@ -125,6 +145,20 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "in_flight": worker.in_flight,
         "started_at": when(worker.started_at),
         "last_heartbeat": when(worker.last_heartbeat),
+        "processed": worker.processed,
+        "failed": worker.failed,
+        "task_types": [type_stats_json(s) for s in worker.task_types],
+    }
+
+
+def type_stats_json(stats: TaskTypeStats) -> dict[str, Any]:
+    return {
+        "queue": stats.queue,
+        "type": stats.type,
+        "processed": stats.processed,
+        "failed": stats.failed,
+        "p50_ms": stats.percentile_ms(0.5),
+        "p95_ms": stats.percentile_ms(0.95),
     }
 
 

@@ -10,6 +10,7 @@ from strego.inspector import Inspector
 from strego.serializers import SerializerRegistry
 from strego.ui.config import UIConfig
 from strego.ui.history import HistoryReader
+from strego.ui.sessions import LoginThrottle, SessionStore
 
 __all__ = ["UIState"]
 
@@ -22,3 +23,5 @@ class UIState:
     templates: Jinja2Templates
     serializers: SerializerRegistry
     asset_version: str
+    sessions: SessionStore
+    throttle: LoginThrottle

@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from strego.inspector import Inspector, TaskRecord
+from strego.records import attempts_started, describe_attempts
 from strego.serializers import SerializerRegistry
 from strego.store.query import TaskDetail
 from strego.task import TaskState
+from strego.ui.attempts import TimelineItem, history_timeline, redis_timeline
 from strego.ui.history import HistoryReader, get_detail
 from strego.ui.payload import PayloadView, payload_view
 
@@ -22,17 +24,6 @@ __all__ = ["TaskView", "TimelineItem", "load_task_view"]
 
 RETRYABLE = frozenset({TaskState.DEAD, TaskState.RETRY, TaskState.SCHEDULED})
 CANCELLABLE = frozenset({TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.ACTIVE})
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class TimelineItem:
-    state: str
-    at: datetime
-    retry_count: int | None = None
-    worker: str | None = None
-    error: str | None = None
-    dead_reason: str | None = None
-    duration_ms: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +55,39 @@ class TaskView:
     in_history: bool
 
     @property
+    def attempts(self) -> int:
+        """Attempts started (the n of "attempt n of m")."""
+        return attempts_started(self.state, self.retry_count)
+
+    @property
+    def attempts_text(self) -> str:
+        return describe_attempts(self.state, self.retry_count, self.max_retry)
+
+    @property
+    def duration_s(self) -> float | None:
+        """How long the final attempt ran: as its worker measured it when recorded (the
+        timeline), else from its start and end times when both are known."""
+        final = self.timeline[-1] if self.timeline else None
+        if final is not None and final.is_attempt and final.duration_ms is not None:
+            return final.duration_ms / 1000
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0.0, (self.completed_at - self.started_at).total_seconds())
+
+    @property
+    def problem(self) -> str | None:
+        """Which error card heads the page: ``dead`` (why it died), ``failing`` (the
+        previous attempt failed, more will come) or None. A task that completed after
+        failed attempts has none: its failures are in the timeline, attempt by attempt."""
+        if self.state == TaskState.DEAD:
+            return "dead"
+        if self.state == TaskState.COMPLETED or not (self.last_error or self.traceback):
+            return None
+        if self.state == TaskState.CANCELLED:
+            return "cancelled"
+        return "failing" if self.retry_count else None
+
+    @property
     def can_retry(self) -> bool:
         return self.in_redis and self.state in RETRYABLE
 
@@ -93,14 +117,29 @@ async def load_task_view(
 
 
 def _from_record(record: TaskRecord, detail: TaskDetail | None) -> TaskView:
-    timeline = _history_timeline(detail) if detail else _redis_timeline(record)
+    if detail is None:
+        timeline = redis_timeline(record)
+    else:
+        timeline = history_timeline(detail.timeline, record.max_retry) + _next_attempt(record)
     return TaskView(
-        **_common(record),
+        **(_common(record) | _from_history(record, detail)),
         payload=payload_view(record.payload_bytes, record.serializer, record.payload),
         timeline=timeline,
         in_redis=True,
         in_history=detail is not None,
     )
+
+
+def _from_history(record: TaskRecord, detail: TaskDetail | None) -> dict[str, Any]:
+    """What Redis's record lacks and the history store kept (a finished task's start,
+    worker or due time); Redis stays the truth for everything it has."""
+    if detail is None:
+        return {}
+    finished = record.state in (TaskState.COMPLETED, TaskState.DEAD, TaskState.CANCELLED)
+    kept = {"worker": detail.worker, "process_at": detail.process_at}
+    if finished:
+        kept["started_at"] = detail.started_at
+    return {name: value for name, value in kept.items() if getattr(record, name) is None}
 
 
 def _common(record: TaskRecord) -> dict[str, Any]:
@@ -131,45 +170,18 @@ def _from_detail(detail: TaskDetail, serializers: SerializerRegistry) -> TaskVie
         worker=detail.worker,
         cancel_requested=False,
         payload=payload_view(detail.payload, detail.serializer, serializers=serializers),
-        timeline=_history_timeline(detail),
+        timeline=history_timeline(detail.timeline, detail.max_retry),
         in_redis=False,
         in_history=True,
     )
 
 
-def _history_timeline(detail: TaskDetail) -> list[TimelineItem]:
-    return [
-        TimelineItem(
-            state=str(entry.state),
-            at=entry.at,
-            retry_count=entry.retry_count,
-            worker=entry.worker,
-            error=entry.error,
-            dead_reason=entry.dead_reason,
-            duration_ms=entry.duration_ms,
-        )
-        for entry in detail.timeline
-    ]
-
-
-def _redis_timeline(record: TaskRecord) -> list[TimelineItem]:
-    """What Redis alone knows: created, due, started, finished (no per-attempt history)."""
-    items: list[TimelineItem] = []
-    if record.created_at:
-        items.append(TimelineItem(state="created", at=record.created_at))
-    if record.process_at and record.state in (TaskState.SCHEDULED, TaskState.RETRY):
-        items.append(TimelineItem(state="due", at=record.process_at))
-    if record.started_at:
-        items.append(TimelineItem(state="started", at=record.started_at, worker=record.worker))
-    if record.completed_at:
-        items.append(
-            TimelineItem(
-                state=str(record.state),
-                at=record.completed_at,
-                retry_count=record.retry_count,
-                worker=record.worker if record.state != TaskState.DEAD else None,
-                error=record.last_error if record.state == TaskState.DEAD else None,
-                dead_reason=record.dead_reason,
-            )
-        )
-    return sorted(items, key=lambda item: item.at)
+def _next_attempt(record: TaskRecord) -> list[TimelineItem]:
+    """The attempt a waiting task will run next (the history store records only the past)."""
+    if record.state not in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY):
+        return []
+    number = attempts_started(record.state, record.retry_count) + 1
+    item = TimelineItem(
+        state="upcoming", at=record.process_at, attempt=number, max_attempts=record.max_attempts
+    )
+    return [item]

@@ -163,7 +163,10 @@ class Runner:
             current.uncancel()
             return Attempt(Cancelled(message.id, message.explicit_id, _since(started)), message)
         except SkipRetry as exc:
-            return Attempt(_dead(message, DeadReason.SKIP_RETRY, exc.reason, exc), message)
+            dead = _dead(
+                message, DeadReason.SKIP_RETRY, exc.reason, exc, duration_s=_since(started)
+            )
+            return Attempt(dead, message)
         except BaseException as exc:  # every way a handler can end: see the docstring
             return Attempt(self._failure(message, handler, task, exc, started), message)
         return Attempt(self._succeeded(message, handler, value, started), message)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -14,6 +13,7 @@ from typing import Any, TypeVar, overload
 
 from strego.broker.base import WorkerBroker
 from strego.durations import Duration
+from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
@@ -58,7 +58,8 @@ class Server:
         serializers: Iterable[Serializer] = (),
         store: TaskHistory | None = None,
     ) -> None:
-        self.config = ServerConfig.build(
+        # Kept as given, so reconfigure() validates a change exactly like construction.
+        self._options: dict[str, Any] = dict(
             queues=queues,
             concurrency=concurrency,
             strict_priority=strict_priority,
@@ -77,6 +78,7 @@ class Server:
             result_ttl=result_ttl,
             result_max_bytes=result_max_bytes,
         )
+        self.config = ServerConfig.build(**self._options)
         self.broker = broker
         self.handlers = HandlerRegistry()
         self.serializers = SerializerRegistry(serializers)
@@ -104,14 +106,18 @@ class Server:
         return decorator
 
     def reconfigure(self, **changes: object) -> None:
-        """Change options before start (the CLI's --concurrency / --queues overrides)."""
+        """Change options before start (the CLI's --concurrency / --queues overrides).
+
+        Every change is validated as at construction; on an error nothing changes.
+        """
         if self._engine is not None:
             raise RuntimeError("cannot reconfigure a running server")
-        if "queues" in changes:
-            changes["queues"] = ServerConfig.build_queues(changes["queues"])  # type: ignore[arg-type]
-        if "concurrency" in changes:
-            ServerConfig.check_concurrency(changes["concurrency"])
-        self.config = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
+        unknown = sorted(set(changes) - set(self._options))
+        if unknown:
+            raise ConfigurationError(f"Server has no option {', '.join(unknown)}")
+        options = {**self._options, **changes}
+        self.config = ServerConfig.build(**options)
+        self._options = options
 
     @property
     def running(self) -> bool:

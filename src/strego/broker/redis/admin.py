@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import re
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -13,12 +15,16 @@ from redis.exceptions import ResponseError
 from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
 from strego.broker.redis.keys import QueueKeys
+from strego.broker.redis.pages import TaskPager
 from strego.broker.redis.topology import server_info
-from strego.envelope import MalformedTaskError, decode, encode
+from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
+from strego.errors import QueueInUseError
+from strego.paging import MAX_PAGE, MAX_STREAM_OFFSET, Cursor, TaskPage, parse_cursor
 from strego.records import (
     ConsumerInfo,
     QueueInfo,
     TaskRecord,
+    TaskTypeStats,
     ThroughputPoint,
     WorkerInfo,
     ms_to_datetime,
@@ -29,30 +35,72 @@ from strego.task import TaskState
 
 __all__ = ["RedisAdmin"]
 
+log = logging.getLogger("strego")
+
 _CHUNK = 500
+_REQUEUE_BYTES = 8 << 20  # bodies read per requeue batch (one body may exceed it alone)
+OnMoved = Callable[[Sequence[TaskMessage]], Awaitable[None]]
 _FINISHED_STATES = {"c": TaskState.COMPLETED, "x": TaskState.CANCELLED}
+_THROUGHPUT_HOURS = 26  # tp:<hour> keys expire after 25 h
 _LISTABLE = ("pending", "active", "scheduled", "retry", "dead", "completed")
+_STREAM_STATES = ("pending", "active")
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31: the last time a datetime holds
+#: Listings decode payloads up to this size; above, ``payload`` is None (the bytes stay).
+LISTING_DECODE_BYTES = 64 * 1024
 
 
 class RedisAdmin:
     def __init__(self, broker: RedisBroker, serializers: SerializerRegistry | None = None) -> None:
         self._broker = broker
         self._redis: Any = broker.redis
+        self.redis: Any = broker.redis
+        self.pager = TaskPager(self)
         self._scripts = broker.scripts
         self._serializers = serializers or SerializerRegistry()
 
     def _keys(self, queue: str) -> QueueKeys:
         return self._broker.keys(queue)
 
+    def keys(self, queue: str) -> QueueKeys:
+        return self._broker.keys(queue)
+
     # -- queues -----------------------------------------------------------------
 
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def known_queues(self) -> list[str]:
+        return await self._broker.known_queues()
+
+    async def group(self, queue: str) -> str:
+        """The consumer group recorded for ``queue`` (see ``RedisBroker.group_for``)."""
+        return await self._broker.group_for(queue)
+
     async def queues(self) -> list[QueueInfo]:
-        return [await self.queue_info(q) for q in await self._broker.known_queues()]
+        """Every known queue's counts in one pipeline (one round trip, however many)."""
+        names = await self._broker.known_queues()
+        if not names:
+            return []
+        groups = await self._broker.groups_for(names)
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            self._queue_info_commands(pipe, name, groups[name])
+        replies = await pipe.execute(raise_on_error=False)
+        per_queue = len(replies) // len(names)
+        return [
+            self._queue_info_from(name, replies[n * per_queue : (n + 1) * per_queue])
+            for n, name in enumerate(names)
+        ]
 
     async def queue_info(self, queue: str) -> QueueInfo:
-        keys = self._keys(queue)
-        group = await self._broker.group_for(queue)
+        group = await self.group(queue)
         pipe = self._redis.pipeline(transaction=False)
+        self._queue_info_commands(pipe, queue, group)
+        return self._queue_info_from(queue, await pipe.execute(raise_on_error=False))
+
+    def _queue_info_commands(self, pipe: Any, queue: str, group: str) -> None:
+        """Queue the reads behind one QueueInfo (parsed by ``_queue_info_from``)."""
+        keys = self._keys(queue)
         for stream in keys.streams:
             pipe.xlen(stream)
         for stream in keys.streams:
@@ -65,13 +113,18 @@ class RedisAdmin:
         pipe.llen(keys.finished)
         pipe.exists(keys.paused)
         pipe.hgetall(keys.stats)
-        replies = await pipe.execute(raise_on_error=False)
-        n = len(keys.streams)
+
+    def _queue_info_from(self, queue: str, replies: Sequence[Any]) -> QueueInfo:
+        """Counts from the replies; one that Redis refused (a key of the wrong type,
+        garbage someone else wrote) counts as 0, so one bent queue cannot take down
+        every page that lists queues."""
+        n = len(self._keys(queue).streams)
+        replies = [_readable(reply) for reply in replies]
         lengths = [int(r) if isinstance(r, int) else 0 for r in replies[:n]]
         active = sum(_pending_count(r) for r in replies[n : 2 * n])
         firsts = [r[0][0] for r in replies[2 * n : 3 * n] if isinstance(r, list) and r]
         scheduled, retry, dead, completed, paused, stats = replies[3 * n :]
-        stats = {text(k): int(v) for k, v in stats.items()}
+        stats = {text(k): _int(v) for k, v in (stats or {}).items()}  # garbage counts as 0
         oldest = None
         if firsts and sum(lengths) > active:
             first_ms = min(int(text(e).split("-")[0]) for e in firsts)
@@ -80,10 +133,10 @@ class RedisAdmin:
             name=queue,
             pending=max(0, sum(lengths) - active),
             active=active,
-            scheduled=int(scheduled),
-            retry=int(retry),
-            dead=int(dead),
-            completed=int(completed),
+            scheduled=_int(scheduled),
+            retry=_int(retry),
+            dead=_int(dead),
+            completed=_int(completed),
             paused=bool(paused),
             enqueued=stats.get("enqueued", 0),
             processed=stats.get("processed", 0),
@@ -108,99 +161,103 @@ class RedisAdmin:
     async def list_tasks(
         self, queue: str, state: str, *, offset: int = 0, limit: int = 50
     ) -> list[TaskRecord]:
-        if state not in _LISTABLE:
-            raise ValueError(f"state must be one of {', '.join(_LISTABLE)}, got {state!r}")
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
-        keys = self._keys(queue)
-        if state == "pending":
-            return await self._list_waiting(queue, offset, limit)
-        if state == "active":
-            return await self._list_active(queue, offset, limit)
-        if state == "completed":
-            ids = [
-                text(i) for i in await self._redis.lrange(keys.finished, offset, offset + limit - 1)
-            ]
-        elif state == "dead":
-            ids = [
-                text(i) for i in await self._redis.zrevrange(keys.dead, offset, offset + limit - 1)
-            ]
-        else:
-            zset = keys.scheduled if state == "scheduled" else keys.retry
-            ids = [text(i) for i in await self._redis.zrange(zset, offset, offset + limit - 1)]
-        return await self._records(queue, ids)
+        """Rows ``offset``.. of one state. Over a stream (pending, active) every skipped
+        row is read, so ``offset`` stops at ``MAX_STREAM_OFFSET``: page further with
+        ``list_page`` and a cursor."""
+        _check_listing(state, limit)
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        if state in _STREAM_STATES:
+            if offset > MAX_STREAM_OFFSET:
+                raise ValueError(
+                    f"offset over the {state} list stops at {MAX_STREAM_OFFSET} (it reads "
+                    "every skipped task): page with a cursor (list_page) instead"
+                )
+            page = await self.pager.page(queue, state, None, offset + limit)
+            return page.records[offset:]
+        return (await self.pager.page(queue, state, Cursor(rank=offset), limit)).records
 
-    async def _records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
-        found = [await self.get_task(task_id, queue) for task_id in ids]
-        return [r for r in found if r is not None]
+    async def list_page(
+        self, queue: str, state: str, *, cursor: str | None = None, limit: int = 50
+    ) -> TaskPage:
+        """One page of one state and the cursors of its neighbours (see strego.paging)."""
+        _check_listing(state, limit)
+        return await self.pager.page(queue, state, parse_cursor(cursor), limit)
 
-    async def _waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
+    async def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord]:
+        """Listing records of ``ids`` in their order, in two round trips however many."""
+        if not ids:
+            return []
+        raws = await self._redis.hmget(self._keys(queue).index, list(ids))
+        found = [(i, text(r)) for i, r in zip(ids, raws, strict=True) if r is not None]
+        loaded = await self._load(queue, found, LISTING_DECODE_BYTES)
+        return [r for r in loaded if r is not None]
+
+    async def waiting_ranges(self, queue: str) -> list[tuple[int, str, str]]:
         """(band, stream, last delivered id) for each band, highest band first."""
-        group = await self._broker.group_for(queue)
+        streams = self._keys(queue).streams
+        group = await self.group(queue)
+        pipe = self._redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
         out = []
-        for band, stream in reversed(list(enumerate(self._keys(queue).streams))):
+        for band in reversed(range(len(streams))):
             last = "0-0"
-            try:
-                for info in await self._redis.xinfo_groups(stream):
-                    if text(info["name"]) == group:
-                        last = text(info["last-delivered-id"])
-            except ResponseError:
-                pass
-            out.append((band, stream, last))
+            groups = replies[band]
+            for info in groups if isinstance(groups, list) else []:  # an error: no stream
+                if isinstance(info, dict) and text(info.get("name", b"")) == group:
+                    last = text(info.get("last-delivered-id", b"0-0"))
+            out.append((band, streams[band], last))
         return out
 
-    async def _list_waiting(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
-        records: list[TaskRecord] = []
-        skip = offset
-        for _band, stream, last in await self._waiting_ranges(queue):
-            if len(records) >= limit:
-                break
-            entries = await self._redis.xrange(stream, min=f"({last}", count=skip + limit)
-            for _entry_id, fields in entries[skip:]:
-                skip = 0
-                record = self._from_blob(fields.get(b"d"), TaskState.PENDING)
-                if record is not None and len(records) < limit:
-                    records.append(record)
-            skip = max(0, skip - len(entries))
-        return records
-
-    async def _list_active(self, queue: str, offset: int, limit: int) -> list[TaskRecord]:
-        records: list[TaskRecord] = []
-        seen = 0
-        group = await self._broker.group_for(queue)
-        for band, stream in enumerate(self._keys(queue).streams):
-            try:
-                pending = await self._redis.xpending_range(
-                    stream, group, min="-", max="+", count=offset + limit
-                )
-            except ResponseError:
-                continue
-            for entry in pending:
-                seen += 1
-                if seen <= offset or len(records) >= limit:
-                    continue
-                entries = await self._redis.xrange(stream, entry["message_id"], entry["message_id"])
-                if entries:
-                    records.append(self._active_record(entries[0][1].get(b"d"), entry))
-            del band
+    async def active_records(
+        self, queue: str, lines: Sequence[tuple[int, dict[str, Any]]]
+    ) -> list[TaskRecord]:
+        """Records of delivered entries (band, pending-list line): one pipeline."""
+        streams = self._keys(queue).streams
+        pipe = self._redis.pipeline(transaction=False)
+        for band, line in lines:
+            pipe.xrange(streams[band], line["message_id"], line["message_id"])
+        bodies = await pipe.execute(raise_on_error=False) if lines else []
+        records = [
+            self._active_record(_body(found), line, LISTING_DECODE_BYTES)
+            for (_band, line), found in zip(lines, bodies, strict=True)
+            if isinstance(found, list) and found
+        ]
         return [r for r in records if r is not None]
 
-    def _active_record(self, blob: bytes | None, pending: dict[str, Any]) -> TaskRecord:
-        started = ms_to_datetime(time.time() * 1000 - int(pending["time_since_delivered"]))
-        record = self._from_blob(
-            blob, TaskState.ACTIVE, started_at=started, worker=text(pending["consumer"])
-        )
-        assert record is not None
-        return record
+    def record_from_fields(self, fields: Any, state: TaskState) -> TaskRecord | None:
+        """A stream entry's listing record, or None when it holds no readable task."""
+        blob = fields.get(b"d") if isinstance(fields, dict) else None
+        return self._from_blob(blob, state, LISTING_DECODE_BYTES)
 
-    def _from_blob(self, blob: bytes | None, state: TaskState, **times: Any) -> TaskRecord | None:
+    def _active_record(
+        self, blob: bytes | None, pending: dict[str, Any], limit: int | None = None
+    ) -> TaskRecord | None:
+        try:
+            since_ms = int(pending["time_since_delivered"])
+        except (KeyError, TypeError, ValueError):
+            since_ms = 0
+        started = ms_to_datetime(time.time() * 1000 - since_ms)
+        worker = text(pending.get("consumer") or b"") or None
+        return self._from_blob(blob, TaskState.ACTIVE, limit, started_at=started, worker=worker)
+
+    def _from_blob(
+        self, blob: bytes | None, state: TaskState, limit: int | None = None, **times: Any
+    ) -> TaskRecord | None:
+        """The record of a task blob; its payload decoded only up to ``limit`` bytes (a
+        listing of 50 tasks with 20 MB payloads must not decode a gigabyte)."""
         if blob is None:
             return None
         try:
             message = decode(blob)
         except MalformedTaskError:
             return None
-        return record_from_message(message, state, self._serializers, **times)
+        if limit is None or len(message.payload) <= limit:
+            return record_from_message(message, state, self._serializers, **times)
+        record = record_from_message(message.evolve(payload=b""), state, self._serializers, **times)
+        return dataclasses.replace(record, payload=None, payload_bytes=message.payload)
 
     # -- one task ---------------------------------------------------------------
 
@@ -209,37 +266,75 @@ class RedisAdmin:
         if found is None:
             return None
         name, raw = found
-        keys = self._keys(name)
-        record = _split(text(raw))
-        if record.state in ("p", "k"):
-            stream = keys.stream(record.band)
-            entries = await self._redis.xrange(stream, record.ref, record.ref)
-            if not entries:
+        (record,) = await self._load(name, [(task_id, text(raw))])
+        return record
+
+    async def _load(
+        self, queue: str, found: Sequence[tuple[str, str]], limit: int | None = None
+    ) -> list[TaskRecord | None]:
+        """Records for (task id, index record) pairs of one queue, in one pipeline.
+
+        A task in a stream needs its entry and its pending-list line (delivered = active);
+        any other state keeps its body in the bodies hash. An index record that is not
+        one strego writes (garbage) yields None: the task is unreadable, not a 500.
+        """
+        keys = self._keys(queue)
+        parsed = [(task_id, _parse_record(raw, len(keys.streams))) for task_id, raw in found]
+        group = await self.group(queue) if any(r and r.in_stream for _, r in parsed) else ""
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id, rec in parsed:
+            if rec is None:
+                continue
+            if rec.in_stream:
+                pipe.xrange(keys.stream(rec.band), rec.ref, rec.ref)
+                pipe.xpending_range(keys.stream(rec.band), group, rec.ref, rec.ref, 1)
+            else:
+                pipe.hget(keys.bodies, task_id)
+        replies = iter(await pipe.execute(raise_on_error=False) if len(pipe) else [])
+        out: list[TaskRecord | None] = []
+        for _task_id, rec in parsed:
+            if rec is None:
+                out.append(None)
+            elif rec.in_stream:
+                entries, pel = next(replies), next(replies)
+                out.append(self._in_stream(entries, pel, rec, limit=limit))
+            else:
+                out.append(self._at_rest(next(replies), rec, limit))
+        return out
+
+    def _in_stream(
+        self, entries: Any, pel: Any, rec: _IndexRecord, *, limit: int | None
+    ) -> TaskRecord | None:
+        """A task in a stream: active when delivered (in the pending list), else pending."""
+        if not isinstance(entries, list) or not entries:
+            return None  # acknowledged meanwhile, or the stream is gone
+        blob = _body(entries)
+        if isinstance(pel, list) and pel:  # an error is NOGROUP: no worker read this queue yet
+            record = self._active_record(blob, pel[0], limit)
+            if record is None:
                 return None
-            blob = entries[0][1].get(b"d")
-            group = await self._broker.group_for(name)
-            try:
-                pel = await self._redis.xpending_range(stream, group, record.ref, record.ref, 1)
-            except ResponseError:  # NOGROUP: no worker has read this queue yet
-                pel = []
-            due = record.due_at
-            if pel:
-                active = self._active_record(blob, pel[0])
-                return _with(active, cancel_requested=record.state == "k", process_at=due)
-            return self._from_blob(blob, TaskState.PENDING, process_at=due)
-        blob = await self._redis.hget(keys.bodies, task_id)
-        if record.state in ("s", "r"):
-            task_state = TaskState.SCHEDULED if record.state == "s" else TaskState.RETRY
-            return self._from_blob(blob, task_state, process_at=ms_to_datetime(int(record.ref)))
+            return dataclasses.replace(
+                record, cancel_requested=rec.state == "k", process_at=rec.due_at
+            )
+        return self._from_blob(blob, TaskState.PENDING, limit, process_at=rec.due_at)
+
+    def _at_rest(self, blob: Any, rec: _IndexRecord, limit: int | None) -> TaskRecord | None:
+        """A task outside the streams: scheduled, retrying, dead or finished."""
+        if not isinstance(blob, bytes):
+            return None
+        at = ms_to_datetime(int(rec.ref))
+        if rec.state in ("s", "r"):
+            task_state = TaskState.SCHEDULED if rec.state == "s" else TaskState.RETRY
+            return self._from_blob(blob, task_state, limit, process_at=at)
+        state = TaskState.DEAD if rec.state == "d" else _FINISHED_STATES[rec.state]
         return self._from_blob(
             blob,
-            TaskState.DEAD
-            if record.state == "d"
-            else _FINISHED_STATES.get(record.state, TaskState.COMPLETED),
-            completed_at=ms_to_datetime(int(record.ref)),
-            started_at=record.started_at,
-            process_at=record.due_at,
-            worker=record.worker or None,
+            state,
+            limit,
+            completed_at=at,
+            started_at=rec.started_at,
+            process_at=rec.due_at,
+            worker=rec.worker or None,
         )
 
     # -- actions ----------------------------------------------------------------
@@ -250,32 +345,113 @@ class RedisAdmin:
             return False
         return await self._requeue(found[0], [(task_id, found[1])]) == 1
 
-    async def retry_all_dead(self, queue: str) -> int:
+    async def retry_all_dead(self, queue: str, *, on_moved: OnMoved | None = None) -> int:
+        """Requeue every task that was dead when the call started, each at most once.
+
+        The dead set is walked in score (death time) order up to a cut-off read first:
+        a task that dies again while this runs is dead-lettered with a later Redis time
+        and is not picked up by the same call (it used to be, so a task that kept dying
+        ran again and again and the call never ended). Tasks that fail to move (changed
+        meanwhile) stay at the front of the walk and are skipped by rank. ``on_moved``
+        is awaited with the tasks each chunk moved (for history and progress).
+        """
         keys = self._keys(queue)
-        moved = 0
+        cutoff = await self._dead_cutoff(keys)
+        if cutoff is None:
+            return 0
+        moved = stayed = 0
         while True:
-            ids = [text(i) for i in await self._redis.zrange(keys.dead, 0, _CHUNK - 1)]
+            raw = await self._redis.zrangebyscore(
+                keys.dead, "-inf", cutoff, start=stayed, num=_CHUNK
+            )
+            ids = [text(i) for i in raw]
             if not ids:
                 return moved
             records = await self._redis.hmget(keys.index, ids)
-            batch = moved
-            moved += await self._requeue(
-                queue, [(i, r) for i, r in zip(ids, records, strict=True) if r]
-            )
-            if moved == batch:  # nothing could move (raced): avoid spinning
-                return moved
+            items = [(i, r) for i, r in zip(ids, records, strict=True) if r]
+            done = await self._requeue(queue, items, on_moved)
+            moved += done
+            stayed += len(ids) - done
 
-    async def _requeue(self, queue: str, items: Sequence[tuple[str, bytes]]) -> int:
+    async def _dead_cutoff(self, keys: QueueKeys) -> int | None:
+        """The newest death time to retry: the newest dead letter's, but before the
+        current millisecond, so a task retried by this call that dies again (its score
+        is the Redis time of that death) always lands after it."""
+        newest = await self._redis.zrevrange(keys.dead, 0, 0, withscores=True)
+        if not newest:
+            return None
+        # TIME after the read: later than any death the read saw. (A cluster answers
+        # from some master; their clocks are as close as NTP keeps them.)
+        seconds, micros = await self._redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return min(int(newest[0][1]), now_ms - 1)
+
+    async def _requeue(
+        self,
+        queue: str,
+        items: Sequence[tuple[str, bytes]],
+        on_moved: OnMoved | None = None,
+    ) -> int:
+        """Move ``items`` (task id, index record read) back to their streams.
+
+        Bodies are read and rewritten in batches of at most ``_REQUEUE_BYTES`` (a dead
+        letter may hold a 100 MB payload: 500 of them must not be read at once).
+        """
+        moved = 0
+        for batch in await self._by_size(queue, items):
+            moved += await self._requeue_batch(queue, batch, on_moved)
+        return moved
+
+    async def _by_size(
+        self, queue: str, items: Sequence[tuple[str, bytes]]
+    ) -> list[list[tuple[str, bytes]]]:
+        if not items:
+            return []
+        sizes = await self._hstrlens(self._keys(queue).bodies, [i for i, _ in items])
+        batches: list[list[tuple[str, bytes]]] = [[]]
+        total = 0
+        for item, size in zip(items, sizes, strict=True):
+            if batches[-1] and total + size > _REQUEUE_BYTES:
+                batches.append([])
+                total = 0
+            batches[-1].append(item)
+            total += size
+        return batches
+
+    async def _hstrlens(self, key: str, fields: Sequence[str]) -> list[int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for field in fields:
+            pipe.hstrlen(key, field)
+        return [r if isinstance(r, int) else 0 for r in await pipe.execute(raise_on_error=False)]
+
+    async def _requeue_batch(
+        self, queue: str, items: Sequence[tuple[str, bytes]], on_moved: OnMoved | None
+    ) -> int:
         keys = self._keys(queue)
         bodies = await self._redis.hmget(keys.bodies, [i for i, _ in items])
         args: list[Any] = [keys.channel]
+        sent: list[tuple[str, bytes, TaskMessage | None]] = []
         for (task_id, record), blob in zip(items, bodies, strict=True):
             if blob is None or text(record)[:1] not in ("s", "r", "d"):
                 continue
-            args += [task_id, record, _reset(blob)]
-        if len(args) == 1:
+            fresh, message = _reset(blob)
+            args += [task_id, record, fresh]
+            sent.append((task_id, record, message))
+        if not sent:
             return 0
-        return int(await self._scripts.requeue(self._redis, keys.layout(), args))
+        moved = int(await self._scripts.requeue(self._redis, keys.layout(), args))
+        if on_moved is not None and moved:
+            await on_moved(await self._moved(keys, sent, moved))
+        return moved
+
+    async def _moved(
+        self, keys: QueueKeys, sent: Sequence[tuple[str, bytes, TaskMessage | None]], moved: int
+    ) -> list[TaskMessage]:
+        """Which of ``sent`` the script moved: all, or those whose record changed."""
+        if moved < len(sent):
+            now = await self._redis.hmget(keys.index, [i for i, _, _ in sent])
+            sent = [s for s, record in zip(sent, now, strict=True) if record != s[1]]
+        return [message for _, _, message in sent if message is not None]
 
     async def delete(self, task_id: str, queue: str | None = None) -> bool:
         found = await self._broker.locate(task_id, queue)
@@ -286,9 +462,7 @@ class RedisAdmin:
     async def _delete(self, queue: str, ids: Sequence[str]) -> int:
         keys = self._keys(queue)
         return int(
-            await self._scripts.delete(
-                self._redis, keys.layout(), [await self._broker.group_for(queue), *ids]
-            )
+            await self._scripts.delete(self._redis, keys.layout(), [await self.group(queue), *ids])
         )
 
     async def purge_dead(self, queue: str) -> int:
@@ -310,7 +484,7 @@ class RedisAdmin:
         keys = self._keys(queue)
         removed = await self._purge_zset(queue, keys.scheduled)
         removed += await self._purge_zset(queue, keys.retry)
-        for _band, stream, last in await self._waiting_ranges(queue):
+        for _band, stream, last in await self.waiting_ranges(queue):
             start = f"({last}"
             while True:
                 entries = await self._redis.xrange(stream, min=start, count=_CHUNK)
@@ -324,6 +498,47 @@ class RedisAdmin:
                 start = f"({text(entries[-1][0])}"
         return removed
 
+    async def delete_queue(self, queue: str) -> int:
+        """Delete every key of ``queue`` and forget its name; the number of tasks removed.
+
+        For queues nobody serves (a typo such as ``defualt`` lives for ever otherwise):
+        refused while a live worker reads the queue or one of its tasks is running.
+        Unique-key and processed markers are left to expire on their own TTLs.
+        """
+        readers = sorted(w.name for w in await self.workers() if queue in w.queues)
+        if readers:
+            raise QueueInUseError(queue, f"served by live workers {', '.join(readers)}")
+        info = await self.queue_info(queue)
+        if info.active:
+            raise QueueInUseError(queue, f"{info.active} tasks are running")
+        keys = self._keys(queue)
+        now_hour = int(time.time() // 3600)
+        doomed = [
+            *keys.streams,
+            *(keys.throughput(h) for h in range(now_hour - _THROUGHPUT_HOURS, now_hour + 1)),
+            keys.index,
+            keys.bodies,
+            keys.scheduled,
+            keys.retry,
+            keys.dead,
+            keys.finished,
+            keys.stats,
+            keys.paused,
+            keys.idle,
+            keys.sync,
+            keys.group,
+        ]
+        # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hlen(keys.index)
+        pipe.delete(*doomed)
+        removed = (await pipe.execute())[0]
+        await self._redis.srem(self._broker.global_keys.queues, queue)
+        return int(removed)
+
+    async def cancel(self, task_id: str, queue: str | None = None) -> bool:
+        return await self._broker.cancel(task_id, queue)
+
     # -- workers and consumers ---------------------------------------------------
 
     async def workers(self) -> list[WorkerInfo]:
@@ -334,26 +549,13 @@ class RedisAdmin:
             pipe.hgetall(global_keys.worker(name))
         found = []
         for raw in await pipe.execute():
-            if not raw:
-                continue
-            info = {text(k): text(v) for k, v in raw.items()}
-            found.append(
-                WorkerInfo(
-                    name=info["name"],
-                    host=info.get("host", ""),
-                    pid=int(info.get("pid", 0)),
-                    queues=[q for q in info.get("queues", "").split(",") if q],
-                    concurrency=int(info.get("concurrency", 0)),
-                    in_flight=int(info.get("in_flight", 0)),
-                    started_at=ms_to_datetime(int(info.get("started_ms", 0))),  # type: ignore[arg-type]
-                    last_heartbeat=ms_to_datetime(int(info.get("heartbeat_ms", 0))),  # type: ignore[arg-type]
-                )
-            )
+            if raw:
+                found.append(_worker_info({text(k): text(v) for k, v in raw.items()}))
         return found
 
     async def consumers(self, queue: str) -> list[ConsumerInfo]:
         alive = {w.name for w in await self.workers()}
-        group = await self._broker.group_for(queue)
+        group = await self.group(queue)
         merged: dict[str, tuple[int, float]] = {}
         for stream in self._keys(queue).streams:
             try:
@@ -391,7 +593,7 @@ class RedisAdmin:
         totals: dict[str, int] = {}
         for raw in await pipe.execute():
             for k, v in raw.items():
-                totals[text(k)] = totals.get(text(k), 0) + int(v)
+                totals[text(k)] = totals.get(text(k), 0) + _int(v)
         return [
             ThroughputPoint(
                 minute=ms_to_datetime(m * 60_000),  # type: ignore[arg-type]
@@ -419,6 +621,65 @@ class RedisAdmin:
         }
 
 
+def _worker_info(info: dict[str, str]) -> WorkerInfo:
+    """A worker's heartbeat hash (see presence.py). ``processed``, ``failed`` and
+    ``types`` (JSON: ``[{"queue", "type", "processed", "failed", "buckets"}]``) are
+    optional: a worker that does not publish them shows zeros."""
+    return WorkerInfo(
+        name=info["name"],
+        host=info.get("host", ""),
+        pid=_int(info.get("pid")),
+        queues=[q for q in info.get("queues", "").split(",") if q],
+        concurrency=_int(info.get("concurrency")),
+        in_flight=_int(info.get("in_flight")),
+        started_at=ms_to_datetime(_int(info.get("started_ms"))),  # type: ignore[arg-type]
+        last_heartbeat=ms_to_datetime(_int(info.get("heartbeat_ms"))),  # type: ignore[arg-type]
+        processed=_int(info.get("processed")),
+        failed=_int(info.get("failed")),
+        task_types=_task_types(info.get("types")),
+    )
+
+
+def _readable(reply: Any) -> Any:
+    """A pipeline reply, or None for one Redis refused (WRONGTYPE and the like)."""
+    if isinstance(reply, ResponseError):
+        if "NOGROUP" not in str(reply):  # that one is normal: no worker read the band yet
+            log.warning("strego admin: Redis refused a read (%s): foreign data in a key", reply)
+        return None
+    return reply
+
+
+def _int(value: str | bytes | int | None) -> int:
+    """A counter Redis holds as text; anything else (garbage) counts as 0."""
+    try:
+        return int(value or 0)
+    except (ValueError, TypeError):
+        return 0
+
+
+def _task_types(raw: str | None) -> tuple[TaskTypeStats, ...]:
+    """Per-type numbers from a heartbeat; anything unreadable is skipped, never fatal."""
+    try:
+        items = json.loads(raw) if raw else []
+    except (ValueError, RecursionError):
+        return ()
+    found = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            found.append(
+                TaskTypeStats(
+                    queue=str(item["queue"]),
+                    type=str(item["type"]),
+                    processed=int(item.get("processed", 0)),
+                    failed=int(item.get("failed", 0)),
+                    buckets=tuple(int(n) for n in item.get("buckets", ())),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def _pending_count(reply: Any) -> int:
     """Entries delivered and not acknowledged, from an XPENDING summary reply.
 
@@ -432,50 +693,77 @@ def _pending_count(reply: Any) -> int:
     return 0
 
 
+def _check_listing(state: str, limit: int) -> None:
+    if state not in _LISTABLE:
+        raise ValueError(f"state must be one of {', '.join(_LISTABLE)}, got {state!r}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1-{MAX_PAGE}, got {limit}")
+
+
+def _body(entries: list[Any]) -> bytes | None:
+    """The task blob of an XRANGE reply's first entry (None: no such field)."""
+    fields = entries[0][1]
+    blob = fields.get(b"d") if isinstance(fields, dict) else None
+    return blob if isinstance(blob, bytes) else None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Record:
-    """An index record: ``state|band|ref[|started ms|due ms|worker]`` (see lua/_lib.lua)."""
+class _IndexRecord:
+    """Where the index says a task is: ``state|band|ref|started|due|worker`` (the last
+    three may be missing or empty; see lua/_lib.lua)."""
 
-    state: str
+    state: str  # p(ending) k(cancel requested) s r d c(ompleted) x (cancelled)
     band: int
-    ref: str
-    started_ms: str = ""
-    due_ms: str = ""
-    worker: str = ""
+    ref: str  # the stream entry id (p, k), else a time in epoch ms
+    started_ms: str = ""  # when its last attempt began (finished and dead tasks)
+    due_ms: str = ""  # when it was scheduled to run, if it was
+    worker: str = ""  # who finished it
 
     @property
-    def started_at(self) -> datetime | None:
-        return _ms(self.started_ms)
+    def in_stream(self) -> bool:
+        return self.state in ("p", "k")
 
     @property
-    def due_at(self) -> datetime | None:
-        return _ms(self.due_ms)
+    def started_at(self) -> Any:
+        return _epoch(self.started_ms)
+
+    @property
+    def due_at(self) -> Any:
+        return _epoch(self.due_ms)
 
 
-def _ms(value: str) -> datetime | None:
-    try:
-        return ms_to_datetime(int(float(value))) if value else None
-    except (ValueError, OverflowError):  # garbage in a record is not a page error
-        return None
+def _epoch(value: str) -> Any:
+    """A time field of a record as a datetime; empty or garbage → None (not a 500)."""
+    return ms_to_datetime(int(value)) if _EPOCH_MS.match(value) else None
 
 
-def _split(record: str) -> _Record:
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_EPOCH_MS = re.compile(r"^\d{1,15}$")  # before year 33658: datetime can hold it
+
+
+def _parse_record(record: str, bands: int) -> _IndexRecord | None:
+    """The index record, or None when it is not one strego writes (garbage in Redis)."""
     parts = record.split("|", 5)
-    try:
-        band = int(parts[1]) if len(parts) > 1 and parts[1] else 0
-    except ValueError:
-        band = 0
     parts += [""] * (6 - len(parts))
-    return _Record(parts[0], band, parts[2], parts[3], parts[4], parts[5])
+    state, band, ref, started, due, worker = parts
+    if not band.isdigit() or int(band) >= bands:
+        return None
+    if state in ("p", "k"):
+        ok = bool(_STREAM_ID.match(ref))
+    else:
+        ok = state in ("s", "r", "d", *_FINISHED_STATES) and bool(_EPOCH_MS.match(ref))
+        ok = ok and int(ref) <= _MAX_EPOCH_MS
+    return _IndexRecord(state, int(band), ref, started, due, worker) if ok else None
 
 
-def _reset(blob: bytes) -> bytes:
+def _reset(blob: bytes) -> tuple[bytes, TaskMessage | None]:
     """The task with attempts reset to 0 and failure fields cleared (admin retry)."""
     try:
         message = decode(blob)
     except MalformedTaskError:
-        return blob
-    return encode(message.evolve(retry_count=0, dead_reason=None, failed_ms=None))
+        return blob, None
+    message = message.evolve(retry_count=0, dead_reason=None, failed_ms=None)
+    return encode(message), message
 
 
 def _task_id(blob: bytes | None) -> str | None:
@@ -485,7 +773,3 @@ def _task_id(blob: bytes | None) -> str | None:
         return decode(blob).id
     except MalformedTaskError:
         return None
-
-
-def _with(record: TaskRecord, **changes: Any) -> TaskRecord:
-    return dataclasses.replace(record, **changes)

@@ -57,6 +57,7 @@ from strego.broker.redis.waiter import ResultWaiter
 from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
+from strego.results import Finished
 
 __all__ = ["RedisBroker"]
 
@@ -148,6 +149,9 @@ class RedisBroker:
         if self._waiter is None:
             self._waiter = ResultWaiter(self)
         return self._waiter
+
+    async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
+        return await self.results.wait(task_id, timeout_s)
 
     async def aclose(self) -> None:
         """Stop result waits; close the connection pool if this broker created it."""
@@ -275,6 +279,21 @@ class RedisBroker:
         self._groups[queue] = name
         return name
 
+    async def groups_for(self, queues: Sequence[str]) -> dict[str, str]:
+        """:meth:`group_for` of many queues, the unknown ones read in one pipeline."""
+        unknown = [q for q in queues if q not in self._groups]
+        if unknown:
+            pipe = self.redis.pipeline(transaction=False)
+            for queue in unknown:
+                pipe.get(self.keys(queue).group)
+            for queue, recorded in zip(unknown, await pipe.execute(), strict=True):
+                if recorded is not None:
+                    name = text(recorded)
+                    if self.config.group_given and name != self.config.group:
+                        raise ConfigurationError(_wrong_group(queue, name, self.config.group))
+                    self._groups[queue] = name
+        return {q: self._groups.get(q, self.group) for q in queues}
+
     # -- worker -----------------------------------------------------------------
 
     async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
@@ -294,7 +313,10 @@ class RedisBroker:
                     f"({', '.join(sorted(recorded))}): give this worker group=..."
                 )
             self._worker_group = recorded.pop() if recorded else self.config.group
-        calls = [(self.scripts.prepare, self.keys(q).layout(), [self.group]) for q in queues]
+        calls = [
+            (self.scripts.prepare, self.keys(q).layout(), [self.group, self.consumer])
+            for q in queues
+        ]
         replies = await self.scripts.run_many(self.redis, calls)
         for queue, reply in zip(queues, replies, strict=True):
             if is_wrong_group(reply):

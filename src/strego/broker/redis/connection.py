@@ -25,6 +25,7 @@ from strego.broker.redis.topology import (
     make_topology_client,
 )
 from strego.errors import BrokerUnavailableError, ConfigurationError
+from strego.redaction import redact
 
 log = logging.getLogger("strego")
 T = TypeVar("T")
@@ -48,27 +49,51 @@ def make_client(
     """Return (client, owned). An owned client is closed by the broker."""
     if isinstance(url_or_client, Redis | RedisCluster):
         return url_or_client, False
+    if isinstance(url_or_client, str):  # schemes are case-insensitive (REDIS://)
+        scheme, sep, rest = url_or_client.partition("://")
+        url_or_client = scheme.lower() + sep + rest if sep else url_or_client
     if not isinstance(url_or_client, str) or not url_or_client.startswith(_SCHEMES):
+        shown = redact(url_or_client) if isinstance(url_or_client, str) else url_or_client
         raise ConfigurationError(
             f"Redis URL must start with one of {', '.join(_SCHEMES)} (or pass a "
-            f"redis.asyncio.Redis or RedisCluster), got {url_or_client!r}"
+            f"redis.asyncio.Redis or RedisCluster), got {shown!r}"
         )
-    if not url_or_client.startswith(_PLAIN_SCHEMES):
-        return make_topology_client(url_or_client, socket_timeout_s=socket_timeout_s), True
+    try:
+        return _client_from_url(url_or_client, socket_timeout_s), True
+    except ConfigurationError as exc:
+        raise ConfigurationError(redact(str(exc), url_or_client)) from None
+    except ValueError as exc:
+        raise ConfigurationError(_invalid_url(url_or_client, exc)) from None
+
+
+def _invalid_url(url: str, exc: ValueError) -> str:
+    shown = redact(url)
+    if shown == url:
+        return f"invalid Redis URL {url}: {exc}"
+    # redis-py's message may quote any piece of the password ("... as 'pa'"): say what
+    # usually causes it instead of quoting it.
+    return (
+        f"invalid Redis URL {shown}: it cannot be parsed; a '/', '@', ':', '?' or '#' "
+        "in the password must be percent-encoded (e.g. %2F for '/')"
+    )
+
+
+def _client_from_url(url: str, socket_timeout_s: float) -> RedisClient:
+    if not url.startswith(_PLAIN_SCHEMES):
+        return make_topology_client(url, socket_timeout_s=socket_timeout_s)
     # decode_responses stays off: stream entries may hold any bytes.
     extra: dict[str, Any] = {}
     fast = fast_connection_class()
-    if fast is not None and url_or_client.startswith("redis://"):
+    if fast is not None and url.startswith("redis://"):
         extra["connection_class"] = fast  # TCP only: unix:// and rediss:// keep theirs
-    client = Redis.from_url(
-        url_or_client,
+    return Redis.from_url(
+        url,
         **extra,
         decode_responses=False,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,
         health_check_interval=15,
     )
-    return client, True
 
 
 def default_consumer_name() -> str:

@@ -39,6 +39,7 @@ from redis.exceptions import SlotNotCoveredError, TryAgainError
 
 from strego.broker.redis.fastconn import FastConnection, fast_connection_class
 from strego.errors import ConfigurationError
+from strego.redaction import redact
 
 __all__ = [
     "CLUSTER_SCHEMES",
@@ -83,7 +84,7 @@ def parse_topology_url(url: str) -> TopologyURL:
     """Parse a cluster or sentinel URL; ConfigurationError says what is wrong."""
     cluster = url.startswith(CLUSTER_SCHEMES)
     if not cluster and not url.startswith(SENTINEL_SCHEMES):
-        raise ConfigurationError(f"not a cluster or sentinel URL: {url!r}")
+        raise ConfigurationError(f"not a cluster or sentinel URL: {redact(url)!r}")
     parts = urlsplit(url)
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     username, _, password = userinfo.partition(":")
@@ -111,7 +112,7 @@ def parse_topology_url(url: str) -> TopologyURL:
     if len(path) not in (1, 2) or (len(path) == 2 and not path[1].isdigit()):
         raise ConfigurationError(
             "a sentinel URL names the master and optionally a db: "
-            f"redis+sentinel://host:port,host:port/master-name[/db], got {url!r}"
+            f"redis+sentinel://host:port,host:port/master-name[/db], got {redact(url)!r}"
         )
     return TopologyURL(
         kind="sentinel",
@@ -130,7 +131,7 @@ def _host_port(item: str, default_port: int, url: str) -> tuple[str, int]:
     else:
         host, _, port = item.partition(":")
     if not host or (port and not port.isdigit()):
-        raise ConfigurationError(f"bad host:port {item!r} in {url!r}")
+        raise ConfigurationError(f"bad host:port {item!r} in {redact(url)!r}")
     return host, int(port) if port else default_port
 
 

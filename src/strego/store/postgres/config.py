@@ -17,7 +17,7 @@ TIMELINE_CAP = 50
 class StoreConfig:
     """Connection and write-behind settings (see ``PostgresStore`` for their meaning)."""
 
-    dsn: str
+    dsn: str = dataclasses.field(repr=False)  # it may hold a password
     pool_size: int = 10
     batch_size: int = 500
     flush_interval_s: float = 0.1

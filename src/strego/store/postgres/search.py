@@ -179,6 +179,9 @@ def _timeline(entries: list[dict[str, Any]]) -> tuple[TimelineEntry, ...]:
     return tuple(sorted(parsed, key=lambda e: e.at))
 
 
+_MAX_CURSOR = 1024
+
+
 def encode_cursor(sort: SortField, descending: bool, value: datetime, task_id: str) -> str:
     """An opaque token for "after this row"; bound to the sort it was made for."""
     raw = json.dumps([SortField(sort).value, descending, value.isoformat(), task_id])
@@ -186,12 +189,17 @@ def encode_cursor(sort: SortField, descending: bool, value: datetime, task_id: s
 
 
 def decode_cursor(cursor: str, sort: SortField, descending: bool) -> tuple[datetime, str]:
+    # A real cursor is ~100 characters. RecursionError: deeply nested JSON, which made
+    # the UI report the store as unavailable (503) instead of a bad parameter.
+    shown = cursor[:40] + ("..." if len(cursor) > 40 else "")
+    if len(cursor) > _MAX_CURSOR:
+        raise ConfigurationError(f"invalid cursor {shown!r} (too long)")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         made_for, was_descending, value, task_id = json.loads(raw)
         after = datetime.fromisoformat(value)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise ConfigurationError(f"invalid cursor {cursor!r}") from exc
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
+        raise ConfigurationError(f"invalid cursor {shown!r}") from exc
     if made_for != SortField(sort).value or was_descending != descending:
         raise ConfigurationError("this cursor belongs to a search with another sort order")
     return after, str(task_id)

@@ -6,20 +6,25 @@ right when the app is mounted under any prefix or served behind a proxy's path.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from starlette.convertors import Convertor, register_url_convertor
+from pydantic import ValidationError
+from starlette.convertors import Convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
+from strego.ui.api_schemas import Operation, Query
 from strego.ui.state import UIState
 
 __all__ = [
     "FLASH_COOKIE",
+    "ApiRoute",
     "NameConvertor",
     "app_url",
     "flash_redirect",
@@ -27,10 +32,11 @@ __all__ = [
     "is_fragment",
     "json_response",
     "known_queue",
-    "page_number",
-    "register_convertors",
+    "page_cursor",
+    "query",
     "render",
     "root_path",
+    "route",
     "ui",
 ]
 
@@ -41,23 +47,76 @@ class NameConvertor(Convertor[str]):
     """A queue name or task id as one path segment, whatever characters it holds.
 
     ASGI servers percent-decode the path before routing, so ``%2F`` would split the
-    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). Ordinary names look
-    the same in the URL as in Redis.
+    segment; "/" travels as ``~2F`` instead (and "~" as ``~7E``). A segment that is
+    only "." or ".." (which ``Task`` refuses, but another producer may write) travels
+    as ``~2E``: browsers drop dot segments, even percent-encoded ones. Ordinary names
+    look the same in the URL as in Redis.
     """
 
     regex = "[^/]+"
 
     def convert(self, value: str) -> str:
-        return value.replace("~2F", "/").replace("~7E", "~")
+        return value.replace("~2F", "/").replace("~2E", ".").replace("~7E", "~")
 
     def to_string(self, value: str) -> str:
         escaped = str(value).replace("~", "~7E").replace("/", "~2F")
+        if escaped in (".", ".."):
+            escaped = escaped.replace(".", "~2E")
         return urllib.parse.quote(escaped, safe=":@!$'()*+,;=~")
 
 
-def register_convertors() -> None:
-    """Make ``{name:ident}`` available to routes (Starlette keeps convertors by name)."""
-    register_url_convertor("ident", NameConvertor())
+_IDENT = NameConvertor()
+_IDENT_PARAM = re.compile(r"{(\w+):ident}")
+
+
+class ApiRoute(Route):
+    """A JSON API route with its :class:`Operation` (what ``/api/openapi.json`` says)."""
+
+    def __init__(self, path: str, endpoint: Any, *, operation: Operation, **options: Any):
+        super().__init__(path, endpoint, **options)
+        self.operation = operation
+
+
+def route(path: str, endpoint: Any, *, operation: Operation | None = None, **options: Any) -> Route:
+    """A Route whose ``{name:ident}`` parameters are read and written by NameConvertor.
+
+    Set on this route only: Starlette's ``register_url_convertor`` would change every
+    app in the process (a mounted strego UI must not alter its host's routing). With an
+    ``operation``, an :class:`ApiRoute` that the OpenAPI document describes.
+    """
+    idents = _IDENT_PARAM.findall(path)
+    plain = _IDENT_PARAM.sub(r"{\1}", path)
+    made = (
+        Route(plain, endpoint, **options)
+        if operation is None
+        else ApiRoute(plain, endpoint, operation=operation, **options)
+    )
+    for name in idents:
+        made.param_convertors[name] = _IDENT
+    return made
+
+
+Q = TypeVar("Q", bound=Query)
+
+
+def query(request: Request, model: type[Q]) -> Q:
+    """The query string parsed by ``model``; 400 naming the parameter when it is invalid.
+
+    Empty values count as absent (a form's blank field); repeated list parameters
+    (``?label=a&label=b``) are kept as lists.
+    """
+    raw: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        values = [v for v in request.query_params.getlist(name) if v != ""]
+        if values:
+            is_list = getattr(field.annotation, "__origin__", None) is list
+            raw[name] = values if is_list else values[-1]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise HTTPException(400, f"{where}: {error['msg']}, got {error['input']!r}") from None
 
 
 def ui(request: Request) -> UIState:
@@ -145,17 +204,16 @@ def flash_redirect(request: Request, target: str | None, fallback: str, message:
     return response
 
 
-def page_number(request: Request, name: str = "page") -> int:
-    try:
-        return max(1, min(1_000_000, int(request.query_params.get(name, "1"))))
-    except ValueError:
-        return 1
+def page_cursor(request: Request) -> str | None:
+    """The ``cursor`` query parameter of a paged listing (see strego.paging), if any."""
+    value = request.query_params.get("cursor", "")
+    return value[:64] or None
 
 
 async def known_queue(request: Request) -> str:
     """The ``queue`` path parameter, or 404 when no task was ever enqueued to it."""
     queue = str(request.path_params["queue"])
-    if queue not in await ui(request).inspector.broker.known_queues():
+    if queue not in await ui(request).inspector.known_queues():
         raise HTTPException(404, f"unknown queue {queue!r}")
     return queue
 

@@ -10,10 +10,11 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from strego.errors import QueueInUseError
 from strego.ui import actions
-from strego.ui.routes.common import app_url, flash_redirect, known_queue, ui
+from strego.ui.routes.common import app_url, flash_redirect, known_queue, route, ui
 
 __all__ = ["routes"]
 
@@ -53,7 +54,7 @@ async def task_action(request: Request) -> Response:
 
 async def bulk_action(request: Request) -> Response:
     queue = await known_queue(request)
-    form = await request.form()
+    form = await request.form(max_fields=actions.MAX_BULK + 10)  # the ids, and a few more
     action = _field(form, "action") or ""
     ids = [i for i in form.getlist("ids") if isinstance(i, str) and i]
     fallback = app_url(request, "queue", queue=queue)
@@ -75,7 +76,14 @@ async def queue_action(request: Request) -> Response:
     if action not in actions.QUEUE_ACTIONS:
         raise HTTPException(404, f"unknown action {action!r}")
     form = await request.form()
-    count = await actions.queue_action(ui(request).inspector, action, queue)
+    try:
+        count = await actions.queue_action(ui(request).inspector, action, queue)
+    except QueueInUseError as exc:
+        fallback = app_url(request, "queue", queue=queue)
+        return flash_redirect(request, fallback, fallback, f"Not deleted: {exc}.")
+    if action == "delete":
+        message = f"Queue {queue} deleted with its {count} task{'s' if count != 1 else ''}."
+        return flash_redirect(request, None, app_url(request, "queues"), message)
     if action in ("pause", "resume"):
         message = f"Queue {queue} {_PAST[action]}."
     else:
@@ -100,22 +108,22 @@ async def remove_consumer(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route(
+        route(
             "/tasks/{task_id:ident}/actions/{action}",
             task_action,
             methods=["POST"],
             name="task_action",
         ),
-        Route("/queues/{queue:ident}/bulk", bulk_action, methods=["POST"], name="bulk_action"),
-        Route(
+        route("/queues/{queue:ident}/bulk", bulk_action, methods=["POST"], name="bulk_action"),
+        route(
             "/queues/{queue:ident}/actions/{action}",
             queue_action,
             methods=["POST"],
             name="queue_action",
         ),
-        Route(
+        route(
             "/queues/{queue:ident}/consumers/{consumer:ident}/remove",
             remove_consumer,
             methods=["POST"],

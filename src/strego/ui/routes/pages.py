@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from strego.ui import queries
-from strego.ui.routes.common import known_queue, page_number, render, ui
+from strego.ui.routes.common import known_queue, page_cursor, render, route, ui
 
 __all__ = ["routes"]
 
@@ -19,8 +21,14 @@ async def dashboard(request: Request) -> Response:
 
 
 async def queues(request: Request) -> Response:
-    found = await queries.all_queues(ui(request).inspector)
-    context = {"queues": found, "totals": queries.totals(found), "nav": "queues"}
+    inspector = ui(request).inspector
+    found, workers = await asyncio.gather(queries.all_queues(inspector), inspector.workers())
+    context = {
+        "queues": found,
+        "totals": queries.totals(found),
+        "served": queries.served_queues(workers),
+        "nav": "queues",
+    }
     return render(request, "queues.html", context)
 
 
@@ -30,14 +38,15 @@ async def queue_detail(request: Request) -> Response:
     if state not in queries.STATES:
         raise HTTPException(400, f"state must be one of {', '.join(queries.STATES)}")
     size = ui(request).config.page_size
-    view = await queries.queue_view(ui(request).inspector, queue, state, page_number(request), size)
+    cursor = page_cursor(request)
+    view = await queries.queue_view(ui(request).inspector, queue, state, cursor, size)
     return render(request, "queue.html", {"view": view, "nav": "queues"})
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/", dashboard, name="dashboard"),
-        Route("/queues", queues, name="queues"),
-        Route("/queues/{queue:ident}", queue_detail, name="queue"),
+        route("/", dashboard, name="dashboard"),
+        route("/queues", queues, name="queues"),
+        route("/queues/{queue:ident}", queue_detail, name="queue"),
     ]

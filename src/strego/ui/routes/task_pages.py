@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
-from strego.ui.routes.common import page_number, render, ui
+from strego.ui.routes.common import app_url, page_cursor, render, route, ui
 from strego.ui.task_view import load_task_view
 
 __all__ = ["routes"]
@@ -20,15 +22,45 @@ async def task_detail(request: Request) -> Response:
     queue = request.query_params.get("queue") or None
     view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
     if view is None:
-        raise HTTPException(404, f"task {task_id!r} not found (finished tasks are kept briefly)")
+        raise HTTPException(
+            404,
+            f"task {task_id!r} not found in any queue (finished tasks are kept for a while; "
+            "a history store keeps them longer)",
+        )
     return render(request, "task.html", {"task": view, "nav": "queues"})
+
+
+async def task_payload(request: Request) -> Response:
+    """The whole payload as a download: raw bytes, never rendered by the browser (task
+    pages and the API carry only its start when it is large)."""
+    state = ui(request)
+    task_id = str(request.path_params["task_id"])
+    queue = request.query_params.get("queue") or None
+    view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
+    if view is None:
+        raise HTTPException(404, f"task {task_id!r} not found")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", task_id)[:100].strip(".") or "task"
+    headers = {
+        "content-disposition": f'attachment; filename="{name}.payload"',
+        "cache-control": "no-store",
+    }
+    return Response(view.payload.raw, media_type="application/octet-stream", headers=headers)
+
+
+async def find_task(request: Request) -> Response:
+    """The top bar's search box: a task id, looked up in every queue by the task page
+    (an O(1) index read per queue in Redis, then the history store if there is one)."""
+    task_id = (request.query_params.get("id") or "").strip()
+    if not task_id:
+        return RedirectResponse(app_url(request, "dashboard"), status_code=303)
+    return RedirectResponse(app_url(request, "task", task_id=task_id), status_code=303)
 
 
 async def dead_letters(request: Request) -> Response:
     queue = request.query_params.get("queue") or None
     state = ui(request)
     view = await queries.dead_view(
-        state.inspector, queue, page_number(request), state.config.page_size
+        state.inspector, queue, page_cursor(request), state.config.page_size
     )
     return render(request, "dead.html", {"view": view, "nav": "dead"})
 
@@ -51,15 +83,17 @@ async def history_page(request: Request) -> Response:
     except (history.QueryError, history.HistoryUnavailable) as exc:
         context["error"] = str(exc)
         context["view"] = None
-    context["queues"] = await ui(request).inspector.broker.known_queues()
+    context["queues"] = await ui(request).inspector.known_queues()
     return render(request, "history.html", context)
 
 
 def routes() -> list[BaseRoute]:
-    """This module's routes (built on demand: they need the ``ident`` convertor)."""
+    """This module's routes (built on demand, so each app has its own)."""
     return [
-        Route("/tasks/{task_id:ident}", task_detail, name="task"),
-        Route("/dead", dead_letters, name="dead"),
-        Route("/workers", workers, name="workers"),
-        Route("/history", history_page, name="history"),
+        route("/tasks/{task_id:ident}", task_detail, name="task"),
+        route("/tasks/{task_id:ident}/payload", task_payload, name="task_payload"),
+        route("/find", find_task, name="find_task"),
+        route("/dead", dead_letters, name="dead"),
+        route("/workers", workers, name="workers"),
+        route("/history", history_page, name="history"),
     ]

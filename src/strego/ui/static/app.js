@@ -4,6 +4,7 @@
  * - confirmation for destructive forms/buttons (data-confirm)
  * - select-all and selection count for bulk actions
  * - local-time tooltips, copy buttons
+ * - a faded edge on tables wider than their card (data-more), so the scroll is seen
  * No inline scripts: the Content-Security-Policy forbids them.
  */
 (function () {
@@ -112,7 +113,25 @@
     if (target.form && target.form.classList.contains("bulk")) updateSelection(target.form);
   });
 
+  // A scroller shows which of its edges hides content: "right", "left" or "both".
+  function markOverflow(wrap) {
+    var hidden = wrap.scrollWidth - wrap.clientWidth;
+    var left = wrap.scrollLeft > 1;
+    var right = hidden - wrap.scrollLeft > 1;
+    var more = left && right ? "both" : right ? "right" : left ? "left" : null;
+    if (more) wrap.setAttribute("data-more", more); else wrap.removeAttribute("data-more");
+  }
+
+  function markAll() { document.querySelectorAll(".table-wrap").forEach(markOverflow); }
+
+  document.addEventListener("scroll", function (event) {
+    var target = event.target;
+    if (target && target.classList && target.classList.contains("table-wrap")) markOverflow(target);
+  }, true);
+  window.addEventListener("resize", markAll);
+
   function enhance(root) {
+    root.querySelectorAll(".table-wrap").forEach(markOverflow);
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (!isNaN(date)) el.title = date.toLocaleString() + " (local) · " + el.getAttribute("datetime");

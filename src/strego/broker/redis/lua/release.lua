@@ -16,6 +16,7 @@ for i = 8, #ARGV, 4 do
   local stream = KEYS[band + 1]
   if owned(stream, group, eid, consumer, deliveries) then
     local blob = entry_blob(stream, eid)
+    if tid == '' and blob then tid = blob_task_id(blob) or '' end  -- cut off before decoding
     local rec = redis.call('HGET', KEYS[Q.index], tid)
     local due = take_back(stream, group, eid, KEYS[Q.index], tid)
     if not blob then
