@@ -95,33 +95,30 @@ class ResultWaiter:
 
     async def wait(self, task_id: str, timeout_s: float | None) -> Finished:
         """How ``task_id`` ended. Raises TaskNotFoundError (unknown, deleted or its
-        result expired: at once) or ResultTimeoutError after ``timeout_s``."""
+        result expired: at once) or ResultTimeoutError when it has not finished within
+        ``timeout_s`` (0: look once). The timeout bounds the wait for the task, not the
+        lookup, which the broker's retries bound."""
         if self._closed:
             raise RuntimeError("the broker is closed")
-        try:
-            async with asyncio.timeout(timeout_s) as scope:
-                return await self._wait(task_id)
-        except TimeoutError as exc:
-            if scope.expired():
-                raise ResultTimeoutError(task_id, timeout_s or 0.0) from exc
-            raise
-
-    async def _wait(self, task_id: str) -> Finished:
         loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
         future: asyncio.Future[Finished | None] = loop.create_future()
         watch = self._watches.setdefault(task_id, _Watch())
         watch.futures.add(future)  # before registering: a quick notification finds it
         try:
-            queues = await self._queue_names(refresh=False)
-            found = await self._register(task_id, queues, watch)
-            if found == _UNKNOWN:  # maybe a queue created since the names were read
-                fresh = await self._queue_names(refresh=True)
-                found = await self._register(task_id, [q for q in fresh if q not in queues], watch)
+            found = await self._find(task_id, watch)
             if isinstance(found, Finished):
                 return found
             if found == _UNKNOWN:
                 raise TaskNotFoundError(task_id)
-            ended = await future
+            if not future.done():
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await asyncio.shield(future)
+                except TimeoutError as exc:
+                    if not future.done():
+                        raise ResultTimeoutError(task_id, timeout_s or 0.0) from exc
+            ended = future.result()
             if ended is None:
                 raise TaskNotFoundError(task_id)
             return ended
@@ -129,6 +126,16 @@ class ResultWaiter:
             watch.futures.discard(future)
             if not watch.futures and self._watches.get(task_id) is watch:
                 del self._watches[task_id]
+
+    async def _find(self, task_id: str, watch: _Watch) -> Found:
+        """Look the task up in every known queue (and in queues created since the names
+        were read, before saying it is unknown), registering where it is not done."""
+        queues = await self._queue_names(refresh=False)
+        found = await self._register(task_id, queues, watch)
+        if found == _UNKNOWN:
+            fresh = await self._queue_names(refresh=True)
+            found = await self._register(task_id, [q for q in fresh if q not in queues], watch)
+        return found
 
     async def _register(self, task_id: str, queues: Sequence[str], watch: _Watch) -> Found:
         """Look the task up in ``queues``, registering a lease where it is not done."""
