@@ -197,8 +197,11 @@ async def test_timeout(client: strego.Client, make_server: ServerFactory) -> Non
     with pytest.raises(strego.ResultTimeoutError) as timed_out:
         await client.result(info.id, timeout=0.2)
     assert isinstance(timed_out.value, TimeoutError)
+    with pytest.raises(strego.ResultTimeoutError):
+        await client.result(info.id, timeout=0)  # look once
     release.set()
     assert await client.result(info.id, timeout=10) == "late"
+    assert await client.result(info.id, timeout=0) == "late"  # finished: no wait needed
 
 
 async def test_result_landed_before_the_waiter(
