@@ -1,9 +1,9 @@
 """Enqueue → result round trip on an idle worker (issue #15), p50/p99, strego vs peers.
 
 Each system's own "enqueue, then wait for the return value" API: strego's
-``Client.result`` (pushed), arq's ``job.result()`` and taskiq's ``wait_result`` (both
-poll; tuned here to every 1 ms, defaults 0.5 s / 0.2 s), SAQ's ``Queue.apply``
-(``job.refresh(until_complete=...)``, pub/sub), and the raw redis-py ceiling (XADD and
+``Client.result`` (pushed), arq's ``job.result()``, taskiq's ``wait_result`` and SAQ's
+``Queue.apply`` (all three poll; tuned here to every 1 ms, defaults 0.5 s, 0.2 s and
+0.5 s), and the raw redis-py ceiling (XADD and
 BLPOP on a per-task list in one pipeline). One worker at concurrency 10, started with
 ``BENCH_RESULTS=1``; 10 untimed warm-ups, then ``n`` sequential round trips with a
 50 ms pause between them (the worker idles, as in the latency workload).
