@@ -28,6 +28,9 @@ METHOD = [
     "after the previous one started plus a 50 ms pause (so polling workers back off as "
     "they do when idle); lag = handler start - time.time() taken just before the "
     "enqueue call. 5 untimed warm-up tasks first.",
+    "Result round trip: one worker (concurrency 10) idle; enqueue a task returning a "
+    "value, then await it with the system's own API (see benchmarks/result_rtt.py); "
+    "10 untimed warm-ups, 50 ms between round trips.",
     "Memory: Redis used_memory after the pre-fill minus before, per waiting task; "
     "residual = after processing (workers still connected) minus before, per task.",
 ]
@@ -153,6 +156,7 @@ def summary_table(results: Results) -> list[str]:
         ("processed_2p", "tasks_per_s", "proc 2p x c10", 0),
         ("latency", "p50_ms", "idle p50 ms", 2),
         ("latency", "p99_ms", "idle p99 ms", 2),
+        ("result_rtt", "p99_ms", "result RTT p99 ms", 2),
     ]
     lines = ["| system | " + " | ".join(c[2] for c in cols) + " |"]
     lines.append("| --- |" + " ---: |" * len(cols))
@@ -200,6 +204,10 @@ def markdown(doc: dict[str, Any]) -> str:
         title = "Idle latency, enqueue -> handler start (ms, lower is better)"
         lines += latency_table(results, "latency", title)
         lines += [ratio_line(results, "latency", "p50_ms", lower_is_better=True), ""]
+    if "result_rtt" in results:
+        title = "Enqueue -> result round trip on an idle worker (ms, lower is better)"
+        lines += latency_table(results, "result_rtt", title)
+        lines += [ratio_line(results, "result_rtt", "p99_ms", lower_is_better=True), ""]
     if "processed_c10" in results:
         lines += memory_table(results)
     if "scheduled" in results:

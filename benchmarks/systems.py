@@ -13,6 +13,7 @@ from collections.abc import Mapping
 ENQUEUE = ("enqueue_single", "enqueue_bulk")
 PROCESSED = ("processed_c10", "processed_c100", "processed_2p")
 PEER_WORKLOADS = frozenset({*ENQUEUE, *PROCESSED, "latency"})
+RESULTS = frozenset({"result_rtt"})  # systems with an "await the return value" API
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +34,7 @@ SYSTEMS: tuple[System, ...] = (
         label="ceiling: redis-py, batched",
         kind="ceiling",
         adapter="peer_ceiling.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | RESULTS,
         env={"CEILING_COUNT": "100"},
         settings="XADD one per await / pipelined in 100s; one consumer loop of "
         "XREADGROUP COUNT 100 BLOCK 1000 + pipelined XACK (no concurrency knob)",
@@ -52,7 +53,7 @@ SYSTEMS: tuple[System, ...] = (
         label="strego",
         kind="strego",
         adapter="peer_strego.py",
-        workloads=PEER_WORKLOADS | {"scheduled", "rss"},
+        workloads=PEER_WORKLOADS | {"scheduled", "rss"} | RESULTS,
         settings="defaults (batch_size=10, JSON); Client.enqueue_many for bulk; "
         "Server(concurrency=C).run()",
     ),
@@ -71,7 +72,7 @@ SYSTEMS: tuple[System, ...] = (
         label="SAQ",
         kind="peer",
         adapter="peer_saq.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | RESULTS,
         requirements=("saq[hiredis]", "redis[hiredis]", "typing_extensions"),
         settings="Worker(concurrency=C), BLMOVE dequeue; job ttl=-1 (record deleted "
         "on finish), timeout=0; max_concurrent_ops=100, pool of 1000 connections; bulk: "
@@ -82,7 +83,7 @@ SYSTEMS: tuple[System, ...] = (
         label="taskiq-redis (RedisStreamBroker)",
         kind="peer",
         adapter="peer_taskiq.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | RESULTS,
         requirements=("taskiq", "taskiq-redis", "redis[hiredis]"),
         settings="RedisStreamBroker (xread_count=100, no result backend); taskiq "
         "Receiver in-process, max_async_tasks=C; bulk: gather of 100 kiq",
@@ -92,7 +93,7 @@ SYSTEMS: tuple[System, ...] = (
         label="arq",
         kind="peer",
         adapter="peer_arq.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | RESULTS,
         requirements=("arq", "redis[hiredis]"),
         settings="Worker(max_jobs=C, keep_result=0, poll_delay=0.01 [default 0.5]); "
         "bulk: gather of 100 enqueue_job",

@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks import stats
 from benchmarks.params import Params
 from benchmarks.procs import Adapter, BenchError, Workers, rss_mb
+from benchmarks.result_rtt import result_rtt
 from benchmarks.server import PrivateRedis
 
 
@@ -146,6 +147,7 @@ WORKLOADS: dict[str, Callable[[Context], Outcome]] = {
     "latency": latency,
     "scheduled": scheduled,
     "rss": rss,
+    "result_rtt": lambda ctx: result_rtt(ctx),  # benchmarks/result_rtt.py (issue #15)
 }
 
 

@@ -6,6 +6,8 @@ One adapter = one ``Adapter`` object; ``main(adapter)`` turns it into a small CL
     python peer_x.py enqueue  --url U --n N --mode single|bulk [--batch B]
     python peer_x.py latency  --url U --n N --stats-dir D
     python peer_x.py schedule --url U --n N --stats-dir D
+    python peer_x.py rtt      --url U --n N   (enqueue -> result round trips; needs a worker
+                                              started with BENCH_RESULTS=1)
     python peer_x.py work     --url U --concurrency C --stats FILE [--interval S]
     python peer_x.py version
 
@@ -168,10 +170,30 @@ async def drive_schedule(adapter: Adapter, args: argparse.Namespace) -> dict[str
     return {"n": args.n}
 
 
+async def drive_rtt(adapter: Adapter, args: argparse.Namespace) -> dict[str, Any]:
+    """Enqueue a task that returns a value, await its result: ``n`` sequential round trips
+    on an idle worker, each timed with perf_counter (after 10 untimed warm-ups)."""
+    round_trip: Callable[[], Awaitable[Any]] | None = getattr(adapter, "round_trip", None)
+    if round_trip is None:
+        raise NotImplementedError("this adapter has no result round trip")
+    for _ in range(10):
+        await round_trip()
+    samples = []
+    for _ in range(args.n):
+        started = time.perf_counter()
+        value = await round_trip()
+        samples.append(time.perf_counter() - started)
+        if value != 42:
+            raise RuntimeError(f"wrong result {value!r}")
+        await asyncio.sleep(args.gap)  # idle between tasks, as in the latency workload
+    return {"n": args.n, "samples": samples}
+
+
 DRIVERS: dict[str, Callable[[Adapter, argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "enqueue": drive_enqueue,
     "latency": drive_latency,
     "schedule": drive_schedule,
+    "rtt": drive_rtt,
 }
 
 

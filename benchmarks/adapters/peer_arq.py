@@ -17,6 +17,10 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
 
+async def answer(ctx: dict[str, Any], n: int) -> int:
+    return n * 2
+
+
 async def noop(ctx: dict[str, Any], ts: float = 0.0) -> None:
     RECORDER.start(ts)
     RECORDER.done()
@@ -45,9 +49,16 @@ class Arq:
         pool = self.pool
         await asyncio.gather(*(pool.enqueue_job("noop", ts) for ts in stamps))
 
+    async def round_trip(self) -> Any:
+        """``job.result()`` polls the result key: every 1 ms here (default 0.5 s)."""
+        assert self.pool is not None
+        job = await self.pool.enqueue_job("answer", 21)
+        assert job is not None
+        return await job.result(timeout=10, poll_delay=0.001)
+
     def work(self, url: str, concurrency: int) -> None:
         worker = Worker(
-            functions=[func(noop, name="noop")],
+            functions=[func(noop, name="noop"), func(answer, name="answer", keep_result=600)],
             redis_settings=RedisSettings.from_dsn(url),
             max_jobs=concurrency,
             keep_result=0,

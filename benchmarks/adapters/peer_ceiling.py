@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
 
 import redis.asyncio as aioredis
 from _common import RECORDER, dist_version, main
@@ -33,13 +34,24 @@ async def consume(client: aioredis.Redis, count: int) -> None:
     await ensure_group(client)
     while True:
         reply = await client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=1000)
-        ids = []
+        ids, replies = [], []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
                 RECORDER.start(float(fields[b"ts"]))
                 RECORDER.done()
                 ids.append(entry_id)
+                if b"reply" in fields:  # a round trip: answer with n * 2
+                    replies.append((fields[b"reply"], int(fields[b"n"]) * 2))
         if not ids:
+            continue
+        if replies:
+            async with client.pipeline(transaction=False) as pipe:
+                for entry_id in ids:
+                    pipe.xack(STREAM, GROUP, entry_id)
+                for key, value in replies:
+                    pipe.rpush(key, value)
+                    pipe.expire(key, 60)
+                await pipe.execute()
             continue
         if count == 1:
             await client.xack(STREAM, GROUP, ids[0])
@@ -76,6 +88,17 @@ class Ceiling:
             for ts in stamps:
                 pipe.xadd(STREAM, {"ts": ts})
             await pipe.execute()
+
+    async def round_trip(self) -> int:
+        """XADD and BLPOP on the task's own result list in one pipeline (1 round trip
+        plus the worker's hop): the least any queue on Redis can do."""
+        assert self.client is not None
+        key = f"ceiling:result:{uuid.uuid4().hex}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(STREAM, {"ts": 0, "reply": key, "n": 21})
+            pipe.blpop([key], timeout=10)
+            _, popped = await pipe.execute()
+        return int(popped[1])
 
     def work(self, url: str, concurrency: int) -> None:
         async def run() -> None:

@@ -20,6 +20,10 @@ from saq.queue.redis import RedisQueue
 JOB_OPTIONS: dict[str, Any] = {"ttl": -1, "timeout": 0, "retries": 1}
 
 
+async def answer(ctx: dict[str, Any], *, n: int) -> int:
+    return n * 2
+
+
 async def noop(ctx: dict[str, Any], *, ts: float = 0.0) -> None:
     RECORDER.start(ts)
     RECORDER.done()
@@ -55,11 +59,17 @@ class Saq:
         queue = self.queue
         await asyncio.gather(*(queue.enqueue("noop", ts=ts, **JOB_OPTIONS) for ts in stamps))
 
+    async def round_trip(self) -> Any:
+        """``Queue.apply``: enqueue, then poll the job: every 1 ms here (default 0.5 s)."""
+        assert self.queue is not None
+        return await self.queue.apply("answer", timeout=10, poll_interval=0.001, n=21)
+
     def work(self, url: str, concurrency: int) -> None:
         async def run() -> None:
             queue = make_queue(url)
             await queue.connect()
-            worker = Worker(queue, functions=[("noop", noop)], concurrency=concurrency)
+            functions = [("noop", noop), ("answer", answer)]
+            worker = Worker(queue, functions=functions, concurrency=concurrency)
             await worker.start()
 
         asyncio.run(run())

@@ -47,9 +47,19 @@ class Strego:
         when = datetime.fromtimestamp(due, UTC)
         await self.client.enqueue(strego.Task("noop", {"ts": due}, process_at=when))
 
+    async def round_trip(self) -> object:
+        """Client.result: the waiter registers, the ack script pushes the value."""
+        assert self.client is not None
+        info = await self.client.enqueue(strego.Task("answer", 21))
+        return await self.client.result(info.id, timeout=10)
+
     def work(self, url: str, concurrency: int) -> None:
         broker = strego.RedisBroker(url, group=GROUP)
         server = strego.Server(broker, queues=["default"], concurrency=concurrency)
+
+        @server.handle("answer")
+        async def answer(payload: int) -> int:
+            return payload * 2
 
         @server.handle("noop")
         async def noop(task: strego.Task) -> None:

@@ -11,12 +11,16 @@ taskiq has no bulk enqueue: a batch is ``asyncio.gather`` of 100 ``kiq`` calls.
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from _common import RECORDER, dist_version, main
 from taskiq.receiver import Receiver
-from taskiq_redis import RedisStreamBroker
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+# The result workload needs a result backend (the others run without one, the default).
+RESULTS = os.environ.get("BENCH_RESULTS") == "1"
 
 
 async def noop(ts: float = 0.0) -> None:
@@ -24,9 +28,16 @@ async def noop(ts: float = 0.0) -> None:
     RECORDER.done()
 
 
+async def answer(n: int) -> int:
+    return n * 2
+
+
 def build(url: str) -> tuple[RedisStreamBroker, Any]:
     broker = RedisStreamBroker(url, queue_name="bench", consumer_id="0")
+    if RESULTS:
+        broker = broker.with_result_backend(RedisAsyncResultBackend(url, result_ex_time=600))
     task = broker.task(task_name="noop")(noop)
+    broker.task(task_name="answer")(answer)
     return broker, task
 
 
@@ -51,6 +62,13 @@ class Taskiq:
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         await asyncio.gather(*(self.task.kiq(ts=ts) for ts in stamps))
+
+    async def round_trip(self) -> Any:
+        """``wait_result`` polls the backend: every 1 ms here (default 0.2 s)."""
+        assert self.broker is not None
+        sent = await self.broker.find_task("answer").kiq(n=21)  # type: ignore[union-attr]
+        result = await sent.wait_result(check_interval=0.001, timeout=10)
+        return result.return_value
 
     def work(self, url: str, concurrency: int) -> None:
         async def run() -> None:

@@ -1,4 +1,4 @@
-"""Client and SyncClient: enqueue, enqueue_many, cancel.
+"""Client and SyncClient: enqueue, enqueue_many, cancel, result.
 
 Neither closes a broker it was given: the broker's owner calls ``broker.aclose()``.
 """
@@ -11,14 +11,23 @@ from collections.abc import Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pydantic
 from redis.asyncio import Redis, RedisCluster
 
 from strego.broker.base import EnqueueRequest, EnqueueResult, ProducerBroker
 from strego.broker.redis import RedisBroker
-from strego.durations import Duration, to_seconds
-from strego.errors import BrokerUnavailableError, ConfigurationError, DuplicateTaskError
+from strego.durations import Duration, optional_seconds, to_seconds
+from strego.errors import (
+    BrokerUnavailableError,
+    ConfigurationError,
+    DuplicateTaskError,
+    TaskCancelledError,
+    TaskFailedError,
+)
 from strego.events import TaskEvent
 from strego.middleware import Middleware, check_middleware, compose, enqueue_hooks, run_batch
+from strego.results import Finished, decode_result
+from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import Task, TaskInfo, TaskState
 
@@ -28,9 +37,11 @@ T = TypeVar("T")
 
 
 class Client:
-    """Enqueues tasks. An async context manager; cheap to create.
+    """Enqueues tasks and awaits their results. An async context manager; cheap to create.
 
     ``broker``: any :class:`~strego.broker.base.ProducerBroker` (a ``RedisBroker``).
+    ``serializers``: custom serializers (beyond JSON, raw and msgpack) that results may
+    be encoded with, so :meth:`result` can decode them.
     """
 
     def __init__(
@@ -41,6 +52,7 @@ class Client:
         wait_replicas: int = 0,
         wait_timeout: Duration = 5.0,
         middleware: Iterable[Middleware] = (),
+        serializers: Iterable[Serializer] = (),
     ) -> None:
         if (
             isinstance(wait_replicas, bool)
@@ -51,6 +63,7 @@ class Client:
                 f"wait_replicas must be an integer >= 0, got {wait_replicas!r}"
             )
         self.broker = broker
+        self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
         self._wait_replicas = wait_replicas
         self._wait_timeout_s = to_seconds(wait_timeout, "wait_timeout", allow_zero=False)
@@ -141,6 +154,33 @@ class Client:
         """Cancel a pending, scheduled, retrying or running task. False if unknown/finished."""
         return await self.broker.cancel(task_id, queue)
 
+    async def result(
+        self, task_id: str, *, timeout: Duration | None = None, type: Any = None
+    ) -> Any:
+        """The task's result, waiting for it to finish (pushed by Redis, not polled).
+
+        Returns the handler's return value (None if it returned None), validated as
+        ``type`` when given (a pydantic model, dataclass, ``list[int]``...). Raises
+        :class:`TaskFailedError` (dead-lettered), :class:`TaskCancelledError`,
+        :class:`TaskNotFoundError` at once for an unknown id or an expired result, and
+        :class:`ResultTimeoutError` when it has not finished within ``timeout``
+        seconds (None: wait as long as it takes).
+        """
+        if not isinstance(task_id, str) or not task_id:
+            raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
+        timeout_s = optional_seconds(timeout, "timeout")
+        finished = await self.broker.wait_result(task_id, timeout_s)
+        return self._value(finished, type)
+
+    def _value(self, finished: Finished, type_: Any) -> Any:
+        if finished.state is TaskState.DEAD:
+            raise TaskFailedError(finished.task_id, finished.reason or "unknown", finished.error)
+        if finished.state is TaskState.CANCELLED:
+            raise TaskCancelledError(finished.task_id, finished.reason or "cancelled")
+        if finished.stored is None:
+            return None if type_ is None else _validate_none(type_)
+        return decode_result(finished.stored, self.serializers, type_)
+
     async def aclose(self) -> None:
         """Flush and close the history store, if this client started it."""
         if self._history_started and not isinstance(self.history, NullHistory):
@@ -158,6 +198,11 @@ def _check_tasks(tasks: Sequence[object]) -> None:
     for task in tasks:
         if not isinstance(task, Task):
             raise TypeError(f"enqueue takes strego.Task objects, got {type(task).__name__}")
+
+
+def _validate_none(type_: Any) -> Any:
+    """A None result checked against ``type`` like any other (``int`` refuses it)."""
+    return pydantic.TypeAdapter(type_).validate_python(None)
 
 
 def _created(task: Task, result: EnqueueResult) -> TaskEvent:
@@ -192,11 +237,16 @@ class SyncClient:
         store: TaskHistory | None = None,
         wait_replicas: int = 0,
         middleware: Iterable[Middleware] = (),
+        serializers: Iterable[Serializer] = (),
         **broker_options: Any,
     ) -> None:
         self._broker = RedisBroker(url_or_client, **broker_options)
         self._client = Client(
-            self._broker, store=store, wait_replicas=wait_replicas, middleware=middleware
+            self._broker,
+            store=store,
+            wait_replicas=wait_replicas,
+            middleware=middleware,
+            serializers=serializers,
         )
         self._lock = threading.Lock()  # callers may share one SyncClient across threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -237,6 +287,10 @@ class SyncClient:
 
     def cancel(self, task_id: str, queue: str | None = None) -> bool:
         return self._call(self._client.cancel(task_id, queue))
+
+    def result(self, task_id: str, *, timeout: Duration | None = None, type: Any = None) -> Any:
+        """:meth:`Client.result`, blocking the calling thread (not the private loop)."""
+        return self._call(self._client.result(task_id, timeout=timeout, type=type))
 
     @property
     def started(self) -> bool:

@@ -67,6 +67,7 @@ class TaskMessage:
     # Set by middleware at enqueue, read by middleware in the worker (the W3C trace
     # context ``traceparent``/``tracestate``): not labels, which are the user's.
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    result_ttl_s: float | None = None  # None: the worker's default (Server(result_ttl=...))
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -86,6 +87,7 @@ _OPTIONAL: tuple[tuple[str, str, Any], ...] = (
     ("traceback", "tb", None),
     ("dead_reason", "dr", None),
     ("failed_ms", "fa", None),
+    ("result_ttl_s", "rt", None),
 )
 
 
@@ -189,6 +191,12 @@ def _check_types(message: TaskMessage) -> None:
         or not 0 < message.timeout_s <= _MAX_TIMEOUT_S
     ):
         raise MalformedTaskError("timeout must be a positive number of seconds (at most 100 years)")
+    if message.result_ttl_s is not None and (
+        not isinstance(message.result_ttl_s, int | float)
+        or isinstance(message.result_ttl_s, bool)
+        or not 0 <= message.result_ttl_s <= _MAX_TIMEOUT_S
+    ):
+        raise MalformedTaskError("result_ttl must be a number of seconds >= 0 (at most 100 years)")
     # Times past year 9999 made the worker's Task.received and Inspector.get_task raise
     # (the entry stuck pending; its dead letter unreadable), and non-text error fields
     # break whoever shows them: such headers are malformed (found by tests/faults).

@@ -6,9 +6,12 @@
     ├── ConfigurationError(ValueError) an option is invalid (raised at construction)
     ├── BrokerUnavailableError        Redis could not be reached after bounded retries
     ├── DuplicateTaskError            enqueue: the unique key is held by another task
-    ├── TaskNotFoundError             an admin call named a task Redis no longer knows
+    ├── TaskNotFoundError             no task (or no result) with this id: unknown or expired
     ├── QueueInUseError               an admin call would pull a queue from under workers
     ├── TaskTimeoutError              recorded when an attempt ran past its timeout
+    ├── TaskFailedError               result(): the task was dead-lettered (.reason, .error)
+    ├── TaskCancelledError            result(): the task was cancelled (.reason)
+    ├── ResultTimeoutError(TimeoutError) result(): not finished within ``timeout``
     ├── SchemaError                   the history store's schema is missing or too new
     └── HandlerSignal                 raised *by handlers* to steer the outcome
         ├── SkipRetry                 dead-letter now: retrying cannot help
@@ -28,10 +31,13 @@ __all__ = [
     "DuplicateTaskError",
     "HandlerSignal",
     "QueueInUseError",
+    "ResultTimeoutError",
     "RetryAfter",
     "SchemaError",
     "SkipRetry",
     "StregoError",
+    "TaskCancelledError",
+    "TaskFailedError",
     "TaskNotFoundError",
     "TaskTimeoutError",
 ]
@@ -69,7 +75,11 @@ class DuplicateTaskError(StregoError):
 
 
 class TaskNotFoundError(StregoError):
-    """No task with this id is known to Redis (finished long ago, or never existed)."""
+    """No task with this id is known to Redis (finished long ago, or never existed).
+
+    ``Client.result`` raises it at once for an unknown id and for a result that expired
+    (``result_ttl``): never a wait for something that cannot arrive.
+    """
 
     def __init__(self, task_id: str, queue: str | None = None) -> None:
         self.task_id = task_id
@@ -94,6 +104,39 @@ class TaskTimeoutError(StregoError):
         self.task_id = task_id
         self.timeout_s = timeout_s
         super().__init__(f"task {task_id} timed out after {timeout_s:g}s")
+
+
+class TaskFailedError(StregoError):
+    """The awaited task was dead-lettered: it has no result.
+
+    ``reason`` is the dead-letter reason (``exhausted``, ``skip_retry``, ``validation``,
+    ``result_too_large``, ...); ``error`` the last error it recorded.
+    """
+
+    def __init__(self, task_id: str, reason: str, error: str | None = None) -> None:
+        self.task_id = task_id
+        self.reason = reason
+        self.error = error
+        detail = f": {error}" if error else ""
+        super().__init__(f"task {task_id} failed ({reason}){detail}")
+
+
+class TaskCancelledError(StregoError):
+    """The awaited task was cancelled; ``reason`` is ``cancelled`` or ``upstream_failed``."""
+
+    def __init__(self, task_id: str, reason: str = "cancelled") -> None:
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"task {task_id} was cancelled ({reason})")
+
+
+class ResultTimeoutError(StregoError, TimeoutError):
+    """The awaited task did not finish within ``timeout``; it may still finish later."""
+
+    def __init__(self, task_id: str, timeout_s: float) -> None:
+        self.task_id = task_id
+        self.timeout_s = timeout_s
+        super().__init__(f"task {task_id} did not finish within {timeout_s:g}s")
 
 
 class SchemaError(StregoError):

@@ -37,3 +37,5 @@ class TaskEvent:
     dead_reason: str | None = None
     worker: str | None = None
     duration_ms: float | None = None
+    result: bytes | None = None  # a completed task's encoded result (see strego.results)
+    result_serializer: str | None = None

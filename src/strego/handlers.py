@@ -2,7 +2,8 @@
 from the handler's type hint with a cached pydantic ``TypeAdapter``.
 
 Accepted shapes: ``(task)``, ``(payload: T)``, ``(payload: T, task)``; ``async def``
-runs on the event loop, plain ``def`` in a thread pool.
+runs on the event loop, plain ``def`` in a thread pool. A handler's return annotation
+(a model, dataclass, TypedDict...) shapes how its result is encoded.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -22,7 +23,7 @@ from strego.task import Task
 
 __all__ = ["DecodeError", "Handler", "HandlerFn", "HandlerRegistry"]
 
-HandlerFn = Callable[..., Awaitable[None] | None]
+HandlerFn = Callable[..., Any]  # returns the task's result (or an awaitable of it)
 _MISSING = inspect.Parameter.empty
 
 
@@ -47,6 +48,7 @@ class Handler:
     adapter: pydantic.TypeAdapter[Any] | None  # None: give the serializer's output as is
     raw_bytes: bool
     retry_policy: RetryPolicyFn | None = None
+    result_adapter: pydantic.TypeAdapter[Any] | None = None  # from the return annotation
 
     def decode(self, message: TaskMessage, serializers: SerializerRegistry) -> Any:
         """The payload as the handler wants it; raises :class:`DecodeError`."""
@@ -68,7 +70,7 @@ class Handler:
         except Exception as exc:  # a serializer's loads may raise anything
             raise DecodeError("undecodable", f"{type(exc).__name__}: {exc}") from exc
 
-    def call(self, payload: Any, task: Task) -> Awaitable[None] | None:
+    def call(self, payload: Any, task: Task) -> Any:
         if self.wants_payload and self.wants_task:
             return self.fn(payload, task)
         if self.wants_task:
@@ -112,7 +114,23 @@ def build_handler(
         adapter=adapter,
         raw_bytes=raw,
         retry_policy=retry_policy,
+        result_adapter=_result_adapter(hints.get("return", _MISSING)),
     )
+
+
+def _result_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
+    """How to encode the handler's results: None when its return annotation says
+    nothing useful (missing, ``None``, ``Any``, ``object``; ``bytes`` are kept as they
+    are) or names a type pydantic cannot describe (say a protobuf message, which its
+    own serializer encodes)."""
+    if annotation in (_MISSING, None, type(None), Any, object, bytes) or isinstance(
+        annotation, str | typing.ForwardRef
+    ):  # a string: a forward reference get_type_hints could not resolve
+        return None
+    try:
+        return pydantic.TypeAdapter(annotation)
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError):
+        return None
 
 
 def _type_hints(fn: HandlerFn) -> dict[str, Any]:

@@ -36,13 +36,21 @@ class DeadReason(enum.StrEnum):
     UNKNOWN_SERIALIZER = "unknown_serializer"
     POISON = "poison"  # delivered max_deliveries times without an outcome
     LOST = "lost"  # the entry or its body was deleted while pending or due
+    RESULT_TOO_LARGE = "result_too_large"  # the return value is over result_max_bytes
+    UNSERIALIZABLE_RESULT = "unserializable_result"  # the serializer cannot encode it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Succeeded:
+    """The handler returned. ``result`` is its encoded return value (see
+    strego.results), kept for ``result_ttl_s`` by the same script that acknowledges
+    the task; None when it returned None or results are not kept."""
+
     task_id: str
     explicit_id: bool = False  # leaves a "processed" marker for processed_ttl
     duration_s: float = 0.0
+    result: bytes | None = None
+    result_ttl_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

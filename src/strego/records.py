@@ -95,6 +95,11 @@ class TaskRecord:
     completed_at: datetime | None
     worker: str | None
     cancel_requested: bool = False
+    # A completed task's kept result (get_task only): decoded when its serializer is
+    # known (raw bytes stay in result_bytes), the encoded value, and its serializer.
+    result: Any = None
+    result_bytes: bytes | None = None
+    result_serializer: str | None = None
 
     @property
     def attempts(self) -> int:

@@ -111,6 +111,7 @@ class Task:
         "_priority",
         "_process_at",
         "_queue",
+        "_result_ttl_s",
         "_retry_count",
         "_serializer",
         "_timeout_s",
@@ -135,6 +136,7 @@ class Task:
         unique_ttl: Duration = 3600,
         labels: Mapping[str, str] | None = None,
         serializer: Serializer | None = None,
+        result_ttl: Duration | None = None,
     ) -> None:
         self._type = _validate_type(type)
         self._explicit_id = id is not None
@@ -149,6 +151,7 @@ class Task:
         if self._unique_ttl_s < 0.001:  # Redis holds the key in whole milliseconds
             raise ValueError(f"unique_ttl must be at least 1 ms, got {unique_ttl!r}")
         self._labels = _labels(labels)
+        self._result_ttl_s = _result_ttl(result_ttl)
         self._serializer = _pick_serializer(serializer, payload)
         self._payload = payload
         self._payload_bytes = self._serializer.dumps(payload)
@@ -173,6 +176,7 @@ class Task:
         task._unique_key = message.unique_key
         task._unique_ttl_s = 0.0
         task._labels = dict(message.labels)
+        task._result_ttl_s = message.result_ttl_s
         task._serializer = JSON
         task._payload = payload
         task._payload_bytes = message.payload
@@ -216,6 +220,7 @@ class Task:
             created_ms=self._created_ms,
             explicit_id=self._explicit_id,
             headers=self._headers,
+            result_ttl_s=self._result_ttl_s,
         )
 
     @property
@@ -292,6 +297,12 @@ class Task:
     def unique_ttl(self) -> float:
         """How long the unique key is held, in seconds."""
         return self._unique_ttl_s
+
+    @property
+    def result_ttl(self) -> float | None:
+        """How long the handler's return value is kept, in seconds (None: the worker's
+        ``Server(result_ttl=...)``; 0: not kept)."""
+        return self._result_ttl_s
 
     @property
     def explicit_id(self) -> bool:
@@ -377,6 +388,13 @@ def _schedule(
             raise ConfigurationError("process_at must be timezone-aware (e.g. tzinfo=UTC)")
     delay = optional_seconds(process_in, "process_in")
     return delay, process_at
+
+
+def _result_ttl(value: Duration | None) -> float | None:
+    seconds = optional_seconds(value, "result_ttl")
+    if seconds is not None and 0 < seconds < 0.001:  # Redis expires in whole milliseconds
+        raise ConfigurationError(f"result_ttl must be 0 or at least 1 ms, got {value!r}")
+    return seconds
 
 
 def _pick_serializer(serializer: Serializer | None, payload: Any) -> Serializer:

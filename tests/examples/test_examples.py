@@ -160,3 +160,48 @@ async def _until_up(http: httpx.AsyncClient, proc: subprocess.Popen[str]) -> Non
         except httpx.TransportError:
             await asyncio.sleep(0.05)
     raise AssertionError("fastapi_app.py did not start listening")
+
+
+async def test_results_fastapi(tmp_path: Path) -> None:
+    """The results example answers a quote within its timeout, hands back a task id when
+    the work is slow (fetched later), and reports a refused request and unknown ids."""
+    port = free_port()
+    proc = _spawn(tmp_path, "results_fastapi.py", port)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            await _until_up(http, proc)
+            quote = await http.post("/quotes", json={"sku": "chair", "quantity": 3})
+            assert (quote.status_code, quote.json()) == (
+                200,
+                {"sku": "chair", "quantity": 3, "total": 148.5},
+            )
+            slow = await http.post("/quotes?slow=true", json={"sku": "lamp", "quantity": 1})
+            assert slow.status_code == 202
+            task_id = slow.json()["task_id"]
+            assert (await http.get(f"/quotes/{task_id}")).status_code == 202
+
+            async def ready() -> bool:
+                return (await http.get(f"/quotes/{task_id}")).status_code == 200
+
+            await wait_until(ready, timeout=15)
+            assert (await http.get(f"/quotes/{task_id}")).json()["total"] == 22.0
+            refused = await http.post("/quotes", json={"sku": "sofa", "quantity": 1})
+            assert refused.status_code == 422 and "skip_retry" in refused.text
+            assert (await http.get("/quotes/01NOPE")).status_code == 404
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _spawn(cwd: Path, name: str, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(EXAMPLES / name), "--port", str(port)],
+        cwd=cwd,
+        env=example_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

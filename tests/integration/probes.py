@@ -22,3 +22,9 @@ async def dead_at_least(inspector: strego.Inspector, n: int, queue: str = "defau
 async def dead_total_at_least(inspector: strego.Inspector, n: int, queue: str = "default") -> bool:
     """Tasks ever dead-lettered (the counter, trims do not lower it)."""
     return (await inspector.queue_info(queue)).dead_total >= n
+
+
+def redis_broker(client: strego.Client) -> strego.RedisBroker:
+    """The client's broker as the RedisBroker it is (Client types it as a protocol)."""
+    assert isinstance(client.broker, strego.RedisBroker)
+    return client.broker

@@ -46,6 +46,12 @@ def build() -> strego.Server:
             raise RuntimeError("not yet")
         _log(f"done {task.id}")
 
+    @server.handle("answer")
+    async def answer(payload: int, task: strego.Task) -> dict[str, int]:
+        await asyncio.sleep(sleep_s)
+        _log(f"returned {task.id}")  # a SIGKILL may land between this and the ack
+        return {"n": payload * 2}
+
     return server
 
 

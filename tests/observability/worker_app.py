@@ -60,6 +60,7 @@ def _tracing(path: str) -> strego.Middleware:
         SpanExporter,
         SpanExportResult,
     )
+
     from strego.otel import TracingMiddleware
 
     class JsonLinesExporter(SpanExporter):

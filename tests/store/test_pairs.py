@@ -32,6 +32,8 @@ def _done(tid: str, when: float, retry: int = 0, **fields: Any) -> TaskEvent:
     return event(tid, S.COMPLETED, at(when), retry_count=retry, **fields)
 
 
+_RESULT = {"result": b'{"n":1}', "result_serializer": "json"}
+
 # (events written first, one at a time; the batch written at once)
 SCENARIOS: dict[str, tuple[list[Any], list[Any]]] = {
     "new task": ([], [(_active, 1), (_done, 2)]),
@@ -62,6 +64,12 @@ SCENARIOS: dict[str, tuple[list[Any], list[Any]]] = {
     "no worker on start": ([], [(_active, 1, 0, None), (_done, 2)]),
     "cancelled": ([(S.SCHEDULED, 0)], [(_active, 1), (S.CANCELLED, 2)]),
     "odd microseconds": ([(S.PENDING, 0)], [(_active, 1.123457), (_done, 2.999999)]),
+    "with a result": ([(S.PENDING, 0)], [(_active, 1), (_done, 2, 0, _RESULT)]),
+    "a new run drops the old result": (
+        [(_active, 0), (_done, 1, 0, _RESULT)],
+        [(_active, 10), (_done, 11)],
+    ),
+    "a late pair keeps the result": ([(_done, 10, 0, _RESULT)], [(_active, 2), (_done, 3)]),
 }
 
 

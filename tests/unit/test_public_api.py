@@ -35,5 +35,8 @@ def test_errors_share_one_root() -> None:
         "TaskTimeoutError",
         "TaskNotFoundError",
         "ConfigurationError",
+        "TaskFailedError",
+        "TaskCancelledError",
+        "ResultTimeoutError",
     ):
         assert issubclass(getattr(strego, name), strego.StregoError)

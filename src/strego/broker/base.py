@@ -13,6 +13,7 @@ from typing import Protocol
 
 from strego.envelope import TaskMessage
 from strego.outcome import Outcome
+from strego.results import Finished
 from strego.task import TaskState
 
 __all__ = [
@@ -162,6 +163,10 @@ class ProducerBroker(Protocol):
 
     async def wait_replicas(self, replicas: int, timeout_s: float) -> int:
         """Block until ``replicas`` replicas hold this broker's writes; how many did."""
+
+    async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
+        """How the task ended, waiting for it (pushed, not polled). Raises
+        TaskNotFoundError (unknown, or its result expired) or ResultTimeoutError."""
 
     async def aclose(self) -> None: ...
 

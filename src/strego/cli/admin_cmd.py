@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from strego.cli import admin_queues, admin_tasks
+from strego.cli import admin_queues, admin_tasks, result_cmd
 from strego.cli.common import (
     add_postgres_option,
     add_redis_option,
@@ -302,11 +302,12 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser = _command(
         subparsers,
         "task",
-        "show or cancel one task",
+        "show, cancel or get the result of one task",
         """examples:
   strego task get 01J8ZQ4R6T0000000000000000
   strego task get 01J8ZQ4R6T0000000000000000 --json | jq .state
   strego task cancel 01J8ZQ4R6T0000000000000000
+  strego task result 01J8ZQ4R6T0000000000000000 --wait 30
 """,
         [],
     )
@@ -314,7 +315,7 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     get = _action(
         actions,
         "get",
-        "print everything Redis knows about a task",
+        "print everything Redis knows about a task (with its result, once completed)",
         "strego task get 01J8ZQ4R6T0000000000000000\n"
         "strego task get 01J8ZQ4R6T0000000000000000 --queue emails --json",
         redis,
@@ -333,3 +334,25 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     cancel.add_argument("task_id", metavar="TASK_ID")
     cancel.add_argument("--queue", help="look only in this queue (default: every queue)")
     cancel.set_defaults(func=admin_tasks.cancel)
+    _add_result(actions, redis)
+
+
+def _add_result(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
+    result = _action(
+        actions,
+        "result",
+        "print a task's result (JSON), waiting up to --wait seconds for it to finish; "
+        "exit 1 if it failed, was cancelled or is unknown, 3 if not finished yet",
+        "strego task result 01J8ZQ4R6T0000000000000000\n"
+        "strego task result 01J8ZQ4R6T0000000000000000 --wait 30 --json | jq .total",
+        redis,
+    )
+    result.add_argument("task_id", metavar="TASK_ID")
+    result.add_argument(
+        "--wait",
+        type=parse_duration,
+        metavar="SECONDS",
+        help="wait this long for an unfinished task (default: do not wait)",
+    )
+    result.add_argument("--json", action="store_true", help="one line of JSON")
+    result.set_defaults(func=result_cmd.result)

@@ -157,6 +157,8 @@ def task_detail(record: TaskRecord) -> str:
     width = max(len(name) for name, _ in fields)
     lines = [f"{name.ljust(width)}  {value}" for name, value in fields]
     lines += ["", "payload:", _indent(_payload_text(record))]
+    if record.state == "completed":
+        lines += ["", "result:", _indent(_result_text(record))]
     if record.traceback:
         lines += ["", "traceback:", _indent(record.traceback.rstrip())]
     return "\n".join(lines)
@@ -184,6 +186,20 @@ def _payload_text(record: TaskRecord) -> str:
         return f"<{len(record.payload_bytes)} bytes> {record.payload_bytes[:64]!r}"
 
 
+def _result_text(record: TaskRecord) -> str:
+    """The kept result, as JSON when decoded; what it is otherwise."""
+    if record.result_bytes is None:
+        return "none kept (it returned None, result_ttl was 0, or the result expired)"
+    if record.result is not None or record.result_bytes == b"null":
+        plain = pydantic_core.to_jsonable_python(record.result, fallback=repr)
+        return json.dumps(plain, indent=2, ensure_ascii=False, sort_keys=True)
+    try:
+        return record.result_bytes.decode()
+    except UnicodeDecodeError:
+        size = len(record.result_bytes)
+        return f"<{size} bytes, {record.result_serializer}> {record.result_bytes[:64]!r}"
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
@@ -199,6 +215,7 @@ def record_to_json(record: TaskRecord) -> dict[str, Any]:
             value = base64.b64encode(value).decode()
         plain[field.name] = value
     plain["payload_base64"] = plain.pop("payload_bytes")
+    plain["result_base64"] = plain.pop("result_bytes")
     result: dict[str, Any] = pydantic_core.to_jsonable_python(plain, fallback=repr)
     return result
 

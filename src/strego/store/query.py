@@ -109,6 +109,8 @@ class TaskDetail(TaskSummary):
     serializer: str | None
     traceback: str | None
     timeline: tuple[TimelineEntry, ...]
+    result: bytes | None = None  # a completed task's encoded result, if it had one
+    result_serializer: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -183,6 +183,13 @@ class TaskDetail(Task):
     in_redis: bool
     in_history: bool
     timeline: list[TimelineEntry]
+    result: Any = Field(
+        description="a completed task's result, decoded (JSON compatible; bytes as "
+        "{$base64}); null when it has none kept, when it is raw bytes, or over 1 MiB"
+    )
+    result_base64: str | None = Field(description="the encoded result; null when none")
+    result_size: int | None = Field(description="the encoded result's size; null when none")
+    result_serializer: str | None = Field(description="how the result is encoded")
 
 
 class TaskTypeSummary(Reply):

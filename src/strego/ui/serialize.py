@@ -15,7 +15,13 @@ from strego.inspector import ConsumerInfo, QueueInfo, TaskRecord, ThroughputPoin
 from strego.records import TaskTypeStats
 from strego.store.query import TaskSummary
 from strego.ui.attempts import TimelineItem
-from strego.ui.payload import DETAIL_PAYLOAD_BYTES, LIST_PAYLOAD_BYTES, jsonable, preview
+from strego.ui.payload import (
+    DETAIL_PAYLOAD_BYTES,
+    LIST_PAYLOAD_BYTES,
+    PayloadView,
+    jsonable,
+    preview,
+)
 from strego.ui.task_view import TaskView
 
 __all__ = [
@@ -132,6 +138,21 @@ def task_view_json(view: TaskView, payload_url: str) -> dict[str, Any]:
         "in_redis": view.in_redis,
         "in_history": view.in_history,
         "timeline": [_timeline_json(item) for item in view.timeline],
+        **_result_json(view.result),
+    }
+
+
+def _result_json(result: PayloadView | None) -> dict[str, Any]:
+    """A completed task's kept result, as payloads are given (within the same bounds)."""
+    if result is None:
+        return {"result": None, "result_base64": None, "result_size": None,
+                "result_serializer": None}  # fmt: skip
+    small = len(result.raw) <= DETAIL_PAYLOAD_BYTES
+    return {
+        "result": result.value if small else None,
+        "result_base64": _b64(result.raw) if small else None,
+        "result_size": len(result.raw),
+        "result_serializer": result.serializer,
     }
 
 

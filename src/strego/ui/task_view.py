@@ -50,6 +50,7 @@ class TaskView:
     worker: str | None
     cancel_requested: bool
     payload: PayloadView
+    result: PayloadView | None  # a completed task's kept result (Redis, else history)
     timeline: Sequence[TimelineItem]
     in_redis: bool
     in_history: bool
@@ -124,10 +125,26 @@ def _from_record(record: TaskRecord, detail: TaskDetail | None) -> TaskView:
     return TaskView(
         **(_common(record) | _from_history(record, detail)),
         payload=payload_view(record.payload_bytes, record.serializer, record.payload),
+        result=_result(record, detail),
         timeline=timeline,
         in_redis=True,
         in_history=detail is not None,
     )
+
+
+def _result(record: TaskRecord, detail: TaskDetail | None) -> PayloadView | None:
+    """Redis's kept result; once it expired, what the history store kept."""
+    if record.result_bytes is not None:
+        return payload_view(record.result_bytes, record.result_serializer, record.result)
+    if detail is not None and record.state == TaskState.COMPLETED:
+        return _history_result(detail, SerializerRegistry())
+    return None
+
+
+def _history_result(detail: TaskDetail, serializers: SerializerRegistry) -> PayloadView | None:
+    if detail.result is None:
+        return None
+    return payload_view(detail.result, detail.result_serializer, serializers=serializers)
 
 
 def _from_history(record: TaskRecord, detail: TaskDetail | None) -> dict[str, Any]:
@@ -144,7 +161,7 @@ def _from_history(record: TaskRecord, detail: TaskDetail | None) -> dict[str, An
 
 def _common(record: TaskRecord) -> dict[str, Any]:
     names = [f.name for f in dataclasses.fields(TaskView)]
-    skip = {"payload", "timeline", "in_redis", "in_history"}
+    skip = {"payload", "result", "timeline", "in_redis", "in_history"}
     return {n: getattr(record, n) for n in names if n not in skip}
 
 
@@ -170,6 +187,7 @@ def _from_detail(detail: TaskDetail, serializers: SerializerRegistry) -> TaskVie
         worker=detail.worker,
         cancel_requested=False,
         payload=payload_view(detail.payload, detail.serializer, serializers=serializers),
+        result=_history_result(detail, serializers),
         timeline=history_timeline(detail.timeline, detail.max_retry),
         in_redis=False,
         in_history=True,

@@ -30,6 +30,8 @@ class ServerConfig:
     dead_letter_max: int
     dead_letter_ttl_s: float
     unknown_type_grace_s: float
+    result_ttl_s: float = 3600.0
+    result_max_bytes: int = 1_048_576
     heartbeat_interval_s: float = 5.0
     middleware: tuple[Middleware, ...] = ()
     metrics_port: int | None = None  # /metrics (Prometheus); 0: any free port
@@ -57,6 +59,8 @@ class ServerConfig:
         middleware: Iterable[Middleware] = (),
         metrics_port: int | None = None,
         health_port: int | None = None,
+        result_ttl: Duration = 3600.0,
+        result_max_bytes: int = 1_048_576,
     ) -> ServerConfig:
         return cls(
             queues=_queues(queues),
@@ -77,6 +81,8 @@ class ServerConfig:
             middleware=check_middleware(middleware),
             metrics_port=check_metrics_port(metrics_port),
             health_port=check_port(health_port, "health_port"),
+            result_ttl_s=_result_ttl(result_ttl),
+            result_max_bytes=_int(result_max_bytes, "result_max_bytes", minimum=1),
         )
 
     @staticmethod
@@ -110,6 +116,13 @@ def _int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _result_ttl(value: Duration) -> float:
+    seconds = to_seconds(value, "result_ttl")
+    if 0 < seconds < 0.001:  # Redis expires in whole milliseconds
+        raise ConfigurationError(f"result_ttl must be 0 or at least 1 ms, got {value!r}")
+    return seconds
 
 
 def _queues(queues: Iterable[str] | Mapping[str, int]) -> dict[str, int]:

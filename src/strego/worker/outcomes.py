@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from strego.broker.base import Delivery, WorkerBroker
 from strego.envelope import TaskMessage
 from strego.events import TaskEvent
 from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
+from strego.results import split_stored
 from strego.store.base import TaskHistory
 from strego.task import TaskState
 from strego.worker.leases import Lease, LeaseTable
@@ -138,4 +140,13 @@ def _event(
         payload=outcome.message.payload if isinstance(outcome, Dead) and message is None else None,
         worker=worker,
         duration_ms=outcome.duration_s * 1000,
+        **_result_fields(outcome),
     )
+
+
+def _result_fields(outcome: _Final) -> dict[str, Any]:
+    """A completed task's result for the history row: its encoded value and serializer."""
+    if not isinstance(outcome, Succeeded) or outcome.result is None:
+        return {}
+    serializer, data = split_stored(outcome.result)
+    return {"result": data, "result_serializer": serializer}

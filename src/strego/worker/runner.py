@@ -33,12 +33,13 @@ from strego.outcome import (
     Succeeded,
     unreadable_entry,
 )
+from strego.results import ResultEncodeError, encode_result
 from strego.retry import RetryPolicy
-from strego.serializers import SerializerRegistry
+from strego.serializers import JSON, SerializerRegistry
 from strego.task import Task
 from strego.worker.leases import Lease
 
-__all__ = ["Attempt", "Runner"]
+__all__ = ["Attempt", "ResultLimits", "Runner"]
 
 log = logging.getLogger("strego")
 
@@ -56,6 +57,14 @@ class Attempt:
     holdover: Awaitable[Any] | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ResultLimits:
+    """How results are kept: the default ``result_ttl`` and the size cap."""
+
+    ttl_s: float = 3600.0
+    max_bytes: int = 1_048_576
+
+
 class Runner:
     def __init__(
         self,
@@ -66,6 +75,7 @@ class Runner:
         executor: Executor,
         unknown_type_grace_s: float,
         hooks: Sequence[Hook[Any]] = (),
+        results: ResultLimits | None = None,
     ) -> None:
         self._handlers = handlers
         self._serializers = serializers
@@ -74,6 +84,7 @@ class Runner:
         self._executor = executor
         self._unknown_type_grace_s = unknown_type_grace_s
         self._hooks = tuple(hooks)  # Middleware.process hooks; none: the direct path
+        self._results = results or ResultLimits()
 
     def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
         """Decode the entry and find its handler, or say why it must be dead-lettered."""
@@ -138,18 +149,18 @@ class Runner:
         if message.timeout_s is not None:
             deadline = datetime.now(UTC) + timedelta(seconds=message.timeout_s)
         task = Task.received(message, payload, deadline)
-        held: list[Awaitable[Any]] | None = None  # a timed-out sync handler's thread
+        held: list[Awaitable[Any]] = []  # a timed-out sync handler's thread (middleware)
         try:
             if self._hooks:
-                held = []
-                await compose(self._hooks, self._terminal(handler, message.timeout_s, held))(task)
+                terminal = self._terminal(handler, message.timeout_s, held)
+                value = await compose(self._hooks, terminal)(task)
             elif handler.is_async:
-                await self._run_async(handler, payload, task, message.timeout_s)
+                value = await self._run_async(handler, payload, task, message.timeout_s)
             else:
-                holdover = await self._run_sync(handler, payload, task, message.timeout_s)
-                if holdover is not None:
-                    failure = self._failure(message, handler, task, holdover[0], started)
-                    return Attempt(failure, message, holdover[1])
+                value = await self._run_sync(handler, payload, task, message.timeout_s)
+                if isinstance(value, _Holdover):
+                    failure = self._failure(message, handler, task, value.error, started)
+                    return Attempt(failure, message, value.thread)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is None or not current.cancelling():
@@ -167,7 +178,25 @@ class Runner:
         except BaseException as exc:  # every way a handler can end: see the docstring
             failure = self._failure(message, handler, task, exc, started)
             return Attempt(failure, message, held[0] if held else None)
-        return Attempt(Succeeded(message.id, message.explicit_id, _since(started)), message)
+        return Attempt(self._succeeded(message, handler, value, started), message)
+
+    def _succeeded(
+        self, message: TaskMessage, handler: Handler, value: Any, started: float
+    ) -> Succeeded | Dead:
+        """The outcome of a handler that returned ``value``: its result encoded for the
+        ack script, or a dead letter when it cannot be kept (too large, unencodable)."""
+        ttl_s = message.result_ttl_s if message.result_ttl_s is not None else self._results.ttl_s
+        if value is None or ttl_s <= 0:  # nothing to keep: the ack costs what it did
+            return Succeeded(message.id, message.explicit_id, _since(started))
+        serializer = self._serializers.get(message.serializer) or JSON
+        try:
+            stored = encode_result(
+                value, serializer, handler.result_adapter, self._results.max_bytes
+            )
+        except ResultEncodeError as exc:
+            reason = DeadReason(exc.reason)
+            return _dead(message, reason, exc.detail, exc.__cause__, duration_s=_since(started))
+        return Succeeded(message.id, message.explicit_id, _since(started), stored, ttl_s)
 
     def _terminal(
         self, handler: Handler, timeout_s: float | None, held: list[Awaitable[Any]]
@@ -180,11 +209,11 @@ class Runner:
                 return await self._run_async(handler, task.payload, task, timeout_s)
             # Middleware set context (the current span): the handler's thread sees it.
             context = contextvars.copy_context()
-            holdover = await self._run_sync(handler, task.payload, task, timeout_s, context)
-            if holdover is not None:
-                held.append(holdover[1])
-                raise holdover[0]
-            return None
+            value = await self._run_sync(handler, task.payload, task, timeout_s, context)
+            if isinstance(value, _Holdover):
+                held.append(value.thread)
+                raise value.error
+            return value
 
         return run
 
@@ -193,10 +222,10 @@ class Runner:
     ) -> Any:
         call = handler.call(payload, task)
         if timeout_s is None:
-            return await call  # type: ignore[misc]
+            return await call
         try:
             async with asyncio.timeout(timeout_s) as scope:
-                return await call  # type: ignore[misc]
+                return await call
         except TimeoutError as exc:
             if scope.expired():
                 raise TaskTimeoutError(task.id, timeout_s) from exc
@@ -209,22 +238,21 @@ class Runner:
         task: Task,
         timeout_s: float | None,
         context: contextvars.Context | None = None,
-    ) -> tuple[TaskTimeoutError, Awaitable[Any]] | None:
+    ) -> Any:
+        """The handler's return value, or a :class:`_Holdover` when it timed out."""
         loop = asyncio.get_running_loop()
         call = functools.partial(handler.call, payload, task)
         if context is not None:
             call = functools.partial(context.run, call)
         future = loop.run_in_executor(self._executor, call)
         if timeout_s is None:
-            await future
-            return None
+            return await future
         done, _ = await asyncio.wait({future}, timeout=timeout_s)
         if done:
-            future.result()
-            return None
+            return future.result()
         # A thread cannot be interrupted: record the timeout now, keep the slot until
         # the thread returns (the caller awaits the holdover before freeing it).
-        return TaskTimeoutError(task.id, timeout_s), future
+        return _Holdover(TaskTimeoutError(task.id, timeout_s), future)
 
     def _failure(
         self,
@@ -247,6 +275,14 @@ class Runner:
             delay = self._retry_policy.delay(retry_number)
         retried = message.evolve(retry_count=retry_number, last_error=error, traceback=tb)
         return Retry(retried, delay, _since(started))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Holdover:
+    """A sync handler that timed out: its error now, its thread still to be awaited."""
+
+    error: TaskTimeoutError
+    thread: Awaitable[Any]
 
 
 _WORKER_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -22,7 +22,7 @@ from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
-from strego.worker.runner import Runner
+from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
 
 __all__ = ["Server"]
@@ -56,6 +56,8 @@ class Server:
         dead_letter_max: int = 10_000,
         dead_letter_ttl: Duration = timedelta(days=7),
         unknown_type_grace: Duration = 3600.0,
+        result_ttl: Duration = 3600.0,
+        result_max_bytes: int = 1_048_576,
         serializers: Iterable[Serializer] = (),
         store: TaskHistory | None = None,
         middleware: Iterable[Middleware] = (),
@@ -82,6 +84,8 @@ class Server:
             middleware=middleware,
             metrics_port=metrics_port,
             health_port=health_port,
+            result_ttl=result_ttl,
+            result_max_bytes=result_max_bytes,
         )
         self.config = ServerConfig.build(**self._options)
         self.broker = broker
@@ -168,6 +172,7 @@ class Server:
             executor,
             self.config.unknown_type_grace_s,
             process_hooks(self.config.middleware),
+            ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
         )
 
     @property

@@ -33,6 +33,7 @@ from strego.records import (
     ms_to_datetime,
     record_from_message,
 )
+from strego.results import split_stored
 from strego.serializers import SerializerRegistry
 from strego.task import TaskState
 
@@ -270,6 +271,10 @@ class RedisAdmin:
             return None
         name, raw = found
         (record,) = await self._load(name, [(task_id, text(raw))])
+        if record is not None and record.state is TaskState.COMPLETED:
+            stored = await self._redis.get(self._keys(name).result(task_id))
+            if isinstance(stored, bytes):
+                record = _with_result(record, stored, self._serializers)
         return record
 
     async def _load(
@@ -770,6 +775,22 @@ def _epoch(value: str) -> Any:
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _EPOCH_MS = re.compile(r"^\d{1,15}$")  # before year 33658: datetime can hold it
+
+
+def _with_result(record: TaskRecord, stored: bytes, serializers: SerializerRegistry) -> TaskRecord:
+    """The record with its kept result; decoded as payloads are (raw bytes stay bytes)."""
+    try:
+        name, data = split_stored(stored)
+    except ValueError:  # not written by strego: shown as bytes
+        return dataclasses.replace(record, result_bytes=stored)
+    value: Any = None
+    serializer = serializers.get(name)
+    if serializer is not None and name != "raw":
+        try:
+            value = serializer.loads(data)
+        except Exception:  # shown raw: an undecodable result must not break the page
+            value = None
+    return dataclasses.replace(record, result=value, result_bytes=data, result_serializer=name)
 
 
 def _parse_record(record: str, bands: int) -> _IndexRecord | None:

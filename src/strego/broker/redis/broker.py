@@ -23,6 +23,7 @@ from strego.broker.base import (
     WorkerTiming,
 )
 from strego.broker.redis.calls import (
+    AckItem,
     ack_call,
     dead_call,
     deliveries,
@@ -52,9 +53,11 @@ from strego.broker.redis.topology import (
     server_info,
     wait_for_replicas,
 )
+from strego.broker.redis.waiter import ResultWaiter
 from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
+from strego.results import Finished
 
 __all__ = ["RedisBroker"]
 
@@ -110,6 +113,7 @@ class RedisBroker:
         self._worker_group: str | None = None  # resolved by prepare() for a worker
         self._eviction_checked = False
         self._presence = Presence(self)
+        self._waiter: ResultWaiter | None = None
 
     # -- shared -----------------------------------------------------------------
 
@@ -138,8 +142,22 @@ class RedisBroker:
         members = await self.redis.smembers(self.global_keys.queues)
         return sorted(text(m) for m in members)
 
+    @property
+    def results(self) -> ResultWaiter:
+        """Where ``Client.result`` waits: one pub/sub connection for every waiter of
+        this broker, opened on first use (see waiter.py)."""
+        if self._waiter is None:
+            self._waiter = ResultWaiter(self)
+        return self._waiter
+
+    async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
+        return await self.results.wait(task_id, timeout_s)
+
     async def aclose(self) -> None:
-        """Close the connection pool if this broker created it."""
+        """Stop result waits; close the connection pool if this broker created it."""
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            await waiter.aclose()
         if self._owns_client:
             await self.redis.aclose()
 
@@ -412,15 +430,26 @@ class RedisBroker:
     def _outcome_calls(
         self, outcomes: Sequence[tuple[Delivery, Outcome]], minute: int
     ) -> tuple[list[ScriptCall], list[list[str]]]:
-        acks: dict[str, list[tuple[Delivery, str, str, bool, float]]] = {}
+        acks: dict[str, list[AckItem]] = {}
         releases: dict[str, list[tuple[Delivery, str]]] = {}
         calls: list[ScriptCall] = []
         call_ids: list[list[str]] = []
         for delivery, outcome in outcomes:
-            if isinstance(outcome, Succeeded | Cancelled):
-                state = "c" if isinstance(outcome, Succeeded) else "x"
+            if isinstance(outcome, Succeeded):
                 acks.setdefault(delivery.queue, []).append(
-                    (delivery, outcome.task_id, state, outcome.explicit_id, outcome.duration_s)
+                    AckItem(
+                        delivery,
+                        outcome.task_id,
+                        "c",
+                        outcome.explicit_id,
+                        outcome.duration_s,
+                        outcome.result,
+                        outcome.result_ttl_s,
+                    )
+                )
+            elif isinstance(outcome, Cancelled):
+                acks.setdefault(delivery.queue, []).append(
+                    AckItem(delivery, outcome.task_id, "x", outcome.explicit_id, outcome.duration_s)
                 )
             elif isinstance(outcome, Retry):
                 calls.append(retry_call(self, delivery, outcome, minute))
@@ -435,7 +464,7 @@ class RedisBroker:
                 releases.setdefault(delivery.queue, []).append((delivery, outcome.task_id))
         for queue, items in acks.items():
             calls.append(ack_call(self, queue, items, minute))
-            call_ids.append([task_id for _, task_id, _, _, _ in items])
+            call_ids.append([item.task_id for item in items])
         for queue, pairs_ in releases.items():
             calls.append(release_call(self, queue, pairs_))
             call_ids.append([])

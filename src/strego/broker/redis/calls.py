@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ _RECORD_STATES = {
 }
 
 __all__ = [
+    "AckItem",
     "ack_call",
     "dead_call",
     "deliveries",
@@ -39,6 +41,7 @@ __all__ = [
     "pairs",
     "release_call",
     "retry_call",
+    "watch_call",
 ]
 
 
@@ -106,30 +109,50 @@ def enqueue_many_call(
     return broker.scripts.enqueue_many, key_list, args
 
 
-AckItem = tuple[Delivery, str, str, bool, float]  # delivery, task id, state, explicit, took s
+@dataclasses.dataclass(frozen=True, slots=True)
+class AckItem:
+    """One completed or cancelled task of an ack call."""
+
+    delivery: Delivery
+    task_id: str
+    state: str  # 'c' completed, 'x' cancelled
+    explicit: bool
+    duration_s: float
+    result: bytes | None = None  # encoded (strego.results); None: nothing kept
+    result_ttl_s: float = 0.0
 
 
 def ack_call(broker: RedisBroker, queue: str, items: list[AckItem], minute: int) -> ScriptCall:
-    """Completed/cancelled outcomes of one queue: (delivery, task id, state, explicit id,
-    duration s) each (see lua/ack.lua)."""
+    """Completed/cancelled outcomes of one queue, results included (see lua/ack.lua).
+
+    A task's result key is passed when it has a result, and for every explicit id (the
+    id may have run before: its old result must not answer for this run)."""
     keys = broker.keys(queue)
-    markers = [keys.processed(task_id) for _, task_id, _, explicit, _ in items if explicit]
-    args: list[str | int | float] = [
+    extra: list[str] = []
+    args: list[str | bytes | int | float] = [
         broker.config.group,
         broker.config.consumer,
         broker.retention.keep_completed,
         int(broker.retention.processed_ttl_s * 1000),
         str(minute),
     ]
-    for delivery, task_id, state, explicit, duration_s in items:
+    for item in items:
+        if item.explicit:
+            extra.append(keys.processed(item.task_id))
+        result_ttl: str | int = ""
+        if item.result is not None or item.explicit:
+            extra.append(keys.result(item.task_id))
+            result_ttl = max(1, int(item.result_ttl_s * 1000)) if item.result is not None else 0
         args += [
-            delivery.entry_id,
-            task_id,
-            delivery.band,
-            state,
-            int(explicit),
-            delivery.deliveries,
-            int(duration_s * 1000),
+            item.delivery.entry_id,
+            item.task_id,
+            item.delivery.band,
+            item.state,
+            int(item.explicit),
+            item.delivery.deliveries,
+            int(item.duration_s * 1000),
+            result_ttl,
+            item.result if item.result is not None else "",
         ]
     return (
         broker.scripts.ack,
@@ -140,9 +163,22 @@ def ack_call(broker: RedisBroker, queue: str, items: list[AckItem], minute: int)
             keys.finished,
             keys.stats,
             keys.throughput(minute // 60),
-            *markers,
+            keys.waiters,
+            *extra,
         ],
         args,
+    )
+
+
+def watch_call(
+    broker: RedisBroker, queue: str, task_ids: Sequence[str], lease_ms: int
+) -> ScriptCall:
+    """Look up how tasks ended; register as their waiter when lease_ms > 0 (watch.lua)."""
+    keys = broker.keys(queue)
+    return (
+        broker.scripts.watch,
+        [keys.index, keys.bodies, keys.waiters, *(keys.result(t) for t in task_ids)],
+        [lease_ms, *task_ids],
     )
 
 
@@ -158,6 +194,7 @@ def retry_call(broker: RedisBroker, delivery: Delivery, outcome: Retry, minute: 
             keys.stats,
             keys.throughput(minute // 60),
             keys.finished,
+            keys.waiters,
         ],
         [
             broker.config.group,
@@ -188,6 +225,7 @@ def dead_call(broker: RedisBroker, delivery: Delivery, outcome: Dead, minute: in
             keys.dead,
             keys.stats,
             keys.throughput(minute // 60),
+            keys.waiters,
         ],
         [
             broker.config.group,

@@ -11,7 +11,10 @@ key                                holds
 ``P:{q}:tasks``                    hash task id → state record ``state|band|ref[|x]``
                                    (the O(1) index behind get_task and cancel)
 ``P:{q}:bodies``                   hash task id → task blob, for tasks not in a stream
-                                   (scheduled, retry, dead, recently finished)
+                                   (scheduled, retry, dead, recently finished); and
+                                   ``<id>\n`` → 1 while a finished record's result is
+                                   kept (ids never hold a newline), so an expired
+                                   result is told from a None one
 ``P:{q}:scheduled``                zset task id → due time (ms) of scheduled tasks
 ``P:{q}:retry``                    zset task id → due time (ms) of tasks awaiting retry
 ``P:{q}:dead``                     zset task id → failed time (ms); capped by count/age
@@ -21,6 +24,14 @@ key                                holds
 ``P:{q}:tp:<hour>``                hash ``<minute>:p|f`` → count, expires after 25 h
 ``P:{q}:unique:<key>``             task id holding a unique key, for ``unique_ttl``
 ``P:{q}:processed:<id>``           marker for explicit ids, for ``processed_ttl``
+``P:{q}:result:<id>``              a completed task's stored result
+                                   (``<serializer>\n<bytes>``), for its ``result_ttl``
+``P:{q}:waiters``                  zset task id → lease end (ms): ids some
+                                   ``Client.result`` waits for; removed when the task
+                                   ends or the lease lapses. Also the name of the pub/sub
+                                   channel their outcomes go out on (channels and keys
+                                   are separate namespaces), so a script holding the key
+                                   knows the channel
 ``P:{q}:group``                    the consumer group that serves the queue, recorded
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
@@ -104,6 +115,14 @@ class QueueKeys:
     def processed(self, task_id: str) -> str:
         return f"{self.tag}:processed:{task_id}"
 
+    def result(self, task_id: str) -> str:
+        return f"{self.tag}:result:{task_id}"
+
+    @property
+    def waiters(self) -> str:
+        """The zset of awaited task ids, and the channel their outcomes go out on."""
+        return f"{self.tag}:waiters"
+
     @property
     def group(self) -> str:
         return f"{self.tag}:group"
@@ -124,6 +143,7 @@ class QueueKeys:
             self.idle,
             self.group,
             self.throughput(hour) if hour is not None else self.tag,
+            self.waiters,
         ]
 
     @property

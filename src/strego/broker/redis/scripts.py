@@ -58,7 +58,7 @@ class Scripts:
         names = (
             "enqueue", "enqueue_many", "fetch", "ack", "retry", "dead", "promote", "renew",
             "claim", "cancel", "requeue", "delete", "handover", "release", "prepare",
-            "trim_dead", "instance",
+            "trim_dead", "instance", "watch",
         )  # fmt: skip
         loaded = {name: Script(name, lib + _read(name)) for name in names}
         self.enqueue = loaded["enqueue"]
@@ -78,6 +78,7 @@ class Scripts:
         self.prepare = loaded["prepare"]
         self.trim_dead = loaded["trim_dead"]
         self.instance = loaded["instance"]
+        self.watch = loaded["watch"]
         self._loaded: set[str] = set()  # SHAs this process has loaded at least once
 
     async def run_many(self, client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:

@@ -43,6 +43,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("dead_reason", "r->>{i}"),
     ("worker", "r->>{i}"),
     ("duration_ms", "(r->>{i})::float8"),
+    ("result", "decode(r->>{i}, 'hex')"),
+    ("result_serializer", "r->>{i}"),
 )
 # A pair row appends the first event's timeline fields (it carries nothing else).
 PRIOR_FIELDS: tuple[tuple[str, str], ...] = (
@@ -57,7 +59,7 @@ COLUMNS = (
     "id", "queue", "type", "state", "retry_count", "max_retry", "priority", "labels",
     "payload", "serializer", "created_at", "process_at", "started_at", "finished_at",
     "updated_at", "last_error", "traceback", "dead_reason", "worker", "duration_ms",
-    "timeline",
+    "timeline", "result", "result_serializer",
 )  # fmt: skip
 _MERGED = COLUMNS[2:]  # id and queue never change
 
@@ -75,6 +77,8 @@ _ABSENT = {
     "dead_reason": "NULL::text",
     "worker": "NULL::text",
     "duration_ms": "NULL::float8",
+    "result": "NULL::bytea",
+    "result_serializer": "NULL::text",
 }
 
 
@@ -112,6 +116,8 @@ def _event(f: Mapping[str, str]) -> dict[str, str]:
             f" 'error', left({v['error']}, 500), 'dead_reason', {v['dead_reason']},"
             f" 'duration_ms', {v['duration_ms']})))"
         ),
+        "result": v["result"],
+        "result_serializer": v["result_serializer"],
     }
 
 
@@ -164,6 +170,13 @@ def _merge(cur: str, new: str, adv: str | None = None) -> dict[str, str]:
         rules[column] = pick(column)
     for column in ("traceback", "worker", "duration_ms"):
         rules[column] = pick(column)
+    # A result belongs to one run: an event that moves the task forward brings its own
+    # (none, until it completes; so a new run of the id drops the old one); a late
+    # event only fills it in.
+    for column in ("result", "result_serializer"):
+        rules[column] = (
+            f"CASE WHEN {adv} THEN {new}{column} ELSE coalesce({cur}{column}, {new}{column}) END"
+        )
     return {column: rules[column] for column in _MERGED}
 
 
@@ -228,6 +241,8 @@ _DATA_COLUMNS = (
     ("error", "last_error"),
     ("traceback", "traceback"),
     ("duration_ms", "duration_ms"),
+    ("result", "result"),
+    ("result_serializer", "result_serializer"),
 )
 # The first event: only its timeline entry. The second: its entry, and the proposed
 # row's other columns, which are its own (the first event had none of them to give).

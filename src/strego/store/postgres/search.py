@@ -135,7 +135,8 @@ async def get_task(conn: psycopg.AsyncConnection[Any], task_id: str) -> TaskDeta
     """Everything kept about one task, or None."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {_SUMMARY_COLUMNS}, payload, serializer, traceback, timeline "
+        f"SELECT {_SUMMARY_COLUMNS}, payload, serializer, traceback, timeline, "
+        "result, result_serializer "
         "FROM strego_tasks WHERE id = %s",
         (task_id,),
     )
@@ -149,6 +150,8 @@ async def get_task(conn: psycopg.AsyncConnection[Any], task_id: str) -> TaskDeta
         serializer=row["serializer"],
         traceback=row["traceback"],
         timeline=timeline,
+        result=row["result"],
+        result_serializer=row["result_serializer"],
     )
 
 

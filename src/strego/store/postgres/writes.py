@@ -63,6 +63,8 @@ def event_row(event: TaskEvent) -> tuple[Any, ...]:
         event.dead_reason,
         event.worker,
         duration if duration is None or math.isfinite(duration) else None,
+        event.result.hex() if event.result is not None else None,
+        event.result_serializer,
     )
 
 
@@ -88,6 +90,8 @@ def _entry_only(event: TaskEvent) -> bool:
         and event.duration_ms is None
         and event.max_retry == 0
         and event.priority == 0
+        and event.result is None
+        and event.result_serializer is None
     )
 
 

@@ -12,8 +12,9 @@
 -- requeue, prepare, trim_dead) use one key layout, named by Q below:
 --   1..11 streams by band  12 index  13 bodies  14 scheduled  15 retry  16 dead
 --   17 finished  18 stats  19 paused  20 idle  21 recorded group  22 throughput hour
+--   23 result waiters (zset, and the channel their outcomes go out on)
 local Q = {index = 12, bodies = 13, scheduled = 14, retry = 15, dead = 16, finished = 17,
-           stats = 18, paused = 19, idle = 20, group = 21, tp = 22}
+           stats = 18, paused = 19, idle = 20, group = 21, tp = 22, waiters = 23}
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -86,7 +87,7 @@ local function finish(index, bodies, finished, tid, band, state, blob, now, work
                       started, due)
   if keep <= 0 or not blob then
     redis.call('HDEL', index, tid)
-    redis.call('HDEL', bodies, tid)
+    redis.call('HDEL', bodies, tid, tid .. '\n')
     return
   end
   redis.call('HSET', bodies, tid, blob)
@@ -100,7 +101,7 @@ local function finish(index, bodies, finished, tid, band, state, blob, now, work
       local st = string.sub(rec, 1, 1)
       if st == 'c' or st == 'x' then
         redis.call('HDEL', index, old)
-        redis.call('HDEL', bodies, old)
+        redis.call('HDEL', bodies, old, old .. '\n')  -- with its "result kept" flag
       end
     end
   end
@@ -161,11 +162,54 @@ local function bury(dead, index, bodies, stats, tp, minute_field, tid, band, blo
                     started, due, worker, ttl_ms, max_count)
   redis.call('ZADD', dead, now, tid)
   redis.call('HSET', bodies, tid, blob)
+  redis.call('HDEL', bodies, tid .. '\n')  -- a kept result of an earlier run (explicit id)
   redis.call('HSET', index, tid, table.concat(
     {'d', band, now, started or '', due or '', worker or ''}, '|'))
   count(stats, tp, 'failed', minute_field, 1)
   incr(stats, 'dead', 1)
   trim_dead(dead, index, bodies, now, ttl_ms, max_count)
+end
+
+-- Results (Client.result). A completed task whose result is kept carries the bodies
+-- field '<tid>\n' (task ids never hold a newline) while its finished record lives:
+-- a record that says completed but has no result key then means "its result expired"
+-- (not found), never "it returned None".
+local RESULT_INLINE = 8192  -- results up to this size ride in the notification
+
+-- Store a completed task's result for ttl_ms, or clear an earlier run's (an explicit
+-- id runs again once its processed marker expired). `key` is false when the caller
+-- gave no result key (an auto id that returned None). Returns the waiters' letter.
+local function keep_result(bodies, tid, key, ttl_ms, stored, record_kept)
+  if not key then return 'c' end
+  if stored == '' then
+    redis.call('DEL', key)
+    redis.call('HDEL', bodies, tid .. '\n')
+    return 'c'
+  end
+  redis.call('SET', key, stored, 'PX', ttl_ms)
+  if record_kept then redis.call('HSET', bodies, tid .. '\n', '1') end
+  return 'v'
+end
+
+-- Tell the waiters of `tid` how it ended: published only when some Client.result
+-- registered for this very task (watch.lua), so with no waiters nothing is published.
+-- The channel has the zset's name. Message: '<letter>:<tid>' ['\n' .. stored result];
+-- letters: v completed with a kept result, c completed without one, d dead-lettered,
+-- x cancelled, n deleted. pcall: a garbage key must not fail an outcome half-applied.
+local function notify_waiters(waiters, tid, letter, stored)
+  local ok, score = pcall(redis.call, 'ZSCORE', waiters, tid)
+  if not ok or not score then return end
+  redis.call('ZREM', waiters, tid)
+  local message = letter .. ':' .. tid
+  if letter == 'v' and #stored <= RESULT_INLINE then message = message .. '\n' .. stored end
+  redis.call('PUBLISH', waiters, message)
+end
+
+-- Drop waiter registrations whose lease lapsed (a waiter that timed out or died), at
+-- most 100 a call: bounded work, and the zset cannot grow without bound.
+local function trim_waiters(waiters, now)
+  local ok, old = pcall(redis.call, 'ZRANGEBYSCORE', waiters, '-inf', now, 'LIMIT', 0, 100)
+  if ok and #old > 0 then redis.call('ZREM', waiters, unpack(old)) end
 end
 
 -- Wake schedulers when `due` is now the earliest delayed task.

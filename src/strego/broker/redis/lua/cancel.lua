@@ -36,4 +36,5 @@ else
   return 0
 end
 incr(KEYS[Q.stats], 'cancelled', 1)
+notify_waiters(KEYS[Q.waiters], tid, 'x')
 return 1

@@ -58,6 +58,7 @@ for band = 10, 0, -1 do
             finish(KEYS[Q.index], KEYS[Q.bodies], KEYS[Q.finished], tid, band, 'x', blob, now,
                    consumer, tonumber(ARGV[6]), '', due)
             incr(KEYS[Q.stats], 'cancelled', 1)
+            notify_waiters(KEYS[Q.waiters], tid, 'x')
             cancelled[#cancelled + 1] = tid
           else
             local got = redis.call('XCLAIM', stream, group, consumer, 0, eid)

@@ -1,5 +1,5 @@
 -- Dead-letter one task, atomically, then trim dead letters by age and count.
--- KEYS: 1 stream  2 index  3 bodies  4 dead  5 stats  6 throughput hour
+-- KEYS: 1 stream  2 index  3 bodies  4 dead  5 stats  6 throughput hour  7 result waiters
 -- ARGV: 1 group  2 consumer  3 entry id ('' = not in a stream)  4 task id
 --       5 blob (with reason, error, traceback)  6 band  7 max dead  8 dead ttl ms
 --       9 minute field  10 delivery count (the fence)  11 duration ms
@@ -17,4 +17,5 @@ if eid ~= '' then
 end
 bury(KEYS[4], KEYS[2], KEYS[3], KEYS[5], KEYS[6], ARGV[9] .. ':f', tid, ARGV[6], ARGV[5],
      now, now - tonumber(ARGV[11]), due, ARGV[2], tonumber(ARGV[8]), tonumber(ARGV[7]))
+notify_waiters(KEYS[7], tid, 'd')
 return 1

@@ -29,7 +29,8 @@ for i = 2, #ARGV do
     end
     if ok then
       redis.call('HDEL', KEYS[Q.index], tid)
-      redis.call('HDEL', KEYS[Q.bodies], tid)
+      redis.call('HDEL', KEYS[Q.bodies], tid, tid .. '\n')
+      notify_waiters(KEYS[Q.waiters], tid, 'n')  -- gone: its waiters get "not found" now
       deleted = deleted + 1
     end
   end

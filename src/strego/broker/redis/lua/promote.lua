@@ -27,6 +27,7 @@ for _, z in ipairs({Q.scheduled, Q.retry}) do
       bury(KEYS[Q.dead], KEYS[Q.index], KEYS[Q.bodies], KEYS[Q.stats], '', '', tid, band,
            blob or lost_blob(tid, ARGV[3], why, now), now, '', due, '',
            tonumber(ARGV[5]), tonumber(ARGV[4]))
+      notify_waiters(KEYS[Q.waiters], tid, 'd')
     end
   end
 end

@@ -24,10 +24,12 @@ for i = 8, #ARGV, 4 do
            band, lost_blob(tid, ARGV[4], 'stream entry ' .. eid .. ' was deleted while pending',
                            now),
            now, '', due, consumer, tonumber(ARGV[7]), tonumber(ARGV[6]))
+      notify_waiters(KEYS[Q.waiters], tid, 'd')
     elseif rec and string.sub(rec, 1, 1) == 'k' then
       finish(KEYS[Q.index], KEYS[Q.bodies], KEYS[Q.finished], tid, band, 'x', blob, now,
              consumer, tonumber(ARGV[5]), '', due)
       incr(KEYS[Q.stats], 'cancelled', 1)
+      notify_waiters(KEYS[Q.waiters], tid, 'x')
     else
       local new = redis.call('XADD', stream, '*', 'd', blob)
       local record = 'p|' .. band .. '|' .. new

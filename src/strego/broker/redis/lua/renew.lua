@@ -28,6 +28,7 @@ for i = 7, #ARGV, 4 do
            ARGV[6] .. ':f', id, band,
            lost_blob(id, ARGV[3], 'stream entry ' .. eid .. ' was deleted while it ran', now),
            now, '', '', consumer, tonumber(ARGV[5]), tonumber(ARGV[4]))
+      notify_waiters(KEYS[Q.waiters], id, 'd')
       deleted[#deleted + 1] = eid
     else
       redis.call('XCLAIM', stream, group, consumer, 0, eid, 'JUSTID')

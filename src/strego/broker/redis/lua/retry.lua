@@ -1,6 +1,7 @@
 -- Move one failed task from its stream to the retry set, atomically: there is never
 -- a moment when it is both pending and scheduled for retry, or neither.
 -- KEYS: 1 stream  2 index  3 bodies  4 retry  5 stats  6 throughput hour  7 finished
+--       8 result waiters
 -- ARGV: 1 group  2 consumer  3 entry id  4 task id  5 new blob (retry_count + 1, error)
 --       6 delay ms  7 band  8 minute field  9 channel  10 keep_completed
 --       11 delivery count (the fence)  12 duration ms  13 '1' a failed attempt, '0' not
@@ -22,6 +23,7 @@ if cancel_requested then
   finish(KEYS[2], KEYS[3], KEYS[7], tid, band, 'x', ARGV[5], now, ARGV[2], tonumber(ARGV[10]),
          now - tonumber(ARGV[12]), due_was)
   incr(KEYS[5], 'cancelled', 1)
+  notify_waiters(KEYS[8], tid, 'x')
   return 2
 end
 local due = now + tonumber(ARGV[6])
