@@ -68,6 +68,9 @@ class TaskMessage:
     # context ``traceparent``/``tracestate``): not labels, which are the user's.
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     result_ttl_s: float | None = None  # None: the worker's default (Server(result_ttl=...))
+    # The workflow this task belongs to (strego.workflows): its graph lives in Redis,
+    # so the envelope carries only this id, whatever the fan-in.
+    workflow_id: str | None = None
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -88,6 +91,7 @@ _OPTIONAL: tuple[tuple[str, str, Any], ...] = (
     ("dead_reason", "dr", None),
     ("failed_ms", "fa", None),
     ("result_ttl_s", "rt", None),
+    ("workflow_id", "wf", None),
 )
 
 
@@ -204,7 +208,7 @@ def _check_types(message: TaskMessage) -> None:
         value = getattr(message, name)
         if value is not None and not _is_epoch_ms(value):
             raise MalformedTaskError(f"{name} must be epoch milliseconds before year 10000")
-    for name in ("unique_key", "last_error", "traceback", "dead_reason"):
+    for name in ("unique_key", "last_error", "traceback", "dead_reason", "workflow_id"):
         if not isinstance(getattr(message, name), str | None):
             raise MalformedTaskError(f"{name} must be a string")
     if not isinstance(message.explicit_id, bool):
