@@ -16,6 +16,7 @@ from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
 from strego.envelope import TaskMessage
+from strego.errors import ConfigurationError
 from strego.events import TaskEvent
 from strego.paging import TaskPage
 from strego.records import (
@@ -29,6 +30,7 @@ from strego.records import (
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
 from strego.task import TaskState
+from strego.workflows.view import WorkflowView
 
 __all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPoint", "WorkerInfo"]
 
@@ -50,6 +52,7 @@ class Inspector:
     ) -> None:
         self.store = store
         self._admin: QueueAdmin
+        self._broker = broker if isinstance(broker, RedisBroker) else None  # workflows
         if isinstance(broker, RedisBroker):
             self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
         else:
@@ -103,6 +106,19 @@ class Inspector:
 
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         return await self._admin.get_task(task_id, queue)
+
+    async def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's graph with each task's state (None: unknown or expired)."""
+        return await self._workflows().read_workflow(workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        """Cancel every task of the workflow not finished yet; how many were cancelled."""
+        return await self._workflows().cancel_workflow(workflow_id)
+
+    def _workflows(self) -> RedisBroker:
+        if self._broker is None:
+            raise ConfigurationError("workflows need an Inspector built on a RedisBroker")
+        return self._broker
 
     async def workers(self) -> list[WorkerInfo]:
         return await self._admin.workers()

@@ -106,7 +106,13 @@ async def test_dead_member_cancels_dependents_then_retry_resumes(
     record = await inspector.get_task(callback)
     assert record is not None and record.state == "cancelled"
     assert record.last_error == "upstream_failed"
+    assert record.workflow_id == info.id
     assert "collect" not in [c[0] for c in calls]
+    view = await inspector.workflow(info.id)
+    assert view is not None and view.state == "failed"
+    assert [t.state for t in view.tasks] == ["completed", "dead", "cancelled", "cancelled"]
+    assert view.tasks[2].reason == "upstream_failed"
+    assert view.tasks[2].deps == info.task_ids[:2]
     # Fix it and retry: the flow resumes.
     broker = client.broker
     assert isinstance(broker, strego.RedisBroker)
@@ -124,11 +130,13 @@ async def test_dead_member_cancels_dependents_then_retry_resumes(
     await wait_until(finished, timeout=30)
     assert await client.result(info.id, timeout=30) == 5  # 5 + no int upstream
     assert await client.result(callback, timeout=1) == [1, None]
+    view = await inspector.workflow(info.id)
+    assert view is not None and view.state == "completed"
     assert [c[0] for c in calls].count("collect") == 1
 
 
 async def test_cancel_workflow_cancels_everything_unfinished(
-    make_server: ServerFactory, client: strego.Client, broker: strego.RedisBroker
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
 ) -> None:
     """Cancelling a workflow: held tasks cancelled, nothing released afterwards."""
     gate = asyncio.Event()
@@ -145,8 +153,14 @@ async def test_cancel_workflow_cancels_everything_unfinished(
     await make_server({"slow": slow, "after": after})
     flow = strego.chain(strego.Task("slow"), strego.Task("after"), strego.Task("after"))
     info = await client.enqueue(flow)
-    assert await broker.cancel_workflow(info.id) >= 2
+    view = await inspector.workflow(info.id)
+    assert view is not None and view.state == "running"
+    assert [t.state for t in view.tasks][1:] == ["waiting", "waiting"]
+    assert await inspector.cancel_workflow(info.id) >= 2
     gate.set()
     with pytest.raises(TaskCancelledError):
         await client.result(info.task_ids[2], timeout=10)
     assert ran == []
+    view = await inspector.workflow(info.id)
+    assert view is not None and view.state == "cancelled"
+    assert await inspector.workflow("wf_unknown") is None

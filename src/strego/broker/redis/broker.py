@@ -61,6 +61,7 @@ from strego.errors import ConfigurationError
 from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
 from strego.results import Finished
 from strego.workflows.graph import Graph
+from strego.workflows.view import WorkflowView
 
 __all__ = ["RedisBroker"]
 
@@ -275,6 +276,9 @@ class RedisBroker:
 
     async def cancel_workflow(self, workflow_id: str) -> int:
         return await flows.cancel_workflow(self, workflow_id)
+
+    async def read_workflow(self, workflow_id: str) -> WorkflowView | None:
+        return await flows.read_workflow(self, workflow_id)
 
     async def upstream_results(self, message: TaskMessage) -> list[bytes | None]:
         if message.workflow_id is None:

@@ -12,11 +12,13 @@ from strego.broker.redis.flows.store import (
     find_workflow,
     upstream_results,
 )
+from strego.broker.redis.flows.view import read_workflow
 
 __all__ = [
     "FlowDrainer",
     "cancel_workflow",
     "enqueue_workflow",
     "find_workflow",
+    "read_workflow",
     "upstream_results",
 ]
