@@ -46,6 +46,7 @@ from strego.ui.routes import (
     metrics,
     pages,
     task_pages,
+    workflow_pages,
 )
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
@@ -92,6 +93,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *pages.routes(),
         *task_pages.routes(),
+        *workflow_pages.routes(),
         *forms.routes(),
         *auth_pages.routes(),
         *api.routes(),

@@ -54,6 +54,7 @@ class TaskView:
     timeline: Sequence[TimelineItem]
     in_redis: bool
     in_history: bool
+    workflow_id: str | None = None  # links the task page to its workflow's graph
 
     @property
     def attempts(self) -> int:
