@@ -93,7 +93,7 @@ class Client:
         """Enqueue one task, or a workflow (``strego.chain/group/chord``): then a
         :class:`WorkflowInfo`. Raises DuplicateTaskError if its unique key is held."""
         if isinstance(task, Flow):
-            return await enqueue_flow(self._workflows(), task)
+            return await self._enqueue_flow(task)
         if self._through_hooks is not None:
             _check_tasks([task])
             return await self._through_hooks(task)
@@ -123,8 +123,17 @@ class Client:
         done = await self._enqueue_tasks(plain)
         out: list[TaskInfo | WorkflowInfo | DuplicateTaskError] = list(done)
         for i, flow in flows.items():
-            out.insert(i, await enqueue_flow(self._workflows(), flow))
+            out.insert(i, await self._enqueue_flow(flow))
         return out
+
+    async def _enqueue_flow(self, flow: Flow) -> WorkflowInfo:
+        info = await enqueue_flow(self._workflows(), flow)
+        await self._ensure_history()
+        if self._records_history:  # every member, created now (most of them held)
+            for task in flow.tasks():
+                result = EnqueueResult(task.id, task.queue, TaskState.PENDING)
+                self.history.record(_created(task, result, info.id))
+        return info
 
     def _workflows(self) -> WorkflowProducer:
         if not isinstance(self.broker, RedisBroker):
@@ -249,7 +258,7 @@ def _validate_none(type_: Any) -> Any:
     return pydantic.TypeAdapter(type_).validate_python(None)
 
 
-def _created(task: Task, result: EnqueueResult) -> TaskEvent:
+def _created(task: Task, result: EnqueueResult, workflow_id: str | None = None) -> TaskEvent:
     return TaskEvent(
         task_id=task.id,
         queue=task.queue,
@@ -263,6 +272,7 @@ def _created(task: Task, result: EnqueueResult) -> TaskEvent:
         serializer=task.serializer.name,
         created_at=task.created_at,
         process_at=result.process_at,
+        workflow_id=workflow_id,
     )
 
 

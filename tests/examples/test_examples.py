@@ -99,7 +99,7 @@ def test_custom_serializer(tmp_path: Path) -> None:
 def test_postgres_history(tmp_path: Path, databases: Databases) -> None:
     """The history store records a task's timeline (pending, active, retry, completed)."""
     out = run_example("postgres_history.py", tmp_path, STREGO_POSTGRES_DSN=databases.create())
-    assert "schema migrations applied: [1, 2]" in out  # 0002: results
+    assert "schema migrations applied: [1, 2, 3]" in out  # 0002: results, 0003: workflows
     timeline = out.split("timeline of", 1)[1]
     states = re.findall(r"^\s+[\d:.]+\s+(\w+)", timeline, flags=re.MULTILINE)
     assert states == ["pending", "active", "retry", "active", "completed"]
