@@ -14,9 +14,7 @@ from .pg_helpers import written
 pytestmark = pytest.mark.postgres
 
 
-async def test_history_rows_carry_the_workflow_id(
-    pg_dsn: str, redis_url: str, prefix: str
-) -> None:
+async def test_history_rows_carry_the_workflow_id(pg_dsn: str, redis_url: str, prefix: str) -> None:
     """Members' rows (created by the client, finished by the worker) hold the workflow
     id; a plain task's row holds none."""
     queue = f"wf-{uuid.uuid4().hex[:8]}"
