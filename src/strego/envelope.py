@@ -71,6 +71,7 @@ class TaskMessage:
     # The workflow this task belongs to (strego.workflows): its graph lives in Redis,
     # so the envelope carries only this id, whatever the fan-in.
     workflow_id: str | None = None
+    upstream_count: int = 0  # its direct dependencies in the workflow (0: none to read)
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -92,6 +93,7 @@ _OPTIONAL: tuple[tuple[str, str, Any], ...] = (
     ("failed_ms", "fa", None),
     ("result_ttl_s", "rt", None),
     ("workflow_id", "wf", None),
+    ("upstream_count", "un", 0),
 )
 
 
@@ -184,7 +186,7 @@ def _text(header: Mapping[str, Any], key: str) -> str:
 def _check_types(message: TaskMessage) -> None:
     if not isinstance(message.serializer, str):
         raise MalformedTaskError("serializer name must be a string")
-    for name in ("max_retry", "retry_count", "priority"):
+    for name in ("max_retry", "retry_count", "priority", "upstream_count"):
         value = getattr(message, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RETRY:
             raise MalformedTaskError(f"{name} must be an integer 0-{MAX_RETRY}")

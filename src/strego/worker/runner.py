@@ -154,7 +154,7 @@ class Runner:
         task = Task.received(message, payload, deadline)
         held: list[Awaitable[Any]] = []  # a timed-out sync handler's thread (middleware)
         try:
-            if message.workflow_id is not None and self._upstream is not None:
+            if message.upstream_count and self._upstream is not None:
                 # Read before the handler starts; a failure to read is a failed attempt.
                 upstream = await self._upstream(message)
                 task = Task.received(message, payload, deadline, self._decode_all(upstream))

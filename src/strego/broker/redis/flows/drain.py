@@ -119,32 +119,34 @@ class FlowDrainer:
         scripts = flow_scripts()
         keys = broker.keys(queue)
         opens: list[ScriptCall] = []
-        settles: list[tuple[str, str, ScriptCall]] = []
+        finished: dict[str, list[tuple[str, str]]] = {}  # workflow → (task id, letter)
         for _eid, fields in entries:
             wf = text(fields.get(b"w", b""))
             letter = text(fields.get(b"s", b""))
             if letter == "o":
                 opens.append(open_call(broker, text(fields.get(b"q", b"")), wf))
             elif letter in ("c", "d", "x"):
-                tid = text(fields.get(b"t", b""))
-                call: ScriptCall = (
-                    scripts.settle,
-                    [keys.flow(wf), keys.result(tid)],
-                    [tid, letter, self._done_ttl_ms],
-                )
-                settles.append((wf, letter, call))
-        replies = await broker.scripts.run_many(broker.redis, [c for _, _, c in settles])
+                finished.setdefault(wf, []).append((text(fields.get(b"t", b"")), letter))
+        settles: list[ScriptCall] = []
+        for wf, items in finished.items():
+            args: list[str | int] = [self._done_ttl_ms]
+            for tid, letter in items:
+                args += [tid, letter]
+            result_keys = [keys.result(tid) for tid, _ in items]
+            settles.append((scripts.settle, [keys.flow(wf), *result_keys], args))
+        replies = await broker.scripts.run_many(broker.redis, settles)
         arrivals: dict[tuple[str, str], list[Any]] = {}
-        for (wf, letter, _call), reply in zip(settles, replies, strict=True):
+        for (wf, items), reply in zip(finished.items(), replies, strict=True):
             if isinstance(reply, Exception):
                 raise reply
-            downstream, stored = reply[0], reply[1]
-            if not downstream:
-                continue
-            for tid, dep_queue, position in json.loads(text(downstream)):
-                arrivals.setdefault((dep_queue, wf), []).extend(
-                    [tid, position, letter, stored if letter == "c" else b""]
-                )
+            for n, (_tid, letter) in enumerate(items):
+                downstream, stored = reply[2 * n], reply[2 * n + 1]
+                if not downstream:
+                    continue
+                for dependent, dep_queue, position in json.loads(text(downstream)):
+                    arrivals.setdefault((dep_queue, wf), []).extend(
+                        [dependent, position, letter, stored if letter == "c" else b""]
+                    )
         calls = list(opens)
         for (dep_queue, wf), items in arrivals.items():
             dkeys = broker.keys(dep_queue)

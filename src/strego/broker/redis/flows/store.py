@@ -46,7 +46,9 @@ async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) 
             args: list[Any] = [PENDING_TTL_MS, n, len(members)]
             for i in members[start : start + _CHUNK]:
                 task = nodes[i].task
-                message = task.to_message().evolve(workflow_id=workflow_id)
+                message = task.to_message().evolve(
+                    workflow_id=workflow_id, upstream_count=len(nodes[i].deps)
+                )
                 edges = [[nodes[d.node].task.id, nodes[d.node].task.queue, d.position]
                          for d in down[i]]  # fmt: skip
                 args += [task.id, _spec(task, len(nodes[i].deps)),
