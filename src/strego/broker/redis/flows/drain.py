@@ -116,8 +116,6 @@ class FlowDrainer:
     ) -> None:
         """Apply entries of ``queue``'s outbox, then acknowledge and delete them."""
         broker = self._broker
-        scripts = flow_scripts()
-        keys = broker.keys(queue)
         opens: list[ScriptCall] = []
         finished: dict[str, list[tuple[str, str]]] = {}  # workflow → (task id, letter)
         for _eid, fields in entries:
@@ -127,18 +125,32 @@ class FlowDrainer:
                 opens.append(open_call(broker, text(fields.get(b"q", b"")), wf))
             elif letter in ("c", "d", "x"):
                 finished.setdefault(wf, []).append((text(fields.get(b"t", b"")), letter))
+        arrivals = await self._settle(queue, finished)
+        calls = opens + [self._arrive_call(q, wf, items) for (q, wf), items in arrivals.items()]
+        _raise_any(await broker.scripts.run_many(broker.redis, calls))
+        ids = [eid for eid, _ in entries]
+        pipe = broker.redis.pipeline(transaction=False)
+        pipe.xack(outbox, group, *ids)
+        pipe.xdel(outbox, *ids)
+        await pipe.execute()
+
+    async def _settle(
+        self, queue: str, finished: dict[str, list[tuple[str, str]]]
+    ) -> dict[tuple[str, str], list[Any]]:
+        """Settle finished members (one call per workflow); their arrivals, grouped by
+        (dependent's queue, workflow): dependent, position, letter, stored result."""
+        keys = self._broker.keys(queue)
         settles: list[ScriptCall] = []
         for wf, items in finished.items():
             args: list[str | int] = [self._done_ttl_ms]
             for tid, letter in items:
                 args += [tid, letter]
             result_keys = [keys.result(tid) for tid, _ in items]
-            settles.append((scripts.settle, [keys.flow(wf), *result_keys], args))
-        replies = await broker.scripts.run_many(broker.redis, settles)
+            settles.append((flow_scripts().settle, [keys.flow(wf), *result_keys], args))
+        replies = await self._broker.scripts.run_many(self._broker.redis, settles)
+        _raise_any(replies)
         arrivals: dict[tuple[str, str], list[Any]] = {}
         for (wf, items), reply in zip(finished.items(), replies, strict=True):
-            if isinstance(reply, Exception):
-                raise reply
             for n, (_tid, letter) in enumerate(items):
                 downstream, stored = reply[2 * n], reply[2 * n + 1]
                 if not downstream:
@@ -147,22 +159,21 @@ class FlowDrainer:
                     arrivals.setdefault((dep_queue, wf), []).extend(
                         [dependent, position, letter, stored if letter == "c" else b""]
                     )
-        calls = list(opens)
-        for (dep_queue, wf), items in arrivals.items():
-            dkeys = broker.keys(dep_queue)
-            calls.append((
-                scripts.arrive,
-                [*dkeys.layout(), dkeys.flow(wf)],
-                [dkeys.channel, broker.retention.keep_completed, *items],
-            ))  # fmt: skip
-        for reply in await broker.scripts.run_many(broker.redis, calls):
-            if isinstance(reply, Exception):
-                raise reply
-        ids = [eid for eid, _ in entries]
-        pipe = broker.redis.pipeline(transaction=False)
-        pipe.xack(outbox, group, *ids)
-        pipe.xdel(outbox, *ids)
-        await pipe.execute()
+        return arrivals
+
+    def _arrive_call(self, queue: str, workflow_id: str, items: list[Any]) -> ScriptCall:
+        keys = self._broker.keys(queue)
+        return (
+            flow_scripts().arrive,
+            [*keys.layout(), keys.flow(workflow_id)],
+            [keys.channel, self._broker.retention.keep_completed, *items],
+        )
+
+
+def _raise_any(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
 
 
 async def _ensure_group(broker: RedisBroker, outbox: str, group: str) -> None:
