@@ -205,3 +205,13 @@ def _spawn(cwd: Path, name: str, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_workflows(tmp_path: Path) -> None:
+    """Fan-out/fan-in: the chord's zip gets every thumbnail in order; a corrupt image
+    cancels zip and notify (upstream_failed); retrying it completes the flow."""
+    out = run_example("workflows.py", tmp_path)
+    assert "zip ready: 2 thumbnails, 4096 bytes" in out
+    assert "notify was cancelled (upstream_failed): a thumbnail failed" in out
+    assert "workflow state: failed; thumbnail=completed, zip=cancelled, notify=cancelled" in out
+    assert out.rstrip().endswith("after the retry: zip ready: 5 thumbnails, 10240 bytes")
