@@ -164,3 +164,21 @@ async def test_cancel_workflow_cancels_everything_unfinished(
     view = await inspector.workflow(info.id)
     assert view is not None and view.state == "cancelled"
     assert await inspector.workflow("wf_unknown") is None
+
+
+async def test_wide_fan_in_reaches_the_callback(
+    make_server: ServerFactory, client: strego.Client
+) -> None:
+    """A chord of 8 500 (past Lua's unpack limit): the callback gets every result."""
+
+    async def member(payload: int) -> int:
+        return payload
+
+    async def count(task: strego.Task) -> int:
+        assert task.upstream_results == list(range(8500))
+        return len(task.upstream_results)
+
+    await make_server({"member": member, "count": count}, concurrency=100)
+    flow = strego.chord([strego.Task("member", n) for n in range(8500)], strego.Task("count"))
+    info = await client.enqueue(flow)
+    assert await client.result(info.id, timeout=120) == 8500
