@@ -31,20 +31,31 @@ PENDING_TTL_MS = 7 * 86400 * 1000  # an unfinished workflow's graph lives at mos
 
 
 async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
-    scripts = flow_scripts()
+    """Phase 1, commit, then open the other queues (see the module docstring)."""
+    await put_parts(broker, graph, workflow_id)
+    others = await start_workflow(broker, graph, workflow_id)
+    await open_parts(broker, workflow_id, others)
+
+
+def _by_queue(graph: Graph) -> dict[str, list[int]]:
+    by_queue: dict[str, list[int]] = {}
+    for i, node in enumerate(graph.nodes):
+        by_queue.setdefault(node.task.queue, []).append(i)
+    return by_queue
+
+
+async def put_parts(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
+    """Phase 1: every queue's part of the graph, invisible until the commit."""
     nodes = graph.nodes
     down = graph.downstream()
-    by_queue: dict[str, list[int]] = {}
-    for i, node in enumerate(nodes):
-        by_queue.setdefault(node.task.queue, []).append(i)
-    home = nodes[graph.roots[0]].task.queue
+    by_queue = _by_queue(graph)
     await _register_queues(broker, list(by_queue))
     calls: list[ScriptCall] = []
     for queue, members in by_queue.items():
         flow_key = broker.keys(queue).flow(workflow_id)
-        for n, start in enumerate(range(0, len(members), _CHUNK), start=1):
+        for n, first in enumerate(range(0, len(members), _CHUNK), start=1):
             args: list[Any] = [PENDING_TTL_MS, n, len(members)]
-            for i in members[start : start + _CHUNK]:
+            for i in members[first : first + _CHUNK]:
                 task = nodes[i].task
                 message = task.to_message().evolve(
                     workflow_id=workflow_id, upstream_count=len(nodes[i].deps)
@@ -53,22 +64,33 @@ async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) 
                          for d in down[i]]  # fmt: skip
                 args += [task.id, _spec(task, len(nodes[i].deps)),
                          json.dumps(edges) if edges else "", encode(message)]  # fmt: skip
-            calls.append((scripts.put, [flow_key], args))
+            calls.append((flow_scripts().put, [flow_key], args))
     _raise_any(await broker.scripts.run_many(broker.redis, calls))
+
+
+async def start_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> list[str]:
+    """Phase 2, one atomic script in the home queue; returns the other queues."""
+    nodes = graph.nodes
+    home = nodes[graph.roots[0]].task.queue
     meta = {
         "ids": [[n.task.id, n.task.queue, n.task.type, n.deps] for n in nodes],
         "out": graph.output,
         "home": home,
     }
     keys = broker.keys(home)
-    others = [q for q in by_queue if q != home]
-    await broker.scripts.run_many(broker.redis, [(
-        scripts.start,
+    others = [q for q in _by_queue(graph) if q != home]
+    _raise_any(await broker.scripts.run_many(broker.redis, [(
+        flow_scripts().start,
         [*keys.layout(), keys.flow(workflow_id), keys.flow_outbox],
         [workflow_id, json.dumps(meta), keys.channel, *others],
-    )])  # fmt: skip
-    if others:
-        opens = [open_call(broker, q, workflow_id) for q in others]
+    )]))  # fmt: skip
+    return others
+
+
+async def open_parts(broker: RedisBroker, workflow_id: str, queues: list[str]) -> None:
+    """Open the other queues' parts now (the outbox would, later; idempotent)."""
+    if queues:
+        opens = [open_call(broker, q, workflow_id) for q in queues]
         _raise_any(await broker.scripts.run_many(broker.redis, opens))
 
 
