@@ -45,6 +45,13 @@ def small_flow() -> strego.workflows.Chain:
     )
 
 
+def start_producer(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.workflows.flow_producer"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def visible(broker: strego.RedisBroker) -> list[str]:
     """Stream entries and index records in the flow's queues (what workers and
     Client.result would see)."""
@@ -69,7 +76,7 @@ async def test_producer_dead_before_commit_leaves_nothing_visible(
     with pytest.raises(strego.TaskNotFoundError):
         await client.result("wf_crashed", timeout=0)
     for queue in QUEUES:
-        assert 0 < await broker.redis.pttl(broker.keys(queue).flow("wf_crashed"))
+        assert await broker.redis.pttl(broker.keys(queue).flow("wf_crashed")) > 0
     server = await make_server(handlers(), queues=list(QUEUES))
     await server.stop()  # a worker came and went: it found nothing to run or open
     assert await visible(broker) == []
@@ -104,10 +111,7 @@ async def test_producer_sigkilled_mid_enqueue(
     for round_ in range(5):
         for queue in QUEUES:  # each round starts from empty queues
             assert await visible(broker) == [], queue
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.workflows.flow_producer"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        proc = start_producer(env)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == b"enqueueing"
         if round_ == 0:
@@ -115,7 +119,7 @@ async def test_producer_sigkilled_mid_enqueue(
             proc.stdout.readline()
             took = time.monotonic() - began
         else:  # somewhere inside the enqueue (the commit comes near its end)
-            await asyncio.sleep(rng.uniform(0.3, 1.1) * took)  # noqa: ASYNC251 - crash point
+            await asyncio.sleep(rng.uniform(0.3, 1.1) * took)
             proc.send_signal(signal.SIGKILL)
         proc.wait()
         started = [
