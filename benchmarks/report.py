@@ -140,15 +140,17 @@ def latency_table(results: Results, workload: str, title: str) -> list[str]:
 
 def cpu_table(results: Results) -> list[str]:
     """Redis CPU microseconds per task, by phase, with the ratio to the ceiling's."""
-    lines = ["### Redis CPU per task (us; lower is better)", ""]
+    lines = ["### Redis and worker CPU per task (us; lower is better)", ""]
     lines += [
         "enqueue 1/await: the single-enqueue run; bulk enqueue + fetch/ack: the pre-fill "
         "and the processing phase of the concurrency-10 run (total = their sum, what one "
-        "task costs Redis end to end with batching); c100 and 2p: totals of those runs.",
+        "task costs Redis end to end with batching); c100 and 2p: totals of those runs. "
+        "Worker CPU: the worker processes' own CPU (every thread) from the first handler "
+        "start to the last handler end, over the tasks they ran.",
         "",
         "| system | enqueue 1/await | bulk enqueue | fetch + ack | total c10 | x ceiling "
-        "| total c100 | total 2p | calls/task in fetch + ack |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| total c100 | total 2p | worker CPU c10 | worker CPU 2p | calls/task in fetch + ack |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     ceiling = _metric(results, "processed_c10", "ceiling", "redis_cpu_us_per_task")
     for system in SYSTEMS:
@@ -165,7 +167,9 @@ def cpu_table(results: Results) -> list[str]:
         commands = (out.get("redis") or {}).get("process", {}).get("commands", {})
         calls = ", ".join(f"{name} {v['calls']:.2f}" for name, v in list(commands.items())[:6])
         cells = [_fmt(single, 1), _fmt(bulk, 1), _fmt(proc, 1), _fmt(total, 1), ratio]
-        cells += [_fmt(c100, 1), _fmt(two, 1), calls]
+        w10 = _metric(results, "processed_c10", system.name, "worker_cpu_us_per_task")
+        w2p = _metric(results, "processed_2p", system.name, "worker_cpu_us_per_task")
+        cells += [_fmt(c100, 1), _fmt(two, 1), _fmt(w10, 1), _fmt(w2p, 1), calls]
         lines.append(f"| {system.label} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -119,7 +119,11 @@ def processed(
         worker_cpus = set(cpus[1:])
     try:
         with Workers(ctx.adapter, name, ctx.redis.url, count=procs) as workers:
-            workers.start(concurrency, env={"BENCH_HANDLER": handler}, cpus=worker_cpus)
+            workers.start(
+                concurrency,
+                env={"BENCH_HANDLER": handler, "BENCH_PAYLOAD_BYTES": str(payload_bytes)},
+                cpus=worker_cpus,
+            )
             finished = workers.wait_processed(n, ctx.params.process_timeout_s)
             time.sleep(0.5)  # let the last acks land before reading memory
             done = ctx.redis.cpu_usage()

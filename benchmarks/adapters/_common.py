@@ -71,6 +71,10 @@ class Recorder:
         self.count = 0
         self.first_start: float | None = None
         self.last_done: float | None = None
+        # This process's CPU seconds (every thread) at the first start and the last done:
+        # the worker's own CPU per task, start-up excluded.
+        self.cpu_first: float | None = None
+        self.cpu_last: float | None = None
         self.lags: list[float] = []
 
     def start(self, ts: float) -> None:
@@ -78,6 +82,7 @@ class Recorder:
         with self._lock:
             if self.first_start is None:
                 self.first_start = now
+                self.cpu_first = time.process_time()
             if ts:
                 self.lags.append(now - ts)
 
@@ -86,6 +91,7 @@ class Recorder:
         with self._lock:
             self.count += 1
             self.last_done = now
+            self.cpu_last = time.process_time()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -94,6 +100,8 @@ class Recorder:
                 "count": self.count,
                 "first_start": self.first_start,
                 "last_done": self.last_done,
+                "cpu_first": self.cpu_first,
+                "cpu_last": self.cpu_last,
                 "lags": list(self.lags),
             }
 

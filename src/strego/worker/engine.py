@@ -30,7 +30,7 @@ from strego.broker.base import (
 from strego.errors import ConfigurationError
 from strego.events import TaskEvent
 from strego.outcome import Cancelled, Released
-from strego.store.base import TaskHistory
+from strego.store.base import NullHistory, TaskHistory
 from strego.task import TaskState
 from strego.worker.config import ServerConfig
 from strego.worker.leases import Lease, LeaseTable, Phase
@@ -69,6 +69,7 @@ class Engine:
         self.stats = stats
         self._broker = broker
         self._history = history
+        self._records_history = not isinstance(history, NullHistory)  # else skip the events
         self._timing = broker.timing
         self._queues = list(config.queues)
         self._executor = DaemonThreadPool(config.concurrency)
@@ -378,6 +379,8 @@ class Engine:
                     "worker": self._broker.consumer,
                 },
             )
+        if not self._records_history:
+            return
         self._history.record(
             TaskEvent(
                 task_id=task_id,
