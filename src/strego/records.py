@@ -44,6 +44,7 @@ class QueueInfo:
     dead_total: int
     cancelled: int
     oldest_pending_s: float | None  # age of the oldest waiting task: queue latency
+    rate_limited: int = 0  # tasks parked by a global limit (strego.limits), ever
 
     @property
     def size(self) -> int:

@@ -104,7 +104,12 @@ class Engine:
         self._upkeep = Upkeep(config, broker, self.leases, self.registration, self._clock, stats)
         # Global limits (issue 16): see worker/gate.py.
         self._gate = LimitGate(
-            broker, type_limits or {}, config.queue_limits, self._clock, self._wake.set
+            broker,
+            type_limits or {},
+            config.queue_limits,
+            self._clock,
+            self._wake.set,
+            config.concurrency,
         )
 
     @property

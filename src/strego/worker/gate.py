@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from strego.broker.base import Delivery, WorkerBroker
 from strego.broker.limiting import Slot
 from strego.envelope import TaskMessage
-from strego.limits import ConcurrencyLimit, Limit, limit_key
+from strego.limits import ConcurrencyLimit, Limit, RateLimit, limit_key
 from strego.outcome import Parked
 from strego.task import Task
 from strego.worker.leases import Lease
@@ -47,6 +47,7 @@ class LimitGate:
         queue_limits: Mapping[str, tuple[Limit, ...]],
         clock: Callable[[], float],
         wake: Callable[[], None],
+        broker_concurrency: int = 10,
     ) -> None:
         self._broker = broker
         self._type_limits = dict(type_limits)
@@ -57,6 +58,10 @@ class LimitGate:
         self._fetched: set[Lease] = set()  # its queue limits were applied by the fetch
         self._holds: dict[str, float] = {}  # queue → clock time its queue limit allows more
         self._releases: set[asyncio.Task[None]] = set()
+        # Tasks sitting out a short wait hold worker slots: at most half of them may,
+        # so one limited backlog cannot keep other tasks from being fetched.
+        self._waiting = 0
+        self._max_waiting = max(1, broker_concurrency // 2)
         self.local_wait_max_s = min(LOCAL_WAIT_MAX_S, broker.timing.claim_stale_after_s / 10)
 
     @property
@@ -131,7 +136,7 @@ class LimitGate:
                 return None
             limit, wait_s = refused
             await self.release(lease)  # never hold a slot while waiting for another
-            if wait_s > self.local_wait_max_s or lease.cancel_requested or lease.superseded:
+            if not self._sit_out(limit, wait_s) or lease.cancel_requested or lease.superseded:
                 delay = wait_s + random.uniform(0, _JITTER_S)
                 log.debug(
                     "task %s parked for %.3fs by limit %s",
@@ -141,7 +146,21 @@ class LimitGate:
                     extra={"task_id": message.id, "queue": delivery.queue},
                 )
                 return Parked(message.id, delivery.blob or b"", delay, limit.name)
-            await asyncio.sleep(wait_s)
+            self._waiting += 1
+            try:
+                await asyncio.sleep(wait_s)
+            finally:
+                self._waiting -= 1
+
+    def _sit_out(self, limit: Limit, wait_s: float) -> bool:
+        """Wait here rather than park? Only a rate limiter's wait is exact (its
+        booking); a concurrency limiter's is an estimate, so its tasks park and free
+        their worker slots for other work."""
+        return (
+            isinstance(limit, RateLimit)
+            and wait_s <= self.local_wait_max_s
+            and self._waiting < self._max_waiting
+        )
 
     async def _ask_all(
         self,
@@ -154,14 +173,31 @@ class LimitGate:
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
-            wait_s = await self._broker.limits.ask(
-                limit, scope, key, lease.delivery.queue, task_id, member
-            )
+            wait_s = await self._ask(lease, limit, scope, key, task_id, member)
             if wait_s > 0:
                 return limit, wait_s
             if isinstance(limit, ConcurrencyLimit):
                 held.append(Slot(limit, scope, key, member))
         return None
+
+    async def _ask(
+        self, lease: Lease, limit: Limit, scope: str | None, key: str, task_id: str, member: str
+    ) -> float:
+        """The limiter's answer; Redis errors are retried (asking is idempotent) until
+        it answers or the delivery is no longer ours. A limiter's keys deleted or
+        garbled meanwhile only reset its state."""
+        delay = 0.05
+        while True:
+            try:
+                return await self._broker.limits.ask(
+                    limit, scope, key, lease.delivery.queue, task_id, member
+                )
+            except Exception as exc:
+                if lease.superseded:
+                    raise
+                log.warning("limit %s could not be checked (%s); retrying", limit.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def release(self, lease: Lease) -> None:
         """Free the delivery's slots: its handler ended (any outcome) or it must wait.

@@ -149,6 +149,7 @@ class RedisAdmin:
             dead_total=stats.get("dead", 0),
             cancelled=stats.get("cancelled", 0),
             oldest_pending_s=oldest,
+            rate_limited=stats.get("rate_limited", 0),
         )
 
     async def pause(self, queue: str) -> None:
