@@ -238,3 +238,45 @@ async def test_limiter_keys_deleted_under_load_recover(
     assert len(set(done)) == 150
     queue = await strego.Inspector(broker).queue_info("default")
     assert queue.dead == 0
+
+
+async def test_inspector_limits_shows_use_parked_and_waits(
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """Inspector.limits(): each declared limiter with its limit, slots in use per key,
+    parked tasks and recent waits; a queue-wide limit names its queue."""
+    release = asyncio.Event()
+
+    async def export(payload: dict[str, str]) -> None:
+        await release.wait()
+
+    server = await make_server(
+        {}, start=False, queue_limits={"default": strego.RateLimit("q", 1000, burst=5)}
+    )
+    server.handle(
+        "export",
+        export,
+        limits=[strego.ConcurrencyLimit("tenant", 1, key=lambda t: t.payload["tenant"])],
+    )
+    await server.start()
+    await client.enqueue_many([strego.Task("export", {"tenant": "a"}) for _ in range(3)])
+    await client.enqueue(strego.Task("export", {"tenant": "b"}))
+
+    async def parked_two() -> bool:
+        found = {lim.name: lim for lim in await inspector.limits()}
+        tenant = found.get("tenant")
+        return tenant is not None and tenant.parked == 2 and tenant.in_use == 2
+
+    deadline = time.monotonic() + 10
+    while not await parked_two():
+        assert time.monotonic() < deadline, await inspector.limits()
+        await asyncio.sleep(0.05)
+    found = {lim.name: lim for lim in await inspector.limits()}
+    tenant, queue = found["tenant"], found["q"]
+    assert (tenant.kind, tenant.limit, tenant.keyed, tenant.queue) == ("concurrency", 1, True, None)
+    assert {k.key: (k.in_use, k.parked) for k in tenant.keys} == {"a": (1, 2), "b": (1, 0)}
+    assert tenant.held >= 2 and tenant.recent_waits and tenant.recent_waits[0].key == "a"
+    assert (queue.kind, queue.queue, queue.limit, queue.burst) == ("rate", "default", 1000, 5)
+    assert queue.granted >= 2
+    assert tenant.description == "1 at once" and queue.description == "1000 per 1s, burst 5"
+    release.set()
