@@ -84,7 +84,8 @@ def limits_lines(limits: list[LimitInfo], *, keys: bool = False) -> list[str]:
 
 
 def limit_to_json(limit: LimitInfo) -> dict[str, Any]:
-    return _jsonable(dataclasses.asdict(limit)) | {"description": limit.description}
+    found: dict[str, Any] = _jsonable(dataclasses.asdict(limit))
+    return found | {"description": limit.description}
 
 
 def _jsonable(value: Any) -> Any:
