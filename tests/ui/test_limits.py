@@ -29,7 +29,7 @@ async def busy_limits(
 
     server = strego.Server(
         broker,
-        **TEST_SERVER_DEFAULTS,  # type: ignore[arg-type]
+        **TEST_SERVER_DEFAULTS,
         queue_limits={"default": strego.RateLimit("ingest", 50, burst=10)},
     )
     server.handle(
