@@ -280,3 +280,62 @@ async def test_inspector_limits_shows_use_parked_and_waits(
     assert queue.granted >= 2
     assert tenant.description == "1 at once" and queue.description == "1000 per 1s, burst 5"
     release.set()
+
+
+async def test_a_long_handler_keeps_its_slot_past_claim_stale_after(
+    make_server: ServerFactory, client: strego.Client
+) -> None:
+    """A live worker renews its slots with its leases: a handler running for several
+    claim_stale_after periods keeps its slot; the next task starts only after it."""
+    spans: dict[str, list[float]] = {}
+
+    async def slow(payload: float, task: strego.Task) -> None:
+        spans[task.id] = [time.monotonic()]
+        await asyncio.sleep(payload)
+        spans[task.id].append(time.monotonic())
+
+    server = await make_server(
+        {},
+        start=False,
+        broker_options={"claim_stale_after": 0.4, "claim_check_interval": 0.1},
+    )
+    server.handle("slow", slow, limits=[strego.ConcurrencyLimit("one", 1)])
+    await server.start()
+    first = await client.enqueue(strego.Task("slow", 1.5))
+    await wait_until(lambda: first.id in spans)
+    second = await client.enqueue(strego.Task("slow", 0.0))
+    await wait_until(lambda: len(spans.get(second.id, [])) == 2, timeout=20)
+    assert spans[second.id][0] >= spans[first.id][1]  # never both at once
+
+
+async def test_cancel_while_held_back_finishes_it_cancelled(
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A task parked by a limit and then cancelled never runs: it ends cancelled."""
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def hold(task: strego.Task) -> None:
+        ran.append(task.id)
+        await release.wait()
+
+    server = await make_server({}, start=False)
+    server.handle("hold", hold, limits=[strego.ConcurrencyLimit("one", 1)])
+    await server.start()
+    first = await client.enqueue(strego.Task("hold"))
+    await wait_until(lambda: ran == [first.id])
+    second = await client.enqueue(strego.Task("hold"))
+
+    async def parked() -> bool:
+        record = await inspector.get_task(second.id)
+        return record is not None and record.state == "scheduled"
+
+    deadline = time.monotonic() + 10
+    while not await parked():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert await client.cancel(second.id)
+    release.set()
+    await asyncio.sleep(0.5)  # were it still queued, it would run now
+    record = await inspector.get_task(second.id)
+    assert record is not None and record.state == "cancelled" and ran == [first.id]
