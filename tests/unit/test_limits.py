@@ -34,14 +34,14 @@ def test_rate_limit_defaults_and_interval() -> None:
         lambda: strego.RateLimit("a b", 1),
         lambda: strego.RateLimit("api", 0),
         lambda: strego.RateLimit("api", True),
-        lambda: strego.RateLimit("api", 1.5),
+        lambda: strego.RateLimit("api", 1.5),  # type: ignore[arg-type]
         lambda: strego.RateLimit("api", 10, per=0),
         lambda: strego.RateLimit("api", 10, per=-1),
         lambda: strego.RateLimit("api", 10, burst=0),
         lambda: strego.RateLimit("api", 10_000_000),
-        lambda: strego.RateLimit("api", 10, key="tenant"),
+        lambda: strego.RateLimit("api", 10, key="tenant"),  # type: ignore[arg-type]
         lambda: strego.ConcurrencyLimit("pool", 0),
-        lambda: strego.ConcurrencyLimit("pool", 2, key=3),
+        lambda: strego.ConcurrencyLimit("pool", 2, key=3),  # type: ignore[arg-type]
         lambda: strego.ConcurrencyLimit(None, 2),  # type: ignore[arg-type]
     ],
 )
