@@ -49,8 +49,10 @@ class LimitBroker(Protocol):
         ``member``), else how many seconds to wait. Asking again for the same task or
         delivery is idempotent (a crash between asking and parking loses nothing)."""
 
-    async def release(self, slots: Sequence[Slot]) -> None:
-        """Free concurrency slots (every outcome of the task, whatever it was)."""
+    async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
+        """Free concurrency slots (every outcome of the task, whatever it was).
+        ``ran=False``: given back before the handler started (their hold time is not
+        a handler's, so it must not shorten the limiter's wait estimate)."""
 
     async def renew(self, slots: Sequence[Slot]) -> None:
         """Extend the leases of slots whose tasks still run here."""

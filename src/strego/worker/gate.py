@@ -135,7 +135,7 @@ class LimitGate:
             if refused is None:
                 return None
             limit, wait_s = refused
-            await self.release(lease)  # never hold a slot while waiting for another
+            await self.release(lease, ran=False)  # hold no slot while waiting for another
             if not self._sit_out(limit, wait_s) or lease.cancel_requested or lease.superseded:
                 delay = wait_s + random.uniform(0, _JITTER_S)
                 log.debug(
@@ -199,7 +199,7 @@ class LimitGate:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def release(self, lease: Lease) -> None:
+    async def release(self, lease: Lease, *, ran: bool = True) -> None:
         """Free the delivery's slots: its handler ended (any outcome) or it must wait.
         A failure is logged; the slots then free when their lease expires."""
         self._fetched.discard(lease)
@@ -207,7 +207,7 @@ class LimitGate:
         if not slots:
             return
         try:
-            await self._broker.limits.release(slots)
+            await self._broker.limits.release(slots, ran=ran)
         except Exception as exc:
             log.warning("could not release limit slots (%s); they expire on their own", exc)
         if any(slot.scope is not None for slot in slots):
@@ -219,7 +219,7 @@ class LimitGate:
         """:meth:`release` without waiting for it (the handler's slot frees now)."""
         if lease not in self._slots and lease not in self._fetched:
             return
-        task = asyncio.create_task(self.release(lease))
+        task = asyncio.create_task(self.release(lease, ran=lease.ran))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
 

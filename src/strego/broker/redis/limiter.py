@@ -78,8 +78,8 @@ class RedisLimiter:
             wait_ms = await scripts.limit_acquire(self._broker.redis, keys, args)
         return int(wait_ms) / 1000
 
-    async def release(self, slots: Sequence[Slot]) -> None:
-        await self._run(self._broker.scripts.limit_release, slots, [])
+    async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
+        await self._run(self._broker.scripts.limit_release, slots, [int(ran)])
 
     async def renew(self, slots: Sequence[Slot]) -> None:
         await self._run(self._broker.scripts.limit_renew, slots, [self._lease_ms])

@@ -28,14 +28,12 @@ if redis.call('ZCARD', holders) < limit then
   lim_expire(KEYS, 1, now, now + lease)
   return 0
 end
+-- Slots free about once per (mean hold / limit): book returns that far apart, so
+-- most find a free slot. A task whose booking came and found none full is booked
+-- again the same way (returning all at once, the overdue ones would only collide).
 local step = math.max(5, (lim_num(state, 'd') or 100) / limit)
-local at
-if booked then
-  at = now + step  -- overdue and still full: soon again, ahead of later bookings
-else
-  at = math.max(lim_num(state, 'b') or 0, now + step)
-  redis.call('HSET', state, 'b', lim_fmt(at + step))
-end
+local at = math.max(lim_num(state, 'b') or 0, now + step)
+redis.call('HSET', state, 'b', lim_fmt(at + step))
 redis.call('ZADD', parked, at, who)
 local wait = math.ceil(at - now)
 lim_note_wait(KEYS, 1, key, now, wait)
