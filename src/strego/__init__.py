@@ -21,6 +21,7 @@ from strego.errors import (
     TaskNotFoundError,
     TaskTimeoutError,
 )
+from strego.limits import ConcurrencyLimit, RateLimit
 from strego.middleware import Middleware
 from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
 from strego.task import Task, TaskInfo, TaskState
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BrokerUnavailableError",
     "Client",
+    "ConcurrencyLimit",
     "ConfigurationError",
     "DuplicateTaskError",
     "Inspector",
@@ -43,6 +45,7 @@ __all__ = [
     "Middleware",
     "MsgpackSerializer",
     "QueueInfo",
+    "RateLimit",
     "RawSerializer",
     "RedisBroker",
     "ResultTimeoutError",

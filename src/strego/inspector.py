@@ -21,6 +21,7 @@ from strego.paging import TaskPage
 from strego.records import (
     ClusterGauges,
     ConsumerInfo,
+    LimitInfo,
     QueueInfo,
     TaskRecord,
     ThroughputPoint,
@@ -30,7 +31,15 @@ from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
 from strego.task import TaskState
 
-__all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPoint", "WorkerInfo"]
+__all__ = [
+    "ConsumerInfo",
+    "Inspector",
+    "LimitInfo",
+    "QueueInfo",
+    "TaskRecord",
+    "ThroughputPoint",
+    "WorkerInfo",
+]
 
 
 class Inspector:
@@ -123,6 +132,11 @@ class Inspector:
 
     async def redis_info(self) -> dict[str, Any]:
         return await self._admin.redis_info()
+
+    async def limits(self) -> list[LimitInfo]:
+        """Every global limiter the workers declared (strego.RateLimit,
+        strego.ConcurrencyLimit): its limit, use now, parked tasks and recent waits."""
+        return await self._admin.limits()
 
     # -- actions ----------------------------------------------------------------
 

@@ -205,3 +205,17 @@ def _spawn(cwd: Path, name: str, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_limits(tmp_path: Path) -> None:
+    """Without limits the fake API refuses calls; with a RateLimit and a per-tenant
+    ConcurrencyLimit across two workers, every call succeeds and none is retried."""
+    out = run_example("limits.py", tmp_path)
+    refused = re.search(r"without limits: (\d+) of 20 calls got 429", out)
+    assert refused and int(refused.group(1)) > 0
+    assert "with limits: 30 of 30 calls succeeded, 0 got 429" in out
+    assert "retried: 0, dead: 0" in out
+    peak = re.search(r"at most (\d+) exports at once per tenant", out)
+    assert peak and 1 <= int(peak.group(1)) <= 2
+    rate = re.search(r"30 calls in [\d.]+s: ([\d.]+) a second", out)
+    assert rate and float(rate.group(1)) <= 5.0

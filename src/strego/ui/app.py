@@ -43,6 +43,7 @@ from strego.ui.routes import (
     auth_pages,
     forms,
     health,
+    limits,
     metrics,
     pages,
     task_pages,
@@ -98,6 +99,7 @@ def create_app(
         *api_actions.routes(),
         *health.routes(),
         *metrics.routes(),
+        *limits.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(
