@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from strego.broker.redis import RedisBroker
     from strego.client import Client, SyncClient
     from strego.inspector import Inspector, QueueInfo, TaskRecord, WorkerInfo
+    from strego.periodic import Periodic, PeriodicInfo
     from strego.worker import Server
 
 __version__ = "0.1.0"
@@ -42,6 +43,8 @@ __all__ = [
     "JsonSerializer",
     "Middleware",
     "MsgpackSerializer",
+    "Periodic",
+    "PeriodicInfo",
     "QueueInfo",
     "RawSerializer",
     "RedisBroker",
@@ -73,6 +76,8 @@ _LAZY = {
     "QueueInfo": "strego.inspector",
     "TaskRecord": "strego.inspector",
     "WorkerInfo": "strego.inspector",
+    "Periodic": "strego.periodic",
+    "PeriodicInfo": "strego.periodic",
 }
 
 

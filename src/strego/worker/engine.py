@@ -64,8 +64,10 @@ class Engine:
         runner_factory: Callable[[Executor], Runner],
         history: TaskHistory,
         stats: WorkerStats,
+        periodic: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
         self._config = config
+        self._periodic = periodic  # fires periodic schedules at scheduler wake-ups
         self.stats = stats
         self._broker = broker
         self._history = history
@@ -121,7 +123,9 @@ class Engine:
         self._loops = [
             asyncio.create_task(self._sink.run(), name="strego-outcomes"),
             asyncio.create_task(
-                run_scheduler(self._broker, self._queues, self._sooner, self._timing.block_s),
+                run_scheduler(
+                    self._broker, self._queues, self._sooner, self._timing.block_s, self._periodic
+                ),
                 name="strego-scheduler",
             ),
             *self._upkeep.loops(lambda: self._in_flight),

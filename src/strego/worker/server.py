@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any, TypeVar, overload
@@ -16,11 +16,13 @@ from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
 from strego.middleware import Middleware, process_hooks
+from strego.periodic.schedule import Periodic
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
+from strego.worker.periodic import PeriodicFirer, check_schedules
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
@@ -63,6 +65,7 @@ class Server:
         middleware: Iterable[Middleware] = (),
         metrics_port: int | None = None,
         health_port: int | None = None,
+        periodic: Iterable[Periodic] = (),
     ) -> None:
         # Kept as given, so reconfigure() validates a change exactly like construction.
         self._options: dict[str, Any] = dict(
@@ -92,6 +95,7 @@ class Server:
         self.handlers = HandlerRegistry()
         self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
+        self.periodic = check_schedules(periodic)
         self._engine: Engine | None = None
         self._probes: list[ProbeServer] = []
 
@@ -145,7 +149,14 @@ class Server:
             log.warning("server started with no handlers: every task will be dead-lettered")
         await self.history.start()
         stats = WorkerStats(list(self.config.queues), lambda t: self.handlers.get(t) is not None)
-        self._engine = Engine(self.config, self.broker, self._make_runner, self.history, stats)
+        self._engine = Engine(
+            self.config,
+            self.broker,
+            self._make_runner,
+            self.history,
+            stats,
+            periodic=self._periodic_firer(),
+        )
         try:
             await self._start_probes()  # first: /healthz says "starting" while Redis is away
             await self._engine.start()
@@ -162,6 +173,16 @@ class Server:
             self.config.concurrency,
             extra={"worker": self.broker.consumer},
         )
+
+    def _periodic_firer(self) -> Callable[[], Awaitable[float | None]] | None:
+        if not self.periodic:
+            return None
+        periodics = getattr(self.broker, "periodics", None)
+        if periodics is None:
+            raise ConfigurationError(
+                f"{type(self.broker).__name__} cannot run periodic tasks (no .periodics)"
+            )
+        return PeriodicFirer(periodics, self.periodic).run_due
 
     def _make_runner(self, executor: Executor) -> Runner:
         return Runner(
