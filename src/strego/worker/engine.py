@@ -36,6 +36,7 @@ from strego.worker.config import ServerConfig
 from strego.worker.leases import Lease, LeaseTable, Phase
 from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
+from strego.worker.periodic import PeriodicFirer
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
 from strego.worker.stats import WorkerStats
@@ -64,10 +65,10 @@ class Engine:
         runner_factory: Callable[[Executor], Runner],
         history: TaskHistory,
         stats: WorkerStats,
-        periodic: Callable[[], Awaitable[float | None]] | None = None,
+        periodic: PeriodicFirer | None = None,
     ) -> None:
         self._config = config
-        self._periodic = periodic  # fires periodic schedules at scheduler wake-ups
+        self._periodic = periodic  # declared at start, fired at scheduler wake-ups
         self.stats = stats
         self._broker = broker
         self._history = history
@@ -124,7 +125,11 @@ class Engine:
             asyncio.create_task(self._sink.run(), name="strego-outcomes"),
             asyncio.create_task(
                 run_scheduler(
-                    self._broker, self._queues, self._sooner, self._timing.block_s, self._periodic
+                    self._broker,
+                    self._queues,
+                    self._sooner,
+                    self._timing.block_s,
+                    self._periodic.run_due if self._periodic is not None else None,
                 ),
                 name="strego-scheduler",
             ),
@@ -160,6 +165,8 @@ class Engine:
                             self._broker.consumer,
                             extra={"queue": queue},
                         )
+                if self._periodic is not None:
+                    await self._periodic.declare()
                 self._upkeep.redis_answered_at = self._clock()
                 return
             except ConfigurationError:

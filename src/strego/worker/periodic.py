@@ -60,20 +60,26 @@ class PeriodicFirer:
         self._seen_at = -math.inf
         self._unreadable: set[str] = set()  # definitions already warned about
 
+    async def declare(self) -> None:
+        """Upsert this worker's schedules (at start; idempotent, the latest wins)."""
+        for queue, definitions in self._by_queue.items():
+            if queue in self._declared:
+                continue
+            changed = await self._periodics.declare(queue, definitions)
+            self._declared.add(queue)
+            log.info(
+                "declared %d periodic schedules (%d new or changed)",
+                len(definitions),
+                changed,
+                extra={"queue": queue},
+            )
+
     async def run_due(self) -> float | None:
         """Fire what is due; seconds until the next tick of a declared schedule."""
+        await self.declare()  # in case start-up was cut short after registering
         touch = self._clock() - self._seen_at >= SEEN_EVERY_S
         waits: list[float] = []
         for queue, definitions in self._by_queue.items():
-            if queue not in self._declared:
-                changed = await self._periodics.declare(queue, definitions)
-                self._declared.add(queue)
-                log.info(
-                    "declared %d periodic schedules (%d new or changed)",
-                    len(definitions),
-                    changed,
-                    extra={"queue": queue},
-                )
             report = await self._periodics.due(queue, list(definitions), touch=touch)
             waits.extend(await self._fire(queue, report))
         if touch:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any, TypeVar, overload
@@ -174,7 +174,7 @@ class Server:
             extra={"worker": self.broker.consumer},
         )
 
-    def _periodic_firer(self) -> Callable[[], Awaitable[float | None]] | None:
+    def _periodic_firer(self) -> PeriodicFirer | None:
         if not self.periodic:
             return None
         periodics = getattr(self.broker, "periodics", None)
@@ -182,7 +182,7 @@ class Server:
             raise ConfigurationError(
                 f"{type(self.broker).__name__} cannot run periodic tasks (no .periodics)"
             )
-        return PeriodicFirer(periodics, self.periodic).run_due
+        return PeriodicFirer(periodics, self.periodic)
 
     def _make_runner(self, executor: Executor) -> Runner:
         return Runner(
