@@ -10,7 +10,7 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,9 @@ KILL_EVERY_S = 5.0
 
 
 @pytest.fixture
-def workers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[tuple[list[object], Path]]:
+def workers(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> Iterator[tuple[Callable[[], subprocess.Popen[bytes]], Path]]:
     log = tmp_path / "runs.log"
     log.touch()
     env = {**os.environ, "STREGO_REDIS_URL": redis_url, "STREGO_PREFIX": prefix,
@@ -42,7 +44,7 @@ def workers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[tuple[list[
         procs.append(proc)
         return proc
 
-    yield [start, procs], log  # type: ignore[list-item]
+    yield start, log
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
@@ -51,12 +53,12 @@ def workers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[tuple[list[
 
 @pytest.mark.timeout(240)
 async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
-    workers: tuple[list[object], Path], broker: strego.RedisBroker
+    workers: tuple[Callable[[], subprocess.Popen[bytes]], Path], broker: strego.RedisBroker
 ) -> None:
     """4 workers, every=1, ~60 s, a random one SIGKILLed and restarted every 5 s:
     one task per tick (the enqueue counter equals the distinct ticks), no gap over 2 s."""
-    (start, procs), log = workers
-    live = [start() for _ in range(4)]  # type: ignore[operator]
+    start, log = workers
+    live = [start() for _ in range(4)]
     await wait_until(lambda: log.read_text().strip(), timeout=30)
     rng = random.Random(14)
     loop = asyncio.get_running_loop()
@@ -68,7 +70,7 @@ async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         kills += 1
-        live.append(start())  # type: ignore[operator]
+        live.append(start())
     for proc in live:  # graceful: what was fired gets run
         proc.send_signal(signal.SIGTERM)
     for proc in live:
@@ -76,7 +78,7 @@ async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
     stats = broker.keys("default").stats
     enqueued = int(await broker.redis.hget(stats, "enqueued") or 0)
     # Runs a kill cut off are reclaimed by the next worker; one more worker finishes them.
-    finisher = start()  # type: ignore[operator]
+    finisher = start()
     await wait_until(lambda: _ran_all(broker, enqueued), timeout=60)
     finisher.send_signal(signal.SIGTERM)
     ids = {line.split()[0] for line in log.read_text().splitlines()}
@@ -87,7 +89,6 @@ async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) <= 2000, f"gap of {max(gaps)} ms"
     assert all(t % 1000 == 0 for t in ticks)
-    del procs
 
 
 async def _ran_all(broker: strego.RedisBroker, enqueued: int) -> bool:
