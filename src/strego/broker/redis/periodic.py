@@ -130,10 +130,8 @@ class RedisPeriodics:
             pipe.hgetall(keys.periodic_seen)
             pipe.hgetall(keys.periodic_last)
             pipe.smembers(keys.periodic_paused)
-        pipe.time()
         replies = await pipe.execute()
-        seconds, micros = replies[-1]
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        now_ms = await self._now_ms()  # orphaned is judged on Redis' clock, as seen is
         found: list[tuple[str, str, str, dict[str, Any]]] = []
         for n, name in enumerate(queues):
             defs, nexts, seen, last, paused = replies[5 * n : 5 * n + 5]
@@ -155,6 +153,15 @@ class RedisPeriodics:
             _info(q, s, d, st, now_ms, runs)
             for (q, s, d, st), runs in zip(found, logs, strict=True)
         ]
+
+    async def _now_ms(self) -> int:
+        # TIME is keyless: on a cluster it goes to one node (their clocks agree closely
+        # enough for "seen a minute ago"), and it cannot ride in a cluster pipeline.
+        reply = await self._redis.time()
+        if isinstance(reply, dict):  # a client that asked several nodes
+            reply = next(iter(reply.values()))
+        seconds, micros = reply
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def _logs(self, pairs: Sequence[tuple[str, str]]) -> list[list[Any]]:
         if not pairs:
@@ -193,8 +200,7 @@ class RedisPeriodics:
         if stored is None:
             raise PeriodicNotFoundError(name, queue)
         definition = Definition.parse(name, queue, text(stored))
-        seconds, micros = await self._redis.time()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        now_ms = await self._now_ms()
         message = definition.message(f"periodic:{name}:manual-{new_task_id()}", now_ms)
         request = FireRequest(
             name=name,
