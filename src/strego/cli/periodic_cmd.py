@@ -42,7 +42,13 @@ def add_parsers(subparsers: Subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", title="actions")
     actions.required = True
-    listing = actions.add_parser("list", help="list schedules", parents=[redis])
+    listing = _action(
+        actions,
+        "list",
+        "list schedules: next run in each one's zone, last run, paused or orphaned",
+        "strego periodic list\nstrego periodic list --queue critical --json",
+        redis,
+    )
     listing.add_argument("--queue", help="only this queue's schedules")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=list_schedules)
@@ -52,10 +58,27 @@ def add_parsers(subparsers: Subparsers) -> None:
         ("trigger", "run a schedule's task now, outside the schedule", trigger),
         ("delete", "forget a schedule (its enqueued runs stay)", delete),
     ):
-        action = actions.add_parser(name, help=help_, parents=[redis])
+        example = (
+            f"strego periodic {name} reports:daily\nstrego periodic {name} hb --queue critical"
+        )
+        action = _action(actions, name, help_, example, redis)
         action.add_argument("name", help="the schedule's name (its task type unless named)")
         action.add_argument("--queue", default="default", help="its queue (default: default)")
         action.set_defaults(func=func)
+
+
+def _action(
+    actions: Subparsers, name: str, help_: str, examples: str, redis: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {line}" for line in examples.splitlines())
+    return actions.add_parser(
+        name,
+        help=help_,
+        description=help_[0].upper() + help_[1:] + ".",
+        epilog=f"examples:\n{lines}\n",
+        parents=[redis],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 async def list_schedules(args: argparse.Namespace) -> int:
