@@ -45,6 +45,7 @@ from strego.ui.routes import (
     health,
     metrics,
     pages,
+    periodic,
     task_pages,
 )
 from strego.ui.routes.common import app_url, html_page, json_response
@@ -98,6 +99,7 @@ def create_app(
         *api_actions.routes(),
         *health.routes(),
         *metrics.routes(),
+        *periodic.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(
