@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         f"x{result['ratio_p50']:.1f} / x{result['ratio_p99']:.1f})"
     )
     print(
-        f"memory after {mem['fires']} fires: the schedule's own keys {mem['schedule_keys_bytes']} B "
+        f"memory after {mem['fires']} fires: the schedule's own keys "
+        f"{mem['schedule_keys_bytes']} B "
         f"(log capped at {mem['log_entries']} runs); processed markers "
         f"{mem['processed_markers']} x ~{mem['marker_bytes']} B until processed_ttl; "
         f"used_memory grew {mem['used_memory_growth_bytes'] / 1024:.0f} KiB in all"
