@@ -226,7 +226,7 @@ async def test_processed_marker_refuses_a_tick_that_already_ran(
     async def once(task: strego.Task) -> None:
         done.append(task.id)
 
-    schedule = strego.Periodic("once", every=3600, name="o")
+    schedule = strego.Periodic("once", every=3600, name="o", max_lateness=7200)
     keys = broker.keys("default")
     await make_server({"once": once}, periodic=[schedule], keep_completed=0)
     await wait_until(lambda: stored_next(broker, "o"), timeout=10)
@@ -288,3 +288,27 @@ def test_server_refuses_duplicate_names_and_non_periodic(broker: strego.RedisBro
     strego.Server(
         broker, periodic=[strego.Periodic("a", every=1), strego.Periodic("a", every=1, queue="b")]
     )
+
+
+async def test_garbage_definition_is_listed_with_its_error_and_never_fired(
+    make_server: ServerFactory, broker: strego.RedisBroker, inspector: strego.Inspector
+) -> None:
+    """A declared definition someone broke in Redis, due long ago: listed with the
+    reason, never fired; the worker keeps firing its other schedules."""
+    done: list[str] = []
+
+    async def beat(task: strego.Task) -> None:
+        done.append(task.id)
+
+    keys = broker.keys("default")
+    await make_server(
+        {"beat": beat, "x": beat},
+        periodic=[strego.Periodic("beat", every=1), strego.Periodic("x", every=1)],
+    )
+    await broker.redis.hset(keys.periodic, "x", "{not json")
+    await broker.redis.zadd(keys.periodic_next, {"x": 1})  # due long ago
+    count = len(done)
+    await wait_until(lambda: len([i for i in done[count:] if "beat" in i]) >= 2, timeout=10)
+    infos = {i.name: i for i in await inspector.periodic()}
+    assert infos["x"].error is not None and "unreadable" in infos["x"].error
+    assert await stored_next(broker, "x") == 1  # never advanced: never fired

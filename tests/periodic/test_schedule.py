@@ -211,3 +211,10 @@ def test_plan_far_behind_is_bounded() -> None:
     ticks, next_ms, missed = run_plan(1_000, year_ms + 500, "all", max_catchup=3)
     assert ticks == [year_ms - 2_000, year_ms - 1_000, year_ms]
     assert next_ms == year_ms + 1_000 and missed > 0
+
+
+def test_periodic_not_found_is_a_strego_lookup_error() -> None:
+    """An unknown schedule name raises a StregoError that is also a LookupError."""
+    error = strego.errors.PeriodicNotFoundError("n", "q")
+    assert isinstance(error, strego.StregoError) and isinstance(error, LookupError)
+    assert (error.name, error.queue) == ("n", "q")

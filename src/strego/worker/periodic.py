@@ -84,7 +84,9 @@ class PeriodicFirer:
             waits.extend(await self._fire(queue, report))
         if touch:
             self._seen_at = self._clock()
-        return min(waits, default=None)
+        # Wake at least this often, whatever the broker's block: the seen marks are what
+        # keeps declared schedules from being listed as orphaned.
+        return min([*waits, SEEN_EVERY_S])
 
     async def _fire(self, queue: str, report: DueReport) -> list[float]:
         waits = [] if report.soonest_ms is None else [(report.soonest_ms - report.now_ms) / 1000]
