@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from strego.broker.redis import RedisBroker
     from strego.client import Client, SyncClient
     from strego.inspector import Inspector, QueueInfo, TaskRecord, WorkerInfo
+    from strego.periodic import Periodic, PeriodicInfo
     from strego.worker import Server
 
 __version__ = "0.1.0"
@@ -44,6 +45,8 @@ __all__ = [
     "JsonSerializer",
     "Middleware",
     "MsgpackSerializer",
+    "Periodic",
+    "PeriodicInfo",
     "QueueInfo",
     "RateLimit",
     "RawSerializer",
@@ -76,6 +79,8 @@ _LAZY = {
     "QueueInfo": "strego.inspector",
     "TaskRecord": "strego.inspector",
     "WorkerInfo": "strego.inspector",
+    "Periodic": "strego.periodic",
+    "PeriodicInfo": "strego.periodic",
 }
 
 

@@ -219,3 +219,14 @@ def test_limits(tmp_path: Path) -> None:
     assert peak and 1 <= int(peak.group(1)) <= 2
     rate = re.search(r"30 calls in [\d.]+s: ([\d.]+) a second", out)
     assert rate and float(rate.group(1)) <= 5.0
+
+
+def test_periodic(tmp_path: Path) -> None:
+    """Two workers share an every-second schedule: each tick runs once; DST ticks shown."""
+    out = run_example("periodic.py", tmp_path)
+    assert "report tick: Sun 29 Mar 03:00 CEST" in out  # 02:30 does not exist that day
+    assert "report tick: Sat 28 Mar 02:30 CET" in out
+    ran = re.findall(r"worker-[ab] ran (periodic:heartbeat-1s:\d+)", out)
+    assert len(ran) == 4 and len(set(ran)) == 4
+    assert "4 ticks, 4 distinct: each ran exactly once" in out
+    assert "schedule reports:daily: 30 2 * * * (Europe/Berlin), next" in out

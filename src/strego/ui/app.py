@@ -46,6 +46,7 @@ from strego.ui.routes import (
     limits,
     metrics,
     pages,
+    periodic,
     task_pages,
 )
 from strego.ui.routes.common import app_url, html_page, json_response
@@ -100,6 +101,7 @@ def create_app(
         *health.routes(),
         *metrics.routes(),
         *limits.routes(),
+        *periodic.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(

@@ -39,6 +39,7 @@ from strego.worker.gate import LimitGate
 from strego.worker.leases import Lease, LeaseTable, Phase
 from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
+from strego.worker.periodic import PeriodicFirer
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
 from strego.worker.stats import WorkerStats
@@ -68,8 +69,10 @@ class Engine:
         history: TaskHistory,
         stats: WorkerStats,
         type_limits: Mapping[str, tuple[Limit, ...]] | None = None,
+        periodic: PeriodicFirer | None = None,
     ) -> None:
         self._config = config
+        self._periodic = periodic  # declared at start, fired at scheduler wake-ups
         self.stats = stats
         self._broker = broker
         self._history = history
@@ -136,7 +139,13 @@ class Engine:
         self._loops = [
             asyncio.create_task(self._sink.run(), name="strego-outcomes"),
             asyncio.create_task(
-                run_scheduler(self._broker, self._queues, self._sooner, self._timing.block_s),
+                run_scheduler(
+                    self._broker,
+                    self._queues,
+                    self._sooner,
+                    self._timing.block_s,
+                    self._periodic.run_due if self._periodic is not None else None,
+                ),
                 name="strego-scheduler",
             ),
             *self._upkeep.loops(lambda: self._in_flight),
@@ -172,6 +181,8 @@ class Engine:
                             self._broker.consumer,
                             extra={"queue": queue},
                         )
+                if self._periodic is not None:
+                    await self._periodic.declare()
                 self._upkeep.redis_answered_at = self._clock()
                 return
             except ConfigurationError:

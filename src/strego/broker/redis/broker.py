@@ -47,6 +47,7 @@ from strego.broker.redis.connection import (
 )
 from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
 from strego.broker.redis.limiter import RedisLimiter, fetch_limit_args
+from strego.broker.redis.periodic import RedisPeriodics
 from strego.broker.redis.presence import Presence
 from strego.broker.redis.replies import is_no_group, is_wrong_group, recorded_group
 from strego.broker.redis.scripts import ScriptCall, Scripts
@@ -118,6 +119,7 @@ class RedisBroker:
         self._presence = Presence(self)
         self._waiter: ResultWaiter | None = None
         self.limits = RedisLimiter(self)  # global limits' state (issue 16)
+        self._periodics: RedisPeriodics | None = None
 
     # -- shared -----------------------------------------------------------------
 
@@ -153,6 +155,13 @@ class RedisBroker:
         if self._waiter is None:
             self._waiter = ResultWaiter(self)
         return self._waiter
+
+    @property
+    def periodics(self) -> RedisPeriodics:
+        """Periodic schedules of this broker's queues (see periodic.py)."""
+        if self._periodics is None:
+            self._periodics = RedisPeriodics(self)
+        return self._periodics
 
     async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
         return await self.results.wait(task_id, timeout_s)
