@@ -25,6 +25,7 @@ from strego.limits import ConcurrencyLimit, RateLimit
 from strego.middleware import Middleware
 from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
 from strego.task import Task, TaskInfo, TaskState
+from strego.workflows import WorkflowInfo, chain, chord, group
 
 if TYPE_CHECKING:
     from strego.broker.redis import RedisBroker
@@ -67,7 +68,11 @@ __all__ = [
     "TaskState",
     "TaskTimeoutError",
     "WorkerInfo",
+    "WorkflowInfo",
     "__version__",
+    "chain",
+    "chord",
+    "group",
 ]
 
 _LAZY = {

@@ -33,6 +33,7 @@ from strego.records import (
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
 from strego.task import TaskInfo, TaskState
+from strego.workflows.view import WorkflowView
 
 __all__ = [
     "ConsumerInfo",
@@ -64,6 +65,7 @@ class Inspector:
         self.store = store
         self._admin: QueueAdmin
         self._periodic_admin: PeriodicAdmin | None = None
+        self._broker = broker if isinstance(broker, RedisBroker) else None  # workflows
         if isinstance(broker, RedisBroker):
             self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
             self._periodic_admin = broker.periodics
@@ -118,6 +120,19 @@ class Inspector:
 
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         return await self._admin.get_task(task_id, queue)
+
+    async def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's graph with each task's state (None: unknown or expired)."""
+        return await self._workflows().read_workflow(workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        """Cancel every task of the workflow not finished yet; how many were cancelled."""
+        return await self._workflows().cancel_workflow(workflow_id)
+
+    def _workflows(self) -> RedisBroker:
+        if self._broker is None:
+            raise ConfigurationError("workflows need an Inspector built on a RedisBroker")
+        return self._broker
 
     async def workers(self) -> list[WorkerInfo]:
         return await self._admin.workers()

@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "strego.cli.history_cmd",
     "strego.cli.limits_cmd",
     "strego.cli.periodic_cmd",
+    "strego.cli.workflow_cmd",
 )
 
 

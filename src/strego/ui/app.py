@@ -48,6 +48,7 @@ from strego.ui.routes import (
     pages,
     periodic,
     task_pages,
+    workflow_pages,
 )
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
@@ -94,6 +95,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *pages.routes(),
         *task_pages.routes(),
+        *workflow_pages.routes(),
         *forms.routes(),
         *auth_pages.routes(),
         *api.routes(),

@@ -45,6 +45,7 @@ from strego.worker.selector import QueueSelector
 from strego.worker.stats import WorkerStats
 from strego.worker.threads import DaemonThreadPool
 from strego.worker.upkeep import Upkeep
+from strego.worker.workflows import workflow_loops
 
 __all__ = ["Engine", "Liveness", "cancel_and_wait"]
 
@@ -155,6 +156,7 @@ class Engine:
                 name="strego-reclaim-timer",
             ),
         ]
+        self._loops += workflow_loops(self._broker, self._queues, self._config.result_ttl_s)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="strego-fetch")
 
     async def _until_ready(self) -> None:

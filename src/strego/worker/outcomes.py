@@ -154,6 +154,7 @@ def _event(
         payload=outcome.message.payload if isinstance(outcome, Dead) and message is None else None,
         worker=worker,
         duration_ms=outcome.duration_s * 1000,
+        workflow_id=final.workflow_id if final else None,
         **_result_fields(outcome),
     )
 

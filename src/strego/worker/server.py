@@ -27,6 +27,7 @@ from strego.worker.periodic import PeriodicFirer, check_schedules
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
+from strego.worker.workflows import upstream_loader
 
 __all__ = ["Server"]
 
@@ -230,6 +231,7 @@ class Server:
             self.config.unknown_type_grace_s,
             process_hooks(self.config.middleware),
             ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
+            upstream_loader(self.broker),
         )
 
     @property

@@ -23,6 +23,7 @@ from strego.broker.base import (
     WorkerTiming,
 )
 from strego.broker.limiting import Held
+from strego.broker.redis import flows
 from strego.broker.redis.calls import (
     AckItem,
     ack_call,
@@ -59,9 +60,12 @@ from strego.broker.redis.topology import (
 )
 from strego.broker.redis.waiter import ResultWaiter
 from strego.durations import Duration
+from strego.envelope import TaskMessage
 from strego.errors import ConfigurationError
 from strego.outcome import Cancelled, Dead, Outcome, Parked, Retry, Succeeded
 from strego.results import Finished
+from strego.workflows.graph import Graph
+from strego.workflows.view import WorkflowView
 
 __all__ = ["RedisBroker"]
 
@@ -270,6 +274,32 @@ class RedisBroker:
             [task_id, group, keys.channel, self.retention.keep_completed],
         )
         return int(reply) > 0
+
+    # -- workflows (strego.workflows; the work is in flows/) ---------------------------
+
+    async def enqueue_workflow(self, graph: Graph, workflow_id: str) -> None:
+        await with_retries(
+            "enqueue workflow",
+            lambda: flows.enqueue_workflow(self, graph, workflow_id),
+            attempts=self.config.enqueue_attempts,
+        )
+
+    async def find_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        return await flows.find_workflow(self, workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        return await flows.cancel_workflow(self, workflow_id)
+
+    async def read_workflow(self, workflow_id: str) -> WorkflowView | None:
+        return await flows.read_workflow(self, workflow_id)
+
+    async def upstream_results(self, message: TaskMessage) -> list[bytes | None]:
+        if message.workflow_id is None:
+            return []
+        return await flows.upstream_results(self, message.queue, message.workflow_id, message.id)
+
+    def workflow_drainer(self, queues: Sequence[str], done_ttl_s: float) -> flows.FlowDrainer:
+        return flows.FlowDrainer(self, queues, done_ttl_s)
 
     # -- the queue's consumer group --------------------------------------------------
 

@@ -32,6 +32,14 @@ key                                holds
                                    channel their outcomes go out on (channels and keys
                                    are separate namespaces), so a script holding the key
                                    knows the channel
+``P:{q}:flow:<workflow id>``       hash: the part of a workflow's graph whose tasks
+                                   live in this queue (specs, held bodies, arrived
+                                   results); expires (see workflows/README in
+                                   docs/workflows.md)
+``P:{q}:flow:outbox``              stream: finishes of workflow members, written by
+                                   the outcome scripts, drained by the queue's workers
+                                   (a consumer group); entries deleted once applied.
+                                   Lua derives its name from the index key's
 ``P:{q}:group``                    the consumer group that serves the queue, recorded
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
@@ -171,6 +179,16 @@ class QueueKeys:
             self.periodic_paused,
         ]
         return [*fixed, *(self.periodic_log(n) for n in names)]
+
+    def flow(self, workflow_id: str) -> str:
+        """The part of workflow ``workflow_id`` that lives in this queue."""
+        return f"{self.tag}:flow:{workflow_id}"
+
+    @property
+    def flow_outbox(self) -> str:
+        """Finishes of workflow members to apply (``flow_done`` in lua/_lib.lua derives
+        this name from the index key: keep the two in step)."""
+        return f"{self.tag}:flow:outbox"
 
     def layout(self, hour: int | None = None) -> list[str]:
         """The keys of the scripts that take the whole queue, in the order of ``Q`` in
