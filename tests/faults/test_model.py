@@ -30,13 +30,13 @@ many more), ``STREGO_MODEL_STEPS`` (steps per example, default 20),
 ``STREGO_MODEL_SHRINK=1`` to let hypothesis shrink a failure (slow: every attempt
 starts real processes). ``STREGO_SOAK=1`` raises the defaults to 40 examples.
 
-Replaying a failure: hypothesis prints the failing steps as a program
-(``state = DeliveryModel(); state.enqueue(...); ...``) and a ``@reproduce_failure``
-line. Run the same random choices again with
-``pytest tests/faults/test_model.py --hypothesis-seed=<seed>`` (the seed printed at
-the start of the test) or paste the reproduce_failure decorator above
-``test_delivery_core_model``. The step sequence replays exactly; process timing does
-not, so a race may need a few runs (``STREGO_MODEL_EXAMPLES=1`` with that seed).
+Replaying a failure: the test prints ``model seed: N`` first, and on failure
+hypothesis prints the failing steps as a program (``state = DeliveryModel();
+state.kill(pick=1); ...``) and a ``@reproduce_failure(...)`` line. Run the same random
+choices again with ``STREGO_MODEL_SEED=N`` (and the same ``STREGO_MODEL_EXAMPLES`` /
+``STREGO_MODEL_STEPS``), or put the reproduce_failure decorator on ``DeliveryModel``
+to run just the failing example. The steps replay exactly; process timing does not, so
+a race may need a few runs.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import asyncio
 import dataclasses
 import math
 import os
+import random
 import shutil
 import signal
 import tempfile
@@ -53,7 +54,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -78,6 +79,7 @@ SOAK = os.environ.get("STREGO_SOAK") == "1"
 EXAMPLES = int(os.environ.get("STREGO_MODEL_EXAMPLES", "40" if SOAK else "3"))
 STEPS = int(os.environ.get("STREGO_MODEL_STEPS", "30" if SOAK else "20"))
 SHRINK = os.environ.get("STREGO_MODEL_SHRINK") == "1"
+SEED = os.environ.get("STREGO_MODEL_SEED")
 
 GROUP = "faults"
 QUEUE = "default"
@@ -478,8 +480,10 @@ class DeliveryModel(RuleBasedStateMachine):
 def test_delivery_core_model() -> None:
     """Random interleavings of enqueue, finish, fail, SIGKILL, SIGSTOP past the lease,
     reclaim, cancel, cleanup, shutdown and Redis restarts: every invariant holds."""
+    chosen = int(SEED) if SEED else random.randrange(1 << 32)
+    print(f"model seed: {chosen} (replay: STREGO_MODEL_SEED={chosen})")
     run_state_machine_as_test(
-        DeliveryModel,
+        seed(chosen)(DeliveryModel),
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,

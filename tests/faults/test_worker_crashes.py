@@ -113,7 +113,7 @@ async def kill_and_restart(fleet: Fleet, rng: random.Random, ledger: KillLedger)
     return kills
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(270 + KILL_FOR_S)
 async def test_sigkill_under_load_loses_nothing(
     fleet: Fleet, fault_redis: EmbeddedRedis, prefix: str
 ) -> None:
