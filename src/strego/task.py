@@ -77,6 +77,8 @@ def validate_queue_name(queue: object) -> str:
 
 
 def _has_forbidden_character(text: str) -> bool:
+    if text.isascii():  # the common case, without a category lookup per character
+        return not text.isprintable()  # ASCII's only forbidden ones are controls (Cc)
     return any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text)
 
 

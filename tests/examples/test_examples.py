@@ -207,6 +207,31 @@ def _spawn(cwd: Path, name: str, port: int) -> subprocess.Popen[str]:
     )
 
 
+def test_limits(tmp_path: Path) -> None:
+    """Without limits the fake API refuses calls; with a RateLimit and a per-tenant
+    ConcurrencyLimit across two workers, every call succeeds and none is retried."""
+    out = run_example("limits.py", tmp_path)
+    refused = re.search(r"without limits: (\d+) of 20 calls got 429", out)
+    assert refused and int(refused.group(1)) > 0
+    assert "with limits: 30 of 30 calls succeeded, 0 got 429" in out
+    assert "retried: 0, dead: 0" in out
+    peak = re.search(r"at most (\d+) exports at once per tenant", out)
+    assert peak and 1 <= int(peak.group(1)) <= 2
+    rate = re.search(r"30 calls in [\d.]+s: ([\d.]+) a second", out)
+    assert rate and float(rate.group(1)) <= 5.0
+
+
+def test_periodic(tmp_path: Path) -> None:
+    """Two workers share an every-second schedule: each tick runs once; DST ticks shown."""
+    out = run_example("periodic.py", tmp_path)
+    assert "report tick: Sun 29 Mar 03:00 CEST" in out  # 02:30 does not exist that day
+    assert "report tick: Sat 28 Mar 02:30 CET" in out
+    ran = re.findall(r"worker-[ab] ran (periodic:heartbeat-1s:\d+)", out)
+    assert len(ran) == 4 and len(set(ran)) == 4
+    assert "4 ticks, 4 distinct: each ran exactly once" in out
+    assert "schedule reports:daily: 30 2 * * * (Europe/Berlin), next" in out
+
+
 def test_workflows(tmp_path: Path) -> None:
     """Fan-out/fan-in: the chord's zip gets every thumbnail in order; a corrupt image
     cancels zip and notify (upstream_failed); retrying it completes the flow."""

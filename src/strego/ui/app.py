@@ -43,8 +43,10 @@ from strego.ui.routes import (
     auth_pages,
     forms,
     health,
+    limits,
     metrics,
     pages,
+    periodic,
     task_pages,
     workflow_pages,
 )
@@ -100,6 +102,8 @@ def create_app(
         *api_actions.routes(),
         *health.routes(),
         *metrics.routes(),
+        *limits.routes(),
+        *periodic.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(

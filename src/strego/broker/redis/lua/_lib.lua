@@ -112,9 +112,10 @@ local function finish(index, bodies, finished, tid, band, state, blob, now, work
   redis.call('HSET', bodies, tid, blob)
   redis.call('HSET', index, tid, table.concat(
     {state, band, now, started or '', due or '', worker or ''}, '|'))
-  redis.call('LPUSH', finished, tid)
-  while redis.call('LLEN', finished) > keep do
+  local length = redis.call('LPUSH', finished, tid)  -- its new length: no LLEN per turn
+  while length > keep do
     local old = redis.call('RPOP', finished)
+    length = length - 1
     local rec = redis.call('HGET', index, old)
     if rec then
       local st = string.sub(rec, 1, 1)
