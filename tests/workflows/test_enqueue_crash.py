@@ -91,8 +91,7 @@ async def test_producer_dead_after_commit_leaves_a_runnable_flow(
     home queue open them from its outbox and the flow completes."""
     graph = compile_flow(small_flow())
     await put_parts(broker, graph, "wf_half")
-    others = await start_workflow(broker, graph, "wf_half")
-    assert sorted(others) == ["fb", "fc"]
+    await start_workflow(broker, graph, "wf_half")
     await make_server(handlers(), queues=list(QUEUES))
     assert await client.result("wf_half", timeout=30) == 36
 

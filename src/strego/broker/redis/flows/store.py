@@ -32,9 +32,9 @@ PENDING_TTL_MS = 7 * 86400 * 1000  # an unfinished workflow's graph lives at mos
 
 async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
     """Phase 1, commit, then open the other queues (see the module docstring)."""
-    await put_parts(broker, graph, workflow_id)
-    others = await start_workflow(broker, graph, workflow_id)
-    await open_parts(broker, workflow_id, others)
+    chunks = await put_parts(broker, graph, workflow_id)
+    await start_workflow(broker, graph, workflow_id)
+    await open_parts(broker, workflow_id, chunks, home=_home(graph))
 
 
 def _by_queue(graph: Graph) -> dict[str, list[int]]:
@@ -44,16 +44,23 @@ def _by_queue(graph: Graph) -> dict[str, list[int]]:
     return by_queue
 
 
-async def put_parts(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
-    """Phase 1: every queue's part of the graph, invisible until the commit."""
+def _home(graph: Graph) -> str:
+    return graph.nodes[graph.roots[0]].task.queue
+
+
+async def put_parts(broker: RedisBroker, graph: Graph, workflow_id: str) -> dict[str, int]:
+    """Phase 1: every queue's part of the graph, invisible until the commit; returns
+    how many chunks each queue's part has."""
     nodes = graph.nodes
     down = graph.downstream()
     by_queue = _by_queue(graph)
     await _register_queues(broker, list(by_queue))
     calls: list[ScriptCall] = []
+    chunks: dict[str, int] = {}
     for queue, members in by_queue.items():
         flow_key = broker.keys(queue).flow(workflow_id)
         for n, first in enumerate(range(0, len(members), _CHUNK), start=1):
+            chunks[queue] = n
             args: list[Any] = [PENDING_TTL_MS, n, len(members)]
             for i in members[first : first + _CHUNK]:
                 task = nodes[i].task
@@ -66,37 +73,45 @@ async def put_parts(broker: RedisBroker, graph: Graph, workflow_id: str) -> None
                          json.dumps(edges) if edges else "", encode(message)]  # fmt: skip
             calls.append((flow_scripts().put, [flow_key], args))
     _raise_any(await broker.scripts.run_many(broker.redis, calls))
+    return chunks
 
 
-async def start_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> list[str]:
-    """Phase 2, one atomic script in the home queue; returns the other queues."""
+async def start_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
+    """Phase 2, one atomic script in the home queue (it opens its first chunk)."""
     nodes = graph.nodes
-    home = nodes[graph.roots[0]].task.queue
+    home = _home(graph)
     meta = {
         "ids": [[n.task.id, n.task.queue, n.task.type, n.deps] for n in nodes],
         "out": graph.output,
         "home": home,
     }
     keys = broker.keys(home)
-    others = [q for q in _by_queue(graph) if q != home]
     _raise_any(await broker.scripts.run_many(broker.redis, [(
         flow_scripts().start,
         [*keys.layout(), keys.flow(workflow_id), keys.flow_outbox],
-        [workflow_id, json.dumps(meta), keys.channel, *others],
+        [workflow_id, json.dumps(meta), keys.channel, *_by_queue(graph)],
     )]))  # fmt: skip
-    return others
 
 
-async def open_parts(broker: RedisBroker, workflow_id: str, queues: list[str]) -> None:
-    """Open the other queues' parts now (the outbox would, later; idempotent)."""
-    if queues:
-        opens = [open_call(broker, q, workflow_id) for q in queues]
+async def open_parts(
+    broker: RedisBroker, workflow_id: str, chunks: dict[str, int], *, home: str
+) -> None:
+    """Open every part now, chunk by chunk (one pipeline; workers interleave between
+    the scripts and start on the first tasks). The outbox would, later; idempotent."""
+    opens = [
+        open_call(broker, queue, workflow_id, k)
+        for queue, count in chunks.items()
+        for k in range(1, count + 1)
+        if not (queue == home and k == 1)  # opened by flow_start
+    ]
+    if opens:
         _raise_any(await broker.scripts.run_many(broker.redis, opens))
 
 
-def open_call(broker: RedisBroker, queue: str, workflow_id: str) -> ScriptCall:
+def open_call(broker: RedisBroker, queue: str, workflow_id: str, chunk: int = 0) -> ScriptCall:
+    """Open chunk ``chunk`` of the queue's part (0: every chunk)."""
     keys = broker.keys(queue)
-    return (flow_scripts().open, [*keys.layout(), keys.flow(workflow_id)], [keys.channel])
+    return (flow_scripts().open, [*keys.layout(), keys.flow(workflow_id)], [keys.channel, chunk])
 
 
 def _spec(task: Any, need: int) -> str:
