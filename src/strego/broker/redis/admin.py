@@ -542,6 +542,7 @@ class RedisAdmin:
             keys.idle,
             keys.sync,
             keys.group,
+            keys.flow_outbox,  # (workflows' graph parts expire on their own)
             *await self._broker.periodics.keys_of(queue),
         ]
         # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
