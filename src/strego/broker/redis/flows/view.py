@@ -38,31 +38,47 @@ async def read_workflow(broker: RedisBroker, workflow_id: str) -> WorkflowView |
         keys = broker.keys(queue)
         pipe.hget(keys.index, task_id)
         pipe.hexists(keys.flow(workflow_id), f"ok:{task_id}")
-        pipe.hget(keys.bodies, task_id)
     for queue in queues:
         pipe.hexists(broker.keys(queue).flow(workflow_id), "cancel")
     replies = await pipe.execute()
-    tasks: list[WorkflowTask] = []
-    for n, (task_id, queue, task_type, deps) in enumerate(ids):
-        record, ok, body = replies[3 * n : 3 * n + 3]
+    states: list[str] = []
+    for n in range(len(ids)):
+        record, ok = replies[2 * n : 2 * n + 2]
         letter = text(record)[:1] if record is not None else ""
         state = _STATES.get(letter, "completed" if ok else "expired")
-        if state == "pending" and ok:  # an index record trimmed and reused: trust ok
-            state = "completed"
-        tasks.append(
-            WorkflowTask(
-                id=task_id,
-                type=task_type,
-                queue=queue,
-                state=state,
-                deps=[ids[d][0] for d in deps],
-                reason=_reason(body) if state in ("dead", "cancelled") else None,
-            )
+        states.append("completed" if state == "pending" and ok else state)
+    reasons = await _reasons(broker, ids, states)
+    tasks = [
+        WorkflowTask(
+            id=task_id,
+            type=task_type,
+            queue=queue,
+            state=state,
+            deps=[ids[d][0] for d in deps],
+            reason=reasons.get(n),
         )
-    cancelled = any(replies[3 * len(ids) :])
+        for n, ((task_id, queue, task_type, deps), state) in enumerate(
+            zip(ids, states, strict=True)
+        )
+    ]
+    cancelled = any(replies[2 * len(ids) :])
     return WorkflowView(
         id=workflow_id, state=overall([t.state for t in tasks], cancelled), tasks=tasks
     )
+
+
+async def _reasons(
+    broker: RedisBroker, ids: list[list[Any]], states: list[str]
+) -> dict[int, str | None]:
+    """Why the dead and cancelled tasks ended (their bodies' headers), read only for
+    them: a body may be large."""
+    failed = [n for n, state in enumerate(states) if state in ("dead", "cancelled")]
+    if not failed:
+        return {}
+    pipe = broker.redis.pipeline(transaction=False)
+    for n in failed:
+        pipe.hget(broker.keys(ids[n][1]).bodies, ids[n][0])
+    return {n: _reason(body) for n, body in zip(failed, await pipe.execute(), strict=True)}
 
 
 def _reason(body: bytes | None) -> str | None:
