@@ -65,8 +65,9 @@ async def drain(server: Server, *, timeout: float = 10.0) -> None:
 
     Drained means, in every queue of the server: nothing waiting, nothing running,
     no scheduled task already due, no retry due before the timeout (a task that
-    fails and retries in a moment is followed to its end), and every outcome
-    written to Redis. Tasks scheduled for later stay scheduled.
+    fails and retries in a moment is followed to its end), no workflow record left
+    to apply (a released dependent is followed too), and every outcome written to
+    Redis. Tasks scheduled for later stay scheduled.
 
     Starts the server if it is not running, and then stops it before returning;
     a server that was already running is left running. Raises ``TimeoutError``
@@ -115,7 +116,8 @@ async def _work_left(server: Server, broker: RedisBroker, horizon_s: float) -> l
             pipe.xpending(stream, broker.group)
         pipe.zcount(keys.scheduled, "-inf", now_ms)
         pipe.zcount(keys.retry, "-inf", now_ms + int(horizon_s * 1000))
-        *streams, due, retries = await pipe.execute()
+        pipe.xlen(keys.flow_outbox)  # workflow finishes not applied yet (deleted once they are)
+        *streams, due, retries, flow_records = await pipe.execute()
         in_streams = sum(streams[0::2])
         active = sum(int(summary["pending"]) for summary in streams[1::2])
         counts = {
@@ -123,6 +125,7 @@ async def _work_left(server: Server, broker: RedisBroker, horizon_s: float) -> l
             "active": active,
             "due": due,
             "retry": retries,
+            "workflow records": flow_records,
         }
         busy = [f"{n} {what}" for what, n in counts.items() if n]
         if busy:

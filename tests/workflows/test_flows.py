@@ -201,3 +201,23 @@ async def test_enqueue_many_takes_flows_among_tasks(
     assert await client.result(out[1].id, timeout=30) == 5
     assert isinstance(out[2], strego.TaskInfo)
     assert await client.result(out[2].id, timeout=30) == 4
+
+
+async def test_testing_drain_follows_a_workflow_to_its_end(
+    redis_url: str, prefix: str, client: strego.Client
+) -> None:
+    """strego.testing.drain returns only once the whole chain ran (released steps too)."""
+    from strego.testing import drain
+
+    ran: list[int] = []
+    broker = strego.RedisBroker(redis_url, prefix=prefix, group="tests")
+    server = strego.Server(broker)
+
+    @server.handle("step")
+    async def step(n: int) -> None:
+        ran.append(n)
+
+    await client.enqueue(strego.chain(*(strego.Task("step", n) for n in range(4))))
+    await drain(server, timeout=30)
+    assert ran == [0, 1, 2, 3]
+    await broker.aclose()
