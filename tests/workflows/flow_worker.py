@@ -29,12 +29,13 @@ def build() -> strego.Server:
         claim_check_interval=0.3,
     )
     server = strego.Server(
-        broker, concurrency=8, shutdown_timeout=5, retry_base=0.02, retry_max=0.1
+        broker, concurrency=4, shutdown_timeout=5, retry_base=0.02, retry_max=0.1
     )
 
     @server.handle("member")
     async def member(payload: int) -> int:
-        await asyncio.sleep(random.uniform(0.005, 0.05))
+        # Slow enough that the flow spans several kills, even on a quiet machine.
+        await asyncio.sleep(random.uniform(0.05, 0.25))
         return payload
 
     @server.handle("callback")
