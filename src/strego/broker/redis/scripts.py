@@ -62,8 +62,10 @@ class Scripts:
         )  # fmt: skip
         loaded = {name: Script(name, lib + _read(name)) for name in names}
         # Global limits (issue 16): the fetch script checks queue-wide limits itself.
-        limits_lib = lib + _read("_limits")
-        for name in ("fetch", "limit_rate", "limit_acquire", "limit_release", "limit_renew"):
+        # The limit_* scripts need only _limits.lua: every µs counts on the hot path.
+        limits_lib = _read("_limits")
+        loaded["fetch"] = Script("fetch", lib + limits_lib + _read("fetch"))
+        for name in ("limit_rate", "limit_acquire", "limit_release", "limit_renew"):
             loaded[name] = Script(name, limits_lib + _read(name))
         loaded["park"] = Script("park", lib + _read("park"))
         self.limit_rate = loaded["limit_rate"]
