@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from strego.broker.limiting import Slot
+from strego.broker.limiting import Slot, Verdict
 from strego.broker.redis.keys import LimitKeys
 from strego.broker.redis.scripts import Script, ScriptCall
 from strego.limits import ConcurrencyLimit, Limit, RateLimit
@@ -78,20 +78,35 @@ class RedisLimiter:
             await redis.sadd(LimitKeys.declared(self._prefix), *declared)
 
     async def ask(
-        self, limit: Limit, scope: str | None, key: str, queue: str, task_id: str, member: str
-    ) -> float:
+        self,
+        limit: Limit,
+        scope: str | None,
+        key: str,
+        queue: str,
+        task_id: str,
+        member: str,
+        *,
+        max_wait_s: float = 0.0,
+    ) -> Verdict:
         scripts = self._broker.scripts
         keys = tuple(self.keys(limit, scope).per_key(key))
         booking = f"{queue}|{task_id}"
         if isinstance(limit, RateLimit):
             interval = limit.interval_ms
-            head: tuple[Arg, ...] = (f"{interval:.6f}", f"{interval * (limit.burst - 1):.6f}", key)
-            wait_us = await self._request(scripts.limit_rate, keys, head, (booking,), True)
+            head: tuple[Arg, ...] = (
+                f"{interval:.6f}",
+                f"{interval * (limit.burst - 1):.6f}",
+                key,
+                f"{max_wait_s * 1000:.3f}",
+            )
+            items: tuple[Arg, ...] = (booking, int(max_wait_s > 0))
+            us = int(await self._request(scripts.limit_rate, keys, head, items, True))
         else:
             head = (limit.limit, self._lease_ms, key)
             items = (member, booking)
-            wait_us = await self._request(scripts.limit_acquire, keys, head, items, True)
-        return int(wait_us) / 1e6
+            us = int(await self._request(scripts.limit_acquire, keys, head, items, True))
+        # The scripts answer 0 (now), > 0 (reserved: start then), < 0 (come back then).
+        return Verdict(abs(us) / 1e6, reserved=us > 0)
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         await self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))

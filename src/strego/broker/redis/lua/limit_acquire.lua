@@ -6,7 +6,7 @@
 -- ARGV: 1 limit  2 lease ms  3 limiter key, then per task 2 values: member
 --       ('<queue>|<entry id>|<delivery count>'), booking member ('<queue>|<task id>')
 -- Returns per task 0 when its slot is held (already held by this very delivery:
--- renewed, a no-op), else its wait in microseconds.
+-- renewed, a no-op), else minus the microseconds after which it should ask again.
 local now = lim_now()
 local limit, lease, key = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local state, holders, acquired, parked = KEYS[LK.state], KEYS[LK.holders],
@@ -24,7 +24,7 @@ for i = 4, #ARGV, 2 do
     redis.call('ZADD', holders, now + lease, member)
     out[#out + 1] = 0
   elseif booked and booked > now then
-    out[#out + 1] = lim_us(booked - now)
+    out[#out + 1] = -lim_us(booked - now)
   elseif held < limit then
     redis.call('ZADD', holders, now + lease, member)
     redis.call('HSET', acquired, member, lim_fmt(now))
@@ -44,7 +44,7 @@ for i = 4, #ARGV, 2 do
     book = at + step
     redis.call('ZADD', parked, at, who)
     lim_note_wait(KEYS, 1, key, now, at - now)
-    out[#out + 1] = lim_us(at - now)
+    out[#out + 1] = -lim_us(at - now)
   end
 end
 if granted > 0 then
