@@ -30,6 +30,7 @@ __all__ = ["LimitGate"]
 log = logging.getLogger("strego")
 
 LOCAL_WAIT_MAX_S = 0.5  # shorter waits are sat out holding the task; longer ones park
+_TINY_WAIT_S = 0.005  # reserved waits this short are sat out even when many wait
 _JITTER_S = 0.02  # added to a park: tasks told the same time do not return in lockstep
 
 
@@ -169,14 +170,15 @@ class LimitGate:
             # A rate limiter may reserve a start a little ahead, for a task that can
             # wait here: at most half the worker's slots wait, so one limited backlog
             # never keeps other tasks from being fetched.
-            may_wait = isinstance(limit, RateLimit) and self._waiting < self._max_waiting
-            if may_wait:
-                self._waiting += 1  # taken before asking: concurrent asks see it
-                tokens.append(None)
-            verdict = await self._ask(
-                lease, limit, scope, key, task_id, member,
-                self.local_wait_max_s if may_wait else 0.0,
-            )  # fmt: skip
+            # (A wait of a few milliseconds is always sat out: parking would cost more.)
+            max_wait_s = 0.0
+            if isinstance(limit, RateLimit):
+                max_wait_s = _TINY_WAIT_S
+                if self._waiting < self._max_waiting:
+                    self._waiting += 1  # taken before asking: concurrent asks see it
+                    tokens.append(None)
+                    max_wait_s = self.local_wait_max_s
+            verdict = await self._ask(lease, limit, scope, key, task_id, member, max_wait_s)
             if verdict.reserved:
                 start_in = max(start_in, verdict.wait_s)
             elif not verdict.now:
