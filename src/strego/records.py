@@ -104,6 +104,7 @@ class TaskRecord:
     result: Any = None
     result_bytes: bytes | None = None
     result_serializer: str | None = None
+    workflow_id: str | None = None  # the workflow it is a member of (strego.chain...)
 
     @property
     def attempts(self) -> int:
@@ -270,6 +271,7 @@ def record_from_message(
         started_at=times.get("started_at"),
         completed_at=times.get("completed_at") or ms_to_datetime(message.failed_ms),
         worker=times.get("worker"),
+        workflow_id=message.workflow_id,
         cancel_requested=bool(times.get("cancel_requested", False)),
     )
 

@@ -95,3 +95,35 @@ async def limits_admin(broker: strego.RedisBroker) -> None:
 
     found: list[LimitInfo] = await strego.Inspector(broker).limits()
     del found
+
+
+async def periodic(broker: strego.RedisBroker) -> None:
+    schedules = [
+        strego.Periodic("reports:daily", {"kind": "daily"}, cron="0 9 * * *", tz="Europe/Berlin"),
+        strego.Periodic(
+            "heartbeat",
+            every=timedelta(seconds=5),
+            name="hb",
+            queue="critical",
+            catchup="all",
+            max_catchup=3,
+            max_lateness=60,
+            overlap="skip",
+            priority=5,
+            max_retry=0,
+            timeout=10,
+            labels={"kind": "beat"},
+        ),
+    ]
+    server = strego.Server(broker, periodic=schedules)
+    ticks: list[datetime] = schedules[0].ticks(datetime.now(UTC), datetime.now(UTC))
+    inspector = strego.Inspector(broker)
+    infos: list[strego.PeriodicInfo] = await inspector.periodic("critical")
+    for info in infos:
+        nxt: datetime | None = info.next_run
+        orphaned: bool = info.orphaned
+    await inspector.pause_periodic("hb", "critical")
+    await inspector.resume_periodic("hb", queue="critical")
+    run: strego.TaskInfo = await inspector.trigger_periodic("hb", "critical")
+    await inspector.delete_periodic("hb", "critical")
+    del server, ticks, nxt, orphaned, run

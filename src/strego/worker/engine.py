@@ -32,18 +32,20 @@ from strego.errors import ConfigurationError
 from strego.events import TaskEvent
 from strego.limits import Limit
 from strego.outcome import Cancelled, Released
-from strego.store.base import TaskHistory
+from strego.store.base import NullHistory, TaskHistory
 from strego.task import TaskState
 from strego.worker.config import ServerConfig
 from strego.worker.gate import LimitGate
 from strego.worker.leases import Lease, LeaseTable, Phase
 from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
+from strego.worker.periodic import PeriodicFirer
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
 from strego.worker.stats import WorkerStats
 from strego.worker.threads import DaemonThreadPool
 from strego.worker.upkeep import Upkeep
+from strego.worker.workflows import workflow_loops
 
 __all__ = ["Engine", "Liveness", "cancel_and_wait"]
 
@@ -68,11 +70,14 @@ class Engine:
         history: TaskHistory,
         stats: WorkerStats,
         type_limits: Mapping[str, tuple[Limit, ...]] | None = None,
+        periodic: PeriodicFirer | None = None,
     ) -> None:
         self._config = config
+        self._periodic = periodic  # declared at start, fired at scheduler wake-ups
         self.stats = stats
         self._broker = broker
         self._history = history
+        self._records_history = not isinstance(history, NullHistory)  # else skip the events
         self._timing = broker.timing
         self._queues = list(config.queues)
         self._executor = DaemonThreadPool(config.concurrency)
@@ -135,7 +140,13 @@ class Engine:
         self._loops = [
             asyncio.create_task(self._sink.run(), name="strego-outcomes"),
             asyncio.create_task(
-                run_scheduler(self._broker, self._queues, self._sooner, self._timing.block_s),
+                run_scheduler(
+                    self._broker,
+                    self._queues,
+                    self._sooner,
+                    self._timing.block_s,
+                    self._periodic.run_due if self._periodic is not None else None,
+                ),
                 name="strego-scheduler",
             ),
             *self._upkeep.loops(lambda: self._in_flight),
@@ -145,6 +156,7 @@ class Engine:
                 name="strego-reclaim-timer",
             ),
         ]
+        self._loops += workflow_loops(self._broker, self._queues, self._config.result_ttl_s)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="strego-fetch")
 
     async def _until_ready(self) -> None:
@@ -171,6 +183,8 @@ class Engine:
                             self._broker.consumer,
                             extra={"queue": queue},
                         )
+                if self._periodic is not None:
+                    await self._periodic.declare()
                 self._upkeep.redis_answered_at = self._clock()
                 return
             except ConfigurationError:
@@ -240,14 +254,20 @@ class Engine:
                 log.warning("fetch failed (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            self._take(found, sent)
+            if self._take(found, sent):
+                # Let the tasks just dispatched start before the next fetch is built and
+                # written: an idle worker's pickup latency is measured up to the
+                # handler's start (benchmarks/), and the next fetch can wait a turn.
+                await asyncio.sleep(0)
 
-    def _take(self, found: dict[str, list[Delivery] | None], sent: float) -> None:
+    def _take(self, found: dict[str, list[Delivery] | None], sent: float) -> int:
+        """Dispatch what a fetch found; returns how many tasks were dispatched."""
         # A wake-up that arrived while this fetch was in flight may announce work the
         # fetch could not see yet: then an empty answer must not mark the queue dry,
         # or the wake-up is lost and the task waits up to `block` seconds (found by
         # tests/faults/test_wakeups.py: pickups took up to 5 s instead of ~10 ms).
         woken = self._wake.is_set()
+        dispatched = 0
         for queue, deliveries in found.items():
             if isinstance(deliveries, Held):  # a queue-wide limit: not before its wait
                 self._gate.hold(queue, deliveries.wait_s)
@@ -258,6 +278,8 @@ class Engine:
                 continue
             for delivery in deliveries:
                 self._gate.adopt(self._dispatch(delivery, sent))
+            dispatched += len(deliveries)
+        return dispatched
 
     async def _reclaim(self, room: int) -> int:
         """Reclaim what other consumers abandoned: only as much as can start now
@@ -402,6 +424,8 @@ class Engine:
                     "worker": self._broker.consumer,
                 },
             )
+        if not self._records_history:
+            return
         self._history.record(
             TaskEvent(
                 task_id=task_id,

@@ -17,14 +17,17 @@ from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
 from strego.limits import Limit, handler_limits
 from strego.middleware import Middleware, process_hooks
+from strego.periodic.schedule import Periodic
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
+from strego.worker.periodic import PeriodicFirer, check_schedules
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
+from strego.worker.workflows import upstream_loader
 
 __all__ = ["Server"]
 
@@ -65,6 +68,7 @@ class Server:
         metrics_port: int | None = None,
         health_port: int | None = None,
         queue_limits: Mapping[str, Limit | Iterable[Limit]] | None = None,
+        periodic: Iterable[Periodic] = (),
     ) -> None:
         # Kept as given, so reconfigure() validates a change exactly like construction.
         self._options: dict[str, Any] = dict(
@@ -96,6 +100,7 @@ class Server:
         self.limits: dict[str, tuple[Limit, ...]] = {}  # task type → its global limits
         self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
+        self.periodic = check_schedules(periodic)
         self._engine: Engine | None = None
         self._probes: list[ProbeServer] = []
 
@@ -181,7 +186,13 @@ class Server:
         await self.history.start()
         stats = WorkerStats(list(self.config.queues), lambda t: self.handlers.get(t) is not None)
         self._engine = Engine(
-            self.config, self.broker, self._make_runner, self.history, stats, self.limits
+            self.config,
+            self.broker,
+            self._make_runner,
+            self.history,
+            stats,
+            self.limits,
+            periodic=self._periodic_firer(),
         )
         try:
             await self._start_probes()  # first: /healthz says "starting" while Redis is away
@@ -200,6 +211,16 @@ class Server:
             extra={"worker": self.broker.consumer},
         )
 
+    def _periodic_firer(self) -> PeriodicFirer | None:
+        if not self.periodic:
+            return None
+        periodics = getattr(self.broker, "periodics", None)
+        if periodics is None:
+            raise ConfigurationError(
+                f"{type(self.broker).__name__} cannot run periodic tasks (no .periodics)"
+            )
+        return PeriodicFirer(periodics, self.periodic)
+
     def _make_runner(self, executor: Executor) -> Runner:
         return Runner(
             self.handlers,
@@ -210,6 +231,7 @@ class Server:
             self.config.unknown_type_grace_s,
             process_hooks(self.config.middleware),
             ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
+            upstream_loader(self.broker),
         )
 
     @property

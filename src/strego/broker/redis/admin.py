@@ -517,7 +517,8 @@ class RedisAdmin:
 
         For queues nobody serves (a typo such as ``defualt`` lives for ever otherwise):
         refused while a live worker reads the queue or one of its tasks is running.
-        Unique-key and processed markers are left to expire on their own TTLs.
+        Unique-key and processed markers are left to expire on their own TTLs; the
+        queue's periodic schedules go with it (a worker declaring them brings them back).
         """
         readers = sorted(w.name for w in await self.workers() if queue in w.queues)
         if readers:
@@ -541,6 +542,7 @@ class RedisAdmin:
             keys.idle,
             keys.sync,
             keys.group,
+            *await self._broker.periodics.keys_of(queue),
         ]
         # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
         pipe = self._redis.pipeline(transaction=True)

@@ -23,6 +23,7 @@ from strego.broker.base import (
     WorkerTiming,
 )
 from strego.broker.limiting import Held
+from strego.broker.redis import flows
 from strego.broker.redis.calls import (
     AckItem,
     ack_call,
@@ -47,6 +48,7 @@ from strego.broker.redis.connection import (
 )
 from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
 from strego.broker.redis.limiter import RedisLimiter, fetch_limit_args
+from strego.broker.redis.periodic import RedisPeriodics
 from strego.broker.redis.presence import Presence
 from strego.broker.redis.replies import is_no_group, is_wrong_group, recorded_group
 from strego.broker.redis.scripts import ScriptCall, Scripts
@@ -58,9 +60,12 @@ from strego.broker.redis.topology import (
 )
 from strego.broker.redis.waiter import ResultWaiter
 from strego.durations import Duration
+from strego.envelope import TaskMessage
 from strego.errors import ConfigurationError
 from strego.outcome import Cancelled, Dead, Outcome, Parked, Retry, Succeeded
 from strego.results import Finished
+from strego.workflows.graph import Graph
+from strego.workflows.view import WorkflowView
 
 __all__ = ["RedisBroker"]
 
@@ -118,6 +123,7 @@ class RedisBroker:
         self._presence = Presence(self)
         self._waiter: ResultWaiter | None = None
         self.limits = RedisLimiter(self)  # global limits' state (issue 16)
+        self._periodics: RedisPeriodics | None = None
 
     # -- shared -----------------------------------------------------------------
 
@@ -153,6 +159,13 @@ class RedisBroker:
         if self._waiter is None:
             self._waiter = ResultWaiter(self)
         return self._waiter
+
+    @property
+    def periodics(self) -> RedisPeriodics:
+        """Periodic schedules of this broker's queues (see periodic.py)."""
+        if self._periodics is None:
+            self._periodics = RedisPeriodics(self)
+        return self._periodics
 
     async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
         return await self.results.wait(task_id, timeout_s)
@@ -261,6 +274,32 @@ class RedisBroker:
             [task_id, group, keys.channel, self.retention.keep_completed],
         )
         return int(reply) > 0
+
+    # -- workflows (strego.workflows; the work is in flows/) ---------------------------
+
+    async def enqueue_workflow(self, graph: Graph, workflow_id: str) -> None:
+        await with_retries(
+            "enqueue workflow",
+            lambda: flows.enqueue_workflow(self, graph, workflow_id),
+            attempts=self.config.enqueue_attempts,
+        )
+
+    async def find_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        return await flows.find_workflow(self, workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        return await flows.cancel_workflow(self, workflow_id)
+
+    async def read_workflow(self, workflow_id: str) -> WorkflowView | None:
+        return await flows.read_workflow(self, workflow_id)
+
+    async def upstream_results(self, message: TaskMessage) -> list[bytes | None]:
+        if message.workflow_id is None:
+            return []
+        return await flows.upstream_results(self, message.queue, message.workflow_id, message.id)
+
+    def workflow_drainer(self, queues: Sequence[str], done_ttl_s: float) -> flows.FlowDrainer:
+        return flows.FlowDrainer(self, queues, done_ttl_s)
 
     # -- the queue's consumer group --------------------------------------------------
 

@@ -32,6 +32,14 @@ key                                holds
                                    channel their outcomes go out on (channels and keys
                                    are separate namespaces), so a script holding the key
                                    knows the channel
+``P:{q}:flow:<workflow id>``       hash: the part of a workflow's graph whose tasks
+                                   live in this queue (specs, held bodies, arrived
+                                   results); expires (see workflows/README in
+                                   docs/workflows.md)
+``P:{q}:flow:outbox``              stream: finishes of workflow members, written by
+                                   the outcome scripts, drained by the queue's workers
+                                   (a consumer group); entries deleted once applied.
+                                   Lua derives its name from the index key's
 ``P:{q}:group``                    the consumer group that serves the queue, recorded
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
@@ -39,6 +47,17 @@ key                                holds
 ``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
 ``P:{q}:sync``                     written right before WAIT (``wait_replicas``), so
                                    the WAIT covers this client's writes; expires
+``P:{q}:periodic``                  hash schedule name → definition (JSON), the latest
+                                   a worker declared (see strego.periodic)
+``P:{q}:periodic:next``             zset schedule name → next fire time (ms), the value
+                                   the fire script compares and sets; 0: start at the
+                                   next tick; absent while paused
+``P:{q}:periodic:seen``             hash schedule name → when a worker last declared it
+                                   (ms): older than a minute means orphaned
+``P:{q}:periodic:last``             hash schedule name → ``<tick ms>|<task id>`` of its
+                                   last run
+``P:{q}:periodic:paused``           set of paused schedule names
+``P:{q}:periodic:log:<name>``       list of the schedule's last 20 runs, newest first
 ``P:queues``                       set of known queue names
 ``P:workers``                      zset worker name → last heartbeat (ms)
 ``P:worker:<name>``                hash describing one live worker; expires
@@ -126,6 +145,50 @@ class QueueKeys:
     @property
     def group(self) -> str:
         return f"{self.tag}:group"
+
+    @property
+    def periodic(self) -> str:
+        return f"{self.tag}:periodic"
+
+    @property
+    def periodic_next(self) -> str:
+        return f"{self.tag}:periodic:next"
+
+    @property
+    def periodic_seen(self) -> str:
+        return f"{self.tag}:periodic:seen"
+
+    @property
+    def periodic_last(self) -> str:
+        return f"{self.tag}:periodic:last"
+
+    @property
+    def periodic_paused(self) -> str:
+        return f"{self.tag}:periodic:paused"
+
+    def periodic_log(self, name: str) -> str:
+        return f"{self.tag}:periodic:log:{name}"
+
+    def periodic_keys(self, names: list[str]) -> list[str]:
+        """Every periodic key of the queue, given its schedule names."""
+        fixed = [
+            self.periodic,
+            self.periodic_next,
+            self.periodic_seen,
+            self.periodic_last,
+            self.periodic_paused,
+        ]
+        return [*fixed, *(self.periodic_log(n) for n in names)]
+
+    def flow(self, workflow_id: str) -> str:
+        """The part of workflow ``workflow_id`` that lives in this queue."""
+        return f"{self.tag}:flow:{workflow_id}"
+
+    @property
+    def flow_outbox(self) -> str:
+        """Finishes of workflow members to apply (``flow_done`` in lua/_lib.lua derives
+        this name from the index key: keep the two in step)."""
+        return f"{self.tag}:flow:outbox"
 
     def layout(self, hour: int | None = None) -> list[str]:
         """The keys of the scripts that take the whole queue, in the order of ``Q`` in
