@@ -30,7 +30,7 @@ __all__ = ["LimitGate"]
 log = logging.getLogger("strego")
 
 LOCAL_WAIT_MAX_S = 0.5  # shorter waits are sat out holding the task; longer ones park
-_TINY_WAIT_S = 0.005  # reserved waits this short are sat out even when many wait
+_TINY_WAIT_S = 0.05  # reserved waits this short are sat out even when many wait
 _JITTER_S = 0.02  # added to a park: tasks told the same time do not return in lockstep
 
 
