@@ -233,16 +233,21 @@ class DeliveryModel(RuleBasedStateMachine):
         self._restart(slot)
 
     @precondition(lambda self: len(self._running()) > 1 and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1))
-    def stall(self, pick: int) -> None:
-        """SIGSTOP a worker until its leases lapse (a GC pause, a suspended VM)."""
+    @rule(pick=st.integers(0, SLOTS - 1), wake_at_once=st.booleans())
+    def stall(self, pick: int, wake_at_once: bool) -> None:
+        """SIGSTOP a worker until its leases lapse (a suspended VM: it stays frozen
+        until ``resume``), or SIGCONT it right then (a long GC pause: it wakes just as
+        others may reclaim, and its own reclaim timer and renewal are both overdue)."""
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
         worker.signal(signal.SIGSTOP)
         self.stopped.add(slot)
         self.stalls.setdefault(worker.pid, []).append(time.time())
-        self._note(f"stall {worker.spec.consumer} pid {worker.pid}")
+        self._note(f"stall {worker.spec.consumer} pid {worker.pid} wake_at_once={wake_at_once}")
         self.run(self._until_lapsed(worker.spec.consumer))
+        if wake_at_once:
+            worker.signal(signal.SIGCONT)
+            self.stopped.discard(slot)
 
     async def _until_lapsed(self, consumer: str) -> None:
         deadline = time.monotonic() + CLAIM_STALE_AFTER + 5
