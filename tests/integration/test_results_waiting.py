@@ -82,7 +82,7 @@ async def test_no_waiters_no_publish(
 ) -> None:
     """Tasks nobody waits for publish nothing on the results channel."""
     admin = aioredis.Redis.from_url(redis_url)
-    listener = admin.pubsub()
+    listener: Any = admin.pubsub()  # PubSub.aclose is untyped in redis-py 7.2
     channel = redis_broker(client).keys("default").waiters
     await listener.subscribe(channel)
     heard: list[Any] = []

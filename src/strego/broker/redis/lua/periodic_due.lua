@@ -1,0 +1,29 @@
+-- Which of a worker's declared schedules are due, on Redis' clock (so clock skew
+-- between workers cannot make one fire early), and when the next one will be.
+-- KEYS: 1 definitions  2 next fire times  3 seen
+-- ARGV: 1 '1' to mark the names as seen (throttled by the caller), then schedule names
+-- Returns {now ms, soonest future next fire ms or -1, {name, next ms, definition, ...}}
+local now = now_ms()
+local soonest = -1
+local due = {}
+for i = 2, #ARGV do
+  local name = ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[2], name)
+  if score then
+    score = tonumber(score)
+    if score <= now then
+      local def = redis.call('HGET', KEYS[1], name)
+      if def then
+        due[#due + 1] = name
+        due[#due + 1] = string.format('%d', score)
+        due[#due + 1] = def
+      end
+    elseif soonest < 0 or score < soonest then
+      soonest = score
+    end
+  end
+  if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], name) == 1 then
+    redis.call('HSET', KEYS[3], name, now)
+  end
+end
+return {now, soonest, due}

@@ -1,0 +1,40 @@
+"""A worker process declaring one every-second schedule, for the SIGKILL test.
+
+STREGO_REDIS_URL, STREGO_PREFIX, WORKER_LOG (each run's task id is appended to it,
+outside the system under test). Run: python -m tests.periodic.periodic_app
+"""
+
+from __future__ import annotations
+
+import os
+
+import strego
+
+
+def build() -> strego.Server:
+    broker = strego.RedisBroker(
+        os.environ["STREGO_REDIS_URL"],
+        prefix=os.environ["STREGO_PREFIX"],
+        group="tests",
+        claim_stale_after=1.0,  # a killed worker's taken run is reclaimed quickly
+        claim_check_interval=0.2,
+    )
+    server = strego.Server(
+        broker,
+        concurrency=4,
+        shutdown_timeout=5,
+        periodic=[strego.Periodic("beat", every=1)],
+    )
+
+    @server.handle("beat")
+    def beat(task: strego.Task) -> None:  # sync: runs in the worker's threads
+        with open(os.environ["WORKER_LOG"], "a") as log:
+            log.write(f"{task.id} {os.getpid()}\n")
+            log.flush()
+            os.fsync(log.fileno())
+
+    return server
+
+
+if __name__ == "__main__":
+    build().run()
