@@ -139,7 +139,7 @@ class DeliveryModel(RuleBasedStateMachine):
         self.last: Snapshot | None = None
         self.steps: list[str] = []
         for worker in self.workers:  # the first steps act on working workers
-            self.run(self._until_ready(worker.spec.consumer))
+            self.run(self._until_ready(worker.spec.consumer), timeout_s=130)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class DeliveryModel(RuleBasedStateMachine):
 
     async def _until_ready(self, consumer: str) -> None:
         key = f"{self.prefix}:worker:{consumer}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded 2-core machine: starts took 20 s
         while not await self._with_redis(lambda: self.redis.exists(key)):
             assert time.monotonic() < deadline, f"{consumer} never became ready"
             await asyncio.sleep(0.05)
@@ -342,9 +342,11 @@ class DeliveryModel(RuleBasedStateMachine):
         """SIGTERM: running handlers get shutdown_timeout, the rest is handed back."""
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
-        self.run(self._until_ready(worker.spec.consumer))  # else SIGTERM hits the import
+        self.run(
+            self._until_ready(worker.spec.consumer), timeout_s=130
+        )  # else SIGTERM hits the import
         worker.signal(signal.SIGTERM)
-        code = self.run(worker.wait_exit(30), timeout_s=40)
+        code = self.run(worker.wait_exit(90), timeout_s=100)
         self._note(f"shutdown {worker.spec.consumer} -> {code}")
         assert code == 0, worker.output()
         self._restart(slot)
