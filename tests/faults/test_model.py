@@ -4,9 +4,9 @@ step.
 
 Hypothesis drives a :class:`DeliveryModel`: it enqueues tasks whose handler runs until
 the test opens its *gate* (so the test decides when a handler finishes, or fails), and
-interleaves that with SIGKILL of a worker (restarted under a new name), SIGSTOP past
-the lease and SIGCONT, waiting for reclaim, cancel, consumer cleanup and removal,
-graceful shutdown (SIGTERM, restarted) and Redis restarts (AOF, fsync always).
+interleaves that with SIGKILL of a worker (restarted under a new name or its own),
+SIGSTOP past the lease and SIGCONT, waiting for reclaim, cancel, consumer cleanup and
+removal, graceful shutdown (SIGTERM, restarted) and Redis restarts (AOF, fsync always).
 
 After every step (``@invariant``):
 
@@ -221,16 +221,21 @@ class DeliveryModel(RuleBasedStateMachine):
         self._note(f"open {task_id} {verdict}")
 
     @precondition(lambda self: bool(self._alive()) and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1))
-    def kill(self, pick: int) -> None:
-        """SIGKILL a worker (frozen or not) mid-flight; a new one takes its slot."""
+    @rule(pick=st.integers(0, SLOTS - 1), same_name=st.booleans())
+    def kill(self, pick: int, same_name: bool) -> None:
+        """SIGKILL a worker (frozen or not) mid-flight; a new process takes its slot,
+        under a new consumer name (a new pod: others reclaim) or the same one (a
+        StatefulSet pod: it takes over what its predecessor held, counts kept)."""
         slot = self._alive()[pick % len(self._alive())]
         worker = self.workers[slot]
         pid = worker.kill()
         self.killed[pid] = time.time()
         self.stopped.discard(slot)
-        self._note(f"kill {worker.spec.consumer} pid {pid}")
-        self._restart(slot)
+        self._note(f"kill {worker.spec.consumer} pid {pid} same_name={same_name}")
+        if same_name:
+            worker.restart()
+        else:
+            self._restart(slot)
 
     @precondition(lambda self: len(self._running()) > 1 and self._busy())
     @rule(pick=st.integers(0, SLOTS - 1), wake_at_once=st.booleans())
