@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -76,9 +77,8 @@ async def run_worker(
 
     async def noop(task: strego.Task) -> None:
         starts.append(time.time())
-        if await counter.redis.incr(key) >= tasks:  # across processes
-            finished.set()
-        elif len(starts) % 64 == 0 and int(await counter.redis.get(key) or 0) >= tasks:
+        done = await counter.redis.incr(key) >= tasks  # across processes
+        if done or (len(starts) % 64 == 0 and int(await counter.redis.get(key) or 0) >= tasks):
             finished.set()
 
     server.handle("noop", noop, limits=limits)
@@ -86,11 +86,8 @@ async def run_worker(
         while not finished.is_set():
             if int(await counter.redis.get(key) or 0) >= tasks:
                 break
-            with_timeout = asyncio.wait_for(finished.wait(), 0.2)
-            try:
-                await with_timeout
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), 0.2)
     await broker.aclose()
     await counter.aclose()
     elapsed = max(starts) - min(starts) if len(starts) > 1 else 1.0
