@@ -59,6 +59,9 @@ class PeriodicFirer:
         self._declared: set[str] = set()
         self._seen_at = -math.inf
         self._unreadable: set[str] = set()  # definitions already warned about
+        # Parsed definitions by name, with the text they came from: an every-second
+        # schedule is due every second, and its definition rarely changes.
+        self._parsed: dict[str, Definition] = {}
 
     async def declare(self) -> None:
         """Upsert this worker's schedules (at start; idempotent, the latest wins)."""
@@ -93,7 +96,7 @@ class PeriodicFirer:
         requests: list[FireRequest] = []
         for due in report.due:
             try:
-                definition = Definition.parse(due.name, queue, due.definition)
+                definition = self._definition(queue, due.name, due.definition)
             except ConfigurationError as exc:
                 if due.definition not in self._unreadable:
                     self._unreadable.add(due.definition)
@@ -133,6 +136,14 @@ class PeriodicFirer:
             results = await self._periodics.fire(queue, requests)
             waits.extend(_retry_after(result) for result in results)
         return [w for w in waits if not math.isnan(w)]
+
+    def _definition(self, queue: str, name: str, text: str) -> Definition:
+        known = self._parsed.get(f"{queue}\n{name}")
+        if known is not None and known.text == text:
+            return known
+        parsed = Definition.parse(name, queue, text)
+        self._parsed[f"{queue}\n{name}"] = parsed  # bounded: one per declared schedule
+        return parsed
 
 
 def _retry_after(result: FireResult) -> float:
