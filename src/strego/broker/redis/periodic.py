@@ -179,7 +179,10 @@ class RedisPeriodics:
         keys = self._broker.keys(queue)
         if not await self._redis.hexists(keys.periodic, name):
             return False
-        pipe = self._redis.pipeline(transaction=True)
+        # No MULTI (the admin ACL of docs/security.md has no @transaction), and none
+        # needed: once the name is paused a declare cannot re-add its fire time, and a
+        # fire script running between the two commands finds no fire time after them.
+        pipe = self._redis.pipeline(transaction=False)
         pipe.sadd(keys.periodic_paused, name)
         pipe.zrem(keys.periodic_next, name)
         await pipe.execute()
@@ -190,7 +193,7 @@ class RedisPeriodics:
         keys = self._broker.keys(queue)
         if not await self._redis.hexists(keys.periodic, name):
             return False
-        pipe = self._redis.pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=False)  # order is enough, as in pause
         pipe.srem(keys.periodic_paused, name)
         pipe.zadd(keys.periodic_next, {name: 0})
         pipe.publish(keys.channel, "s:0")  # wake schedulers to start it
@@ -223,7 +226,9 @@ class RedisPeriodics:
         """Forget a schedule (its runs already enqueued stay). A worker that still
         declares it declares it again when it restarts."""
         keys = self._broker.keys(queue)
-        pipe = self._redis.pipeline(transaction=True)
+        # The definition goes first: from then on no script fires or lists the schedule
+        # (no MULTI, as in pause).
+        pipe = self._redis.pipeline(transaction=False)
         pipe.hdel(keys.periodic, name)
         pipe.zrem(keys.periodic_next, name)
         pipe.hdel(keys.periodic_seen, name)
