@@ -16,6 +16,10 @@ class Params:
     scheduled_n: int
     scheduled_spacing_s: float = 0.02
     rss_n: int
+    sleep_sync_n: int
+    sleep_async_n: int
+    payload_10k_n: int
+    payload_1m_n: int
     rss_chunk: int = 20_000
     enqueue_timeout_s: float
     process_timeout_s: float
@@ -31,6 +35,10 @@ class Params:
             latency_n=200,
             scheduled_n=200,
             rss_n=200_000,
+            sleep_sync_n=10_000,
+            sleep_async_n=40_000,
+            payload_10k_n=10_000,
+            payload_1m_n=300,
             enqueue_timeout_s=120,
             process_timeout_s=240,
             latency_timeout_s=180,
@@ -46,6 +54,10 @@ class Params:
             latency_n=30,
             scheduled_n=30,
             rss_n=20_000,
+            sleep_sync_n=2_000,
+            sleep_async_n=8_000,
+            payload_10k_n=2_000,
+            payload_1m_n=50,
             rss_chunk=10_000,
             enqueue_timeout_s=60,
             process_timeout_s=60,

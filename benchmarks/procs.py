@@ -99,7 +99,13 @@ class Workers:
         self.stats_dir = adapter.logs / f"{name}-stats"
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, concurrency: int, interval_s: float = 0.05) -> Workers:
+    def start(
+        self,
+        concurrency: int,
+        interval_s: float = 0.05,
+        env: Mapping[str, str] | None = None,
+        cpus: set[int] | None = None,
+    ) -> Workers:
         self.stats_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.stats_dir.glob("*"):
             stale.unlink()
@@ -112,8 +118,9 @@ class Workers:
                         self.adapter.argv("work", self.url, options),
                         stdout=log,
                         stderr=subprocess.STDOUT,
-                        env=self.adapter.env,
+                        env={**self.adapter.env, **(env or {})},
                         start_new_session=True,
+                        preexec_fn=None if cpus is None else _pin(cpus),
                     )
                 )
         return self
@@ -167,6 +174,13 @@ class Workers:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _pin(cpus: set[int]) -> Callable[[], None]:
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
 
 
 def _communicate(

@@ -15,7 +15,19 @@ THROUGHPUT = {
     "processed_c10": "Processed/s: 1 worker process, concurrency 10",
     "processed_c100": "Processed/s: 1 worker process, concurrency 100",
     "processed_2p": "Processed/s: 2 worker processes x concurrency 10",
+    "processed_c10_pinned": "Processed/s: 1 worker process, concurrency 10; Redis pinned to "
+    "CPU 0, the worker to CPU 1",
+    "processed_2p_pinned": "Processed/s: 2 worker processes x concurrency 10; Redis pinned to "
+    "CPU 0, the workers to CPU 1",
+    "sleep_sync_c50": "Real work: sync handlers sleeping 10 ms (blocking I/O), concurrency 50 "
+    "(ideal 5,000/s)",
+    "sleep_async_c200": "Real work: async handlers awaiting 10 ms, concurrency 200 "
+    "(ideal 20,000/s)",
+    "payload_10k": "Payload 10 KB, 1 worker process, concurrency 10",
+    "payload_1m": "Payload 1 MB, 1 worker process, concurrency 10",
 }
+
+IDEAL = {"sleep_sync_c50": 5_000.0, "sleep_async_c200": 20_000.0}
 
 METHOD = [
     "One private redis-server (started for this run), FLUSHALL before every workload.",
@@ -31,6 +43,15 @@ METHOD = [
     "Result round trip: one worker (concurrency 10) idle; enqueue a task returning a "
     "value, then await it with the system's own API (see benchmarks/result_rtt.py); "
     "10 untimed warm-ups, 50 ms between round trips.",
+    "Redis CPU per task: INFO cpu (used_cpu_user + used_cpu_sys: commands, parsing and "
+    "socket I/O) before and after each phase, over N: the bulk pre-fill (enqueue) and the "
+    "processing (fetch + ack, and whatever else the workers send while they run); "
+    "commandstats (reset per phase) give the calls per task.",
+    "Pinned variants: Redis's process on CPU 0 and every worker process on CPU 1 "
+    "(sched_setaffinity, as taskset does); the harness is not pinned.",
+    "Real work: the queue pre-filled, then handlers that sleep 10 ms (time.sleep in a sync "
+    "handler, which each system runs in threads) or await asyncio.sleep(0.01), so the ideal "
+    "rate is concurrency / 10 ms; payloads are a string of that many bytes in the task.",
     "Memory: Redis used_memory after the pre-fill minus before, per waiting task; "
     "residual = after processing (workers still connected) minus before, per task.",
 ]
@@ -117,6 +138,66 @@ def latency_table(results: Results, workload: str, title: str) -> list[str]:
     return [*lines, ""]
 
 
+def cpu_table(results: Results) -> list[str]:
+    """Redis CPU microseconds per task, by phase, with the ratio to the ceiling's."""
+    lines = ["### Redis and worker CPU per task (us; lower is better)", ""]
+    lines += [
+        "enqueue 1/await: the single-enqueue run; bulk enqueue + fetch/ack: the pre-fill "
+        "and the processing phase of the concurrency-10 run (total = their sum, what one "
+        "task costs Redis end to end with batching); c100 and 2p: totals of those runs. "
+        "Worker CPU: the worker processes' own CPU (every thread) from the first handler "
+        "start to the last handler end, over the tasks they ran.",
+        "",
+        "| system | enqueue 1/await | bulk enqueue | fetch + ack | total c10 | x ceiling "
+        "| total c100 | total 2p | worker CPU c10 | worker CPU 2p | calls/task in fetch + ack |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    ceiling = _metric(results, "processed_c10", "ceiling", "redis_cpu_us_per_task")
+    for system in SYSTEMS:
+        if not any(system.name in results.get(w, {}) for w in ("processed_c10", "enqueue_single")):
+            continue
+        single = _metric(results, "enqueue_single", system.name, "redis_cpu_us_per_task")
+        bulk = _metric(results, "processed_c10", system.name, "redis_cpu_us_enqueue")
+        proc = _metric(results, "processed_c10", system.name, "redis_cpu_us_process")
+        total = _metric(results, "processed_c10", system.name, "redis_cpu_us_per_task")
+        c100 = _metric(results, "processed_c100", system.name, "redis_cpu_us_per_task")
+        two = _metric(results, "processed_2p", system.name, "redis_cpu_us_per_task")
+        ratio = f"{total / ceiling:.2f}x" if total and ceiling else ""
+        out = results.get("processed_c10", {}).get(system.name) or {}
+        commands = (out.get("redis") or {}).get("process", {}).get("commands", {})
+        calls = ", ".join(f"{name} {v['calls']:.2f}" for name, v in list(commands.items())[:6])
+        cells = [_fmt(single, 1), _fmt(bulk, 1), _fmt(proc, 1), _fmt(total, 1), ratio]
+        w10 = _metric(results, "processed_c10", system.name, "worker_cpu_us_per_task")
+        w2p = _metric(results, "processed_2p", system.name, "worker_cpu_us_per_task")
+        cells += [_fmt(c100, 1), _fmt(two, 1), _fmt(w10, 1), _fmt(w2p, 1), calls]
+        lines.append(f"| {system.label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def real_work_table(results: Results) -> list[str]:
+    """The real-work workloads: share of the ideal rate, and payload bytes/s."""
+    lines = ["### Real work (share of the ideal rate; payload MB/s vs the ceiling)", ""]
+    lines += ["| system | sleep_sync c50 /s | % of 5,000 | sleep_async c200 /s | % of 20,000 "
+              "| 10 KB tasks/s | 10 KB MB/s | 1 MB tasks/s | 1 MB MB/s |"]  # fmt: skip
+    lines += ["| --- |" + " ---: |" * 8]
+    for system in SYSTEMS:
+        if not any(system.name in results.get(w, {}) for w in (*IDEAL, "payload_10k")):
+            continue
+        cells = []
+        for workload, ideal in IDEAL.items():
+            rate = _metric(results, workload, system.name, "tasks_per_s")
+            cells += [_fmt(rate), f"{100 * rate / ideal:.0f} %" if rate else ""]
+        for workload in ("payload_10k", "payload_1m"):
+            cells.append(_fmt(_metric(results, workload, system.name, "tasks_per_s")))
+            cells.append(_fmt(_metric(results, workload, system.name, "mb_per_s"), 1))
+        lines.append(f"| {system.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for workload in ("payload_10k", "payload_1m"):
+        if workload in results:
+            lines += [ratio_line(results, workload, "tasks_per_s", lower_is_better=False), ""]
+    return lines
+
+
 def memory_table(results: Results) -> list[str]:
     lines = ["### Redis memory per task (bytes, from the concurrency-10 run)", ""]
     lines += ["| system | per waiting task | residual per processed task |"]
@@ -154,6 +235,10 @@ def summary_table(results: Results) -> list[str]:
         ("processed_c10", "tasks_per_s", "proc c10", 0),
         ("processed_c100", "tasks_per_s", "proc c100", 0),
         ("processed_2p", "tasks_per_s", "proc 2p x c10", 0),
+        ("processed_2p_pinned", "tasks_per_s", "2p pinned", 0),
+        ("processed_c10", "redis_cpu_us_per_task", "Redis us/task", 1),
+        ("sleep_sync_c50", "tasks_per_s", "sync 10ms c50", 0),
+        ("sleep_async_c200", "tasks_per_s", "async 10ms c200", 0),
         ("latency", "p50_ms", "idle p50 ms", 2),
         ("latency", "p99_ms", "idle p99 ms", 2),
         ("result_rtt", "p99_ms", "result RTT p99 ms", 2),
@@ -208,6 +293,10 @@ def markdown(doc: dict[str, Any]) -> str:
         title = "Enqueue -> result round trip on an idle worker (ms, lower is better)"
         lines += latency_table(results, "result_rtt", title)
         lines += [ratio_line(results, "result_rtt", "p99_ms", lower_is_better=True), ""]
+    if "processed_c10" in results or "enqueue_single" in results:
+        lines += cpu_table(results)
+    if any(w in results for w in (*IDEAL, "payload_10k", "payload_1m")):
+        lines += real_work_table(results)
     if "processed_c10" in results:
         lines += memory_table(results)
     if "scheduled" in results:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from typing import Any
 
 import redis
 
 from strego.embedded import EmbeddedRedis
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    cpu_s: float
+    commands: dict[str, tuple[int, float]]  # name -> (calls, usec)
 
 
 class PrivateRedis:
@@ -38,6 +45,26 @@ class PrivateRedis:
 
     def used_memory(self) -> int:
         return int(self.info("memory")["used_memory"])
+
+    @property
+    def pid(self) -> int:
+        process = self.server.process
+        assert process is not None
+        return process.pid
+
+    def cpu_usage(self) -> Usage:
+        """What Redis has spent so far: CPU seconds (user + sys, every thread) and the
+        per-command calls and microseconds since the last :meth:`reset_commandstats`."""
+        cpu = self.info("cpu")
+        commands = {
+            name.removeprefix("cmdstat_"): (int(v["calls"]), float(v["usec"]))
+            for name, v in self.info("commandstats").items()
+        }
+        return Usage(float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]), commands)
+
+    def reset_commandstats(self) -> None:
+        assert self.client is not None
+        self.client.config_resetstat()
 
     def version(self) -> str:
         return str(self.info("server")["redis_version"])

@@ -26,7 +26,11 @@ def throughput(snapshots: Sequence[dict[str, Any]]) -> dict[str, float]:
     if not started or not ended or count == 0:
         return {"count": count}
     wall = max(ended) - min(started)
-    return {"count": count, "wall_s": wall, "tasks_per_s": count / wall if wall > 0 else 0.0}
+    found = {"count": count, "wall_s": wall, "tasks_per_s": count / wall if wall > 0 else 0.0}
+    cpu = [s["cpu_last"] - s["cpu_first"] for s in snapshots if s.get("cpu_last") is not None]
+    if cpu:
+        found["worker_cpu_us_per_task"] = sum(cpu) / count * 1e6
+    return found
 
 
 def lags(snapshots: Sequence[dict[str, Any]]) -> list[float]:

@@ -12,7 +12,11 @@ from collections.abc import Mapping
 
 ENQUEUE = ("enqueue_single", "enqueue_bulk")
 PROCESSED = ("processed_c10", "processed_c100", "processed_2p")
-PEER_WORKLOADS = frozenset({*ENQUEUE, *PROCESSED, "latency"})
+PINNED = ("processed_c10_pinned", "processed_2p_pinned")
+PAYLOADS = ("payload_10k", "payload_1m")
+SLEEP_SYNC = frozenset({"sleep_sync_c50"})  # systems whose sync handlers run in threads
+SLEEP_ASYNC = frozenset({"sleep_async_c200"})  # systems with async handlers
+PEER_WORKLOADS = frozenset({*ENQUEUE, *PROCESSED, *PINNED, *PAYLOADS, "latency"})
 RESULTS = frozenset({"result_rtt"})  # systems with an "await the return value" API
 
 
@@ -44,7 +48,7 @@ SYSTEMS: tuple[System, ...] = (
         label="ceiling: redis-py, 1 round trip per step",
         kind="ceiling",
         adapter="peer_ceiling.py",
-        workloads=frozenset(PROCESSED),
+        workloads=frozenset({*PROCESSED, *PINNED}),
         env={"CEILING_COUNT": "1"},
         settings="one consumer loop of XREADGROUP COUNT 1 + one XACK per entry",
     ),
@@ -53,7 +57,7 @@ SYSTEMS: tuple[System, ...] = (
         label="strego",
         kind="strego",
         adapter="peer_strego.py",
-        workloads=PEER_WORKLOADS | {"scheduled", "rss"} | RESULTS,
+        workloads=PEER_WORKLOADS | SLEEP_SYNC | SLEEP_ASYNC | {"scheduled", "rss"} | RESULTS,
         settings="defaults (batch_size=10, JSON); Client.enqueue_many for bulk; "
         "Server(concurrency=C).run()",
     ),
@@ -62,7 +66,7 @@ SYSTEMS: tuple[System, ...] = (
         label="streaq",
         kind="peer",
         adapter="peer_streaq.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | SLEEP_ASYNC,
         requirements=("streaq", "redis[hiredis]"),
         settings="Worker(concurrency=C); task ttl=0 (no result), silent=True, "
         "max_tries=None; bulk: Worker.enqueue_many (pipeline)",
@@ -72,7 +76,7 @@ SYSTEMS: tuple[System, ...] = (
         label="SAQ",
         kind="peer",
         adapter="peer_saq.py",
-        workloads=PEER_WORKLOADS | RESULTS,
+        workloads=PEER_WORKLOADS | SLEEP_ASYNC | RESULTS,
         requirements=("saq[hiredis]", "redis[hiredis]", "typing_extensions"),
         settings="Worker(concurrency=C), BLMOVE dequeue; job ttl=-1 (record deleted "
         "on finish), timeout=0; max_concurrent_ops=100, pool of 1000 connections; bulk: "
@@ -83,7 +87,7 @@ SYSTEMS: tuple[System, ...] = (
         label="taskiq-redis (RedisStreamBroker)",
         kind="peer",
         adapter="peer_taskiq.py",
-        workloads=PEER_WORKLOADS | RESULTS,
+        workloads=PEER_WORKLOADS | SLEEP_ASYNC | RESULTS,
         requirements=("taskiq", "taskiq-redis", "redis[hiredis]"),
         settings="RedisStreamBroker (xread_count=100, no result backend); taskiq "
         "Receiver in-process, max_async_tasks=C; bulk: gather of 100 kiq",
@@ -93,7 +97,7 @@ SYSTEMS: tuple[System, ...] = (
         label="arq",
         kind="peer",
         adapter="peer_arq.py",
-        workloads=PEER_WORKLOADS | RESULTS,
+        workloads=PEER_WORKLOADS | SLEEP_ASYNC | RESULTS,
         requirements=("arq", "redis[hiredis]"),
         settings="Worker(max_jobs=C, keep_result=0, poll_delay=0.01 [default 0.5]); "
         "bulk: gather of 100 enqueue_job",
@@ -103,7 +107,7 @@ SYSTEMS: tuple[System, ...] = (
         label="Dramatiq (redis)",
         kind="peer",
         adapter="peer_dramatiq.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | SLEEP_SYNC,
         requirements=("dramatiq[redis]", "redis[hiredis]"),
         settings="RedisBroker, default middleware, max_retries=0; Worker(worker_threads=C, "
         "worker_timeout=100 ms [default 1000]); bulk: 100 sequential send (no bulk API)",
@@ -113,7 +117,9 @@ SYSTEMS: tuple[System, ...] = (
         label="RQ",
         kind="peer",
         adapter="peer_rq.py",
-        workloads=frozenset({*ENQUEUE, "processed_c10", "processed_2p", "latency"}),
+        workloads=frozenset(
+            {*ENQUEUE, "processed_c10", "processed_2p", *PINNED, *PAYLOADS, "latency"}
+        ),
         requirements=("rq", "redis[hiredis]"),
         settings="SimpleWorker (no fork per job), result_ttl=0, log WARNING; one job at "
         "a time per process (no concurrency knob); bulk: Queue.enqueue_many",
@@ -123,7 +129,7 @@ SYSTEMS: tuple[System, ...] = (
         label="Celery (redis)",
         kind="peer",
         adapter="peer_celery.py",
-        workloads=PEER_WORKLOADS,
+        workloads=PEER_WORKLOADS | SLEEP_SYNC,
         requirements=("celery[redis]", "redis[hiredis]"),
         settings="--pool=threads -c C, --without-gossip/mingle/heartbeat, "
         "task_ignore_result, worker_disable_rate_limits, prefetch_multiplier=32; "

@@ -30,7 +30,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["RECORDER", "Adapter", "Recorder", "main"]
+__all__ = ["RECORDER", "Adapter", "Recorder", "arg", "handle_async", "handle_sync", "main"]
+
+# What a handler does (the worker's environment, set by the harness for the real-work
+# workloads): "noop", "sleep_sync" (time.sleep, the stand-in for blocking I/O in a sync
+# handler) or "sleep_async" (await asyncio.sleep, the stand-in for awaited I/O).
+HANDLER = os.environ.get("BENCH_HANDLER", "noop")
+SLEEP_S = float(os.environ.get("BENCH_SLEEP_S", "0.01"))
+# Bytes of padding every enqueued task carries (``--payload-bytes``; drivers only).
+PAYLOAD = ""
 
 
 class Adapter(Protocol):
@@ -63,6 +71,10 @@ class Recorder:
         self.count = 0
         self.first_start: float | None = None
         self.last_done: float | None = None
+        # This process's CPU seconds (every thread) at the first start and the last done:
+        # the worker's own CPU per task, start-up excluded.
+        self.cpu_first: float | None = None
+        self.cpu_last: float | None = None
         self.lags: list[float] = []
 
     def start(self, ts: float) -> None:
@@ -70,6 +82,7 @@ class Recorder:
         with self._lock:
             if self.first_start is None:
                 self.first_start = now
+                self.cpu_first = time.process_time()
             if ts:
                 self.lags.append(now - ts)
 
@@ -78,6 +91,7 @@ class Recorder:
         with self._lock:
             self.count += 1
             self.last_done = now
+            self.cpu_last = time.process_time()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -86,6 +100,8 @@ class Recorder:
                 "count": self.count,
                 "first_start": self.first_start,
                 "last_done": self.last_done,
+                "cpu_first": self.cpu_first,
+                "cpu_last": self.cpu_last,
                 "lags": list(self.lags),
             }
 
@@ -106,6 +122,37 @@ class Recorder:
 
 
 RECORDER = Recorder()
+
+
+def arg(ts: float) -> Any:
+    """The one argument a peer's no-op task is enqueued with: the stamp, plus the
+    payload padding as ``"<ts>|<padding>"`` when the workload asks for a payload."""
+    return f"{ts!r}|{PAYLOAD}" if PAYLOAD else ts
+
+
+def stamp(value: Any) -> float:
+    """The stamp carried by :func:`arg`'s value."""
+    if isinstance(value, str):
+        return float(value.split("|", 1)[0])
+    return float(value)
+
+
+def handle_sync(value: Any = 0.0) -> None:
+    """A sync handler's body: record, do the workload's work, record."""
+    RECORDER.start(stamp(value))
+    if HANDLER == "sleep_sync":
+        time.sleep(SLEEP_S)
+    RECORDER.done()
+
+
+async def handle_async(value: Any = 0.0) -> None:
+    """An async handler's body: record, do the workload's work, record."""
+    RECORDER.start(stamp(value))
+    if HANDLER == "sleep_async":
+        await asyncio.sleep(SLEEP_S)
+    elif HANDLER == "sleep_sync":  # an async-only library: the harness never asks this
+        raise RuntimeError("sleep_sync needs a sync handler")
+    RECORDER.done()
 
 
 def read_stats(stats_dir: Path) -> list[dict[str, Any]]:
@@ -221,11 +268,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gap", type=float, default=0.05)
     parser.add_argument("--lead", type=float, default=1.5)
     parser.add_argument("--spacing", type=float, default=0.02)
+    parser.add_argument("--payload-bytes", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(adapter: Adapter) -> None:
+    global PAYLOAD
     args = parse_args()
+    PAYLOAD = "x" * args.payload_bytes
     if args.role == "version":
         print(json.dumps({"version": adapter.version()}))
     elif args.role == "work":

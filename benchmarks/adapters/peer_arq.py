@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_async, main
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
@@ -21,9 +21,8 @@ async def answer(ctx: dict[str, Any], n: int) -> int:
     return n * 2
 
 
-async def noop(ctx: dict[str, Any], ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+async def noop(ctx: dict[str, Any], ts: Any = 0.0) -> None:
+    await handle_async(ts)
 
 
 class Arq:
@@ -42,12 +41,12 @@ class Arq:
 
     async def enqueue_one(self, ts: float) -> None:
         assert self.pool is not None
-        await self.pool.enqueue_job("noop", ts)
+        await self.pool.enqueue_job("noop", arg(ts))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.pool is not None
         pool = self.pool
-        await asyncio.gather(*(pool.enqueue_job("noop", ts) for ts in stamps))
+        await asyncio.gather(*(pool.enqueue_job("noop", arg(ts)) for ts in stamps))
 
     async def round_trip(self) -> Any:
         """``job.result()`` polls the result key: every 1 ms here (default 0.5 s)."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_sync, main
 from celery import Celery
 
 
-def noop(ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+def noop(ts: Any = 0.0) -> None:
+    handle_sync(ts)
 
 
 def build(url: str) -> tuple[Celery, Any]:
@@ -51,13 +50,13 @@ class CeleryPeer:
             self.app.close()
 
     async def enqueue_one(self, ts: float) -> None:
-        self.task.apply_async((ts,))
+        self.task.apply_async((arg(ts),))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.app is not None
         with self.app.producer_or_acquire() as producer:
             for ts in stamps:
-                self.task.apply_async((ts,), producer=producer)
+                self.task.apply_async((arg(ts),), producer=producer)
 
     def work(self, url: str, concurrency: int) -> None:
         app, _task = build(url)

@@ -14,13 +14,12 @@ import threading
 from typing import Any
 
 import dramatiq
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_sync, main
 from dramatiq.brokers.redis import RedisBroker
 
 
-def noop(ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+def noop(ts: Any = 0.0) -> None:
+    handle_sync(ts)
 
 
 def build(url: str) -> tuple[RedisBroker, Any]:
@@ -45,11 +44,11 @@ class Dramatiq:
         return None
 
     async def enqueue_one(self, ts: float) -> None:
-        self.actor.send(ts)
+        self.actor.send(arg(ts))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         for ts in stamps:
-            self.actor.send(ts)
+            self.actor.send(arg(ts))
 
     def work(self, url: str, concurrency: int) -> None:
         broker, _actor = build(url)

@@ -9,16 +9,17 @@ not apply: scale is more processes. Bulk enqueue: ``Queue.enqueue_many`` of
 
 from __future__ import annotations
 
-from _common import RECORDER, dist_version, main
+from typing import Any
+
+from _common import arg, dist_version, handle_sync, main
 from redis import Redis
 from rq import Queue, SimpleWorker
 
 NOOP = "peer_rq.noop"  # the worker imports this module by name to find the function
 
 
-def noop(ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+def noop(ts: Any = 0.0) -> None:
+    handle_sync(ts)
 
 
 class Rq:
@@ -37,12 +38,12 @@ class Rq:
 
     async def enqueue_one(self, ts: float) -> None:
         assert self.queue is not None
-        self.queue.enqueue(NOOP, ts, result_ttl=0)
+        self.queue.enqueue(NOOP, arg(ts), result_ttl=0)
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.queue is not None
         self.queue.enqueue_many(
-            [Queue.prepare_data(NOOP, args=(ts,), result_ttl=0) for ts in stamps]
+            [Queue.prepare_data(NOOP, args=(arg(ts),), result_ttl=0) for ts in stamps]
         )
 
     def work(self, url: str, concurrency: int) -> None:

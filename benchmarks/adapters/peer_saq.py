@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_async, main
 from redis import asyncio as aioredis
 from saq import Worker
 from saq.queue.redis import RedisQueue
@@ -24,9 +24,8 @@ async def answer(ctx: dict[str, Any], *, n: int) -> int:
     return n * 2
 
 
-async def noop(ctx: dict[str, Any], *, ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+async def noop(ctx: dict[str, Any], *, ts: Any = 0.0) -> None:
+    await handle_async(ts)
 
 
 def make_queue(url: str) -> RedisQueue:
@@ -52,12 +51,12 @@ class Saq:
 
     async def enqueue_one(self, ts: float) -> None:
         assert self.queue is not None
-        await self.queue.enqueue("noop", ts=ts, **JOB_OPTIONS)
+        await self.queue.enqueue("noop", ts=arg(ts), **JOB_OPTIONS)
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.queue is not None
         queue = self.queue
-        await asyncio.gather(*(queue.enqueue("noop", ts=ts, **JOB_OPTIONS) for ts in stamps))
+        await asyncio.gather(*(queue.enqueue("noop", ts=arg(ts), **JOB_OPTIONS) for ts in stamps))
 
     async def round_trip(self) -> Any:
         """``Queue.apply``: enqueue, then poll the job: every 1 ms here (default 0.5 s)."""

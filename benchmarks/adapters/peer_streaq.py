@@ -11,13 +11,12 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_async, main
 from streaq import Worker
 
 
-async def noop(ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+async def noop(ts: Any = 0.0) -> None:
+    await handle_async(ts)
 
 
 def build(url: str, concurrency: int = 10) -> tuple[Worker[Any], Any]:
@@ -43,11 +42,11 @@ class Streaq:
         await self.stack.aclose()
 
     async def enqueue_one(self, ts: float) -> None:
-        await self.task.enqueue(ts=ts)
+        await self.task.enqueue(ts=arg(ts))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.worker is not None
-        await self.worker.enqueue_many([self.task.enqueue(ts=ts) for ts in stamps])
+        await self.worker.enqueue_many([self.task.enqueue(ts=arg(ts)) for ts in stamps])
 
     def work(self, url: str, concurrency: int) -> None:
         worker, _task = build(url, concurrency)

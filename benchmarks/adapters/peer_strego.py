@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from _common import RECORDER, dist_version, main
+import _common
+from _common import dist_version, handle_async, handle_sync, main
 
 import strego
 
@@ -36,11 +37,11 @@ class Strego:
 
     async def enqueue_one(self, ts: float) -> None:
         assert self.client is not None
-        await self.client.enqueue(strego.Task("noop", {"ts": ts}))
+        await self.client.enqueue(strego.Task("noop", _payload(ts)))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
         assert self.client is not None
-        await self.client.enqueue_many([strego.Task("noop", {"ts": ts}) for ts in stamps])
+        await self.client.enqueue_many([strego.Task("noop", _payload(ts)) for ts in stamps])
 
     async def enqueue_at(self, due: float) -> None:
         assert self.client is not None
@@ -61,12 +62,24 @@ class Strego:
         async def answer(payload: int) -> int:
             return payload * 2
 
-        @server.handle("noop")
-        async def noop(task: strego.Task) -> None:
-            RECORDER.start(float(task.payload["ts"]))
-            RECORDER.done()
+        if _common.HANDLER == "sleep_sync":  # a sync handler: runs in the thread pool
+
+            @server.handle("noop")
+            def noop_sync(task: strego.Task) -> None:
+                handle_sync(float(task.payload["ts"]))
+
+        else:
+
+            @server.handle("noop")
+            async def noop(task: strego.Task) -> None:
+                await handle_async(float(task.payload["ts"]))
 
         server.run()
+
+
+def _payload(ts: float) -> dict[str, object]:
+    """The task's JSON payload: the stamp, plus the workload's padding if any."""
+    return {"ts": ts, "p": _common.PAYLOAD} if _common.PAYLOAD else {"ts": ts}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import RECORDER, dist_version, main
+from _common import arg, dist_version, handle_async, main
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
@@ -23,9 +23,8 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 RESULTS = os.environ.get("BENCH_RESULTS") == "1"
 
 
-async def noop(ts: float = 0.0) -> None:
-    RECORDER.start(ts)
-    RECORDER.done()
+async def noop(ts: Any = 0.0) -> None:
+    await handle_async(ts)
 
 
 async def answer(n: int) -> int:
@@ -58,10 +57,10 @@ class Taskiq:
             await self.broker.shutdown()
 
     async def enqueue_one(self, ts: float) -> None:
-        await self.task.kiq(ts=ts)
+        await self.task.kiq(ts=arg(ts))
 
     async def enqueue_batch(self, stamps: list[float]) -> None:
-        await asyncio.gather(*(self.task.kiq(ts=ts) for ts in stamps))
+        await asyncio.gather(*(self.task.kiq(ts=arg(ts)) for ts in stamps))
 
     async def round_trip(self) -> Any:
         """``wait_result`` polls the backend: every 1 ms here (default 0.2 s)."""

@@ -21,9 +21,11 @@ from strego.errors import (
     TaskNotFoundError,
     TaskTimeoutError,
 )
+from strego.limits import ConcurrencyLimit, RateLimit
 from strego.middleware import Middleware
 from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
 from strego.task import Task, TaskInfo, TaskState
+from strego.workflows import WorkflowInfo, chain, chord, group
 
 if TYPE_CHECKING:
     from strego.broker.redis import RedisBroker
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BrokerUnavailableError",
     "Client",
+    "ConcurrencyLimit",
     "ConfigurationError",
     "DuplicateTaskError",
     "Inspector",
@@ -46,6 +49,7 @@ __all__ = [
     "Periodic",
     "PeriodicInfo",
     "QueueInfo",
+    "RateLimit",
     "RawSerializer",
     "RedisBroker",
     "ResultTimeoutError",
@@ -64,7 +68,11 @@ __all__ = [
     "TaskState",
     "TaskTimeoutError",
     "WorkerInfo",
+    "WorkflowInfo",
     "__version__",
+    "chain",
+    "chord",
+    "group",
 ]
 
 _LAZY = {

@@ -8,7 +8,7 @@ the first newline always ends the header; the payload after it is stored untouch
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pydantic_core
@@ -68,6 +68,10 @@ class TaskMessage:
     # context ``traceparent``/``tracestate``): not labels, which are the user's.
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     result_ttl_s: float | None = None  # None: the worker's default (Server(result_ttl=...))
+    # The workflow this task belongs to (strego.workflows): its graph lives in Redis,
+    # so the envelope carries only this id, whatever the fan-in.
+    workflow_id: str | None = None
+    upstream_count: int = 0  # its direct dependencies in the workflow (0: none to read)
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -88,7 +92,13 @@ _OPTIONAL: tuple[tuple[str, str, Any], ...] = (
     ("dead_reason", "dr", None),
     ("failed_ms", "fa", None),
     ("result_ttl_s", "rt", None),
+    ("workflow_id", "wf", None),
+    ("upstream_count", "un", 0),
 )
+
+
+_BY_KEY = {key: attr for attr, key, _default in _OPTIONAL}
+_BY_ATTR = {attr: key for attr, key, _default in _OPTIONAL}
 
 
 def encode(message: TaskMessage) -> bytes:
@@ -130,28 +140,32 @@ def decode(blob: bytes) -> TaskMessage:
             "created_ms": int(header.get("ca", 0)),
             "payload": blob[cut + 1 :],
         }
-        for attr, key, _default in _OPTIONAL:
-            if key in header:
-                fields[attr] = header[key]
-        labels = header.get("l", {})
-        if not isinstance(labels, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-        ):
-            raise MalformedTaskError("labels must map str to str")
-        fields["labels"] = labels
-        headers = header.get("h", {})
-        if not valid_headers(headers):
-            raise MalformedTaskError(
-                f"headers must map str to str (at most {MAX_HEADERS}, values of at most "
-                f"{MAX_HEADER_LENGTH} characters)"
-            )
-        fields["headers"] = headers
+        # Only what the header carries: defaults are left out of it (most tasks carry
+        # none), and a default needs no check (the decode of every delivery is hot).
+        present = [_BY_KEY[key] for key in header if key in _BY_KEY]
+        for attr in present:
+            fields[attr] = header[_BY_ATTR[attr]]
+        if "l" in header:
+            labels = header["l"]
+            if not isinstance(labels, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+            ):
+                raise MalformedTaskError("labels must map str to str")
+            fields["labels"] = labels
+        if "h" in header:
+            headers = header["h"]
+            if not valid_headers(headers):
+                raise MalformedTaskError(
+                    f"headers must map str to str (at most {MAX_HEADERS}, values of at most "
+                    f"{MAX_HEADER_LENGTH} characters)"
+                )
+            fields["headers"] = headers
         message = TaskMessage(**fields)
     # OverflowError: JSON allows Infinity, and int(Infinity) raises it. Anything that
     # escapes as another type left the entry pending forever instead of dead-lettered.
     except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedTaskError(f"bad header field: {exc}") from exc
-    _check_types(message)
+    _check_types(message, present)
     return message
 
 
@@ -177,10 +191,13 @@ def _text(header: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _check_types(message: TaskMessage) -> None:
-    if not isinstance(message.serializer, str):
+def _check_types(message: TaskMessage, present: Collection[str]) -> None:
+    """Check the fields the header set (``present``; the rest hold their defaults)."""
+    if "serializer" in present and not isinstance(message.serializer, str):
         raise MalformedTaskError("serializer name must be a string")
-    for name in ("max_retry", "retry_count", "priority"):
+    for name in ("max_retry", "retry_count", "priority", "upstream_count"):
+        if name not in present:
+            continue
         value = getattr(message, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RETRY:
             raise MalformedTaskError(f"{name} must be an integer 0-{MAX_RETRY}")
@@ -200,14 +217,14 @@ def _check_types(message: TaskMessage) -> None:
     # Times past year 9999 made the worker's Task.received and Inspector.get_task raise
     # (the entry stuck pending; its dead letter unreadable), and non-text error fields
     # break whoever shows them: such headers are malformed (found by tests/faults).
-    for name in ("created_ms", "failed_ms"):
-        value = getattr(message, name)
-        if value is not None and not _is_epoch_ms(value):
-            raise MalformedTaskError(f"{name} must be epoch milliseconds before year 10000")
-    for name in ("unique_key", "last_error", "traceback", "dead_reason"):
-        if not isinstance(getattr(message, name), str | None):
+    if not _is_epoch_ms(message.created_ms):
+        raise MalformedTaskError("created_ms must be epoch milliseconds before year 10000")
+    if message.failed_ms is not None and not _is_epoch_ms(message.failed_ms):
+        raise MalformedTaskError("failed_ms must be epoch milliseconds before year 10000")
+    for name in ("unique_key", "last_error", "traceback", "dead_reason", "workflow_id"):
+        if name in present and not isinstance(getattr(message, name), str | None):
             raise MalformedTaskError(f"{name} must be a string")
-    if not isinstance(message.explicit_id, bool):
+    if "explicit_id" in present and not isinstance(message.explicit_id, bool):
         raise MalformedTaskError("explicit id flag must be a boolean")
 
 

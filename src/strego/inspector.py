@@ -24,6 +24,7 @@ from strego.periodic.info import PeriodicInfo
 from strego.records import (
     ClusterGauges,
     ConsumerInfo,
+    LimitInfo,
     QueueInfo,
     TaskRecord,
     ThroughputPoint,
@@ -32,10 +33,12 @@ from strego.records import (
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
 from strego.task import TaskInfo, TaskState
+from strego.workflows.view import WorkflowView
 
 __all__ = [
     "ConsumerInfo",
     "Inspector",
+    "LimitInfo",
     "PeriodicInfo",
     "QueueInfo",
     "TaskRecord",
@@ -62,6 +65,7 @@ class Inspector:
         self.store = store
         self._admin: QueueAdmin
         self._periodic_admin: PeriodicAdmin | None = None
+        self._broker = broker if isinstance(broker, RedisBroker) else None  # workflows
         if isinstance(broker, RedisBroker):
             self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
             self._periodic_admin = broker.periodics
@@ -117,6 +121,19 @@ class Inspector:
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         return await self._admin.get_task(task_id, queue)
 
+    async def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's graph with each task's state (None: unknown or expired)."""
+        return await self._workflows().read_workflow(workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        """Cancel every task of the workflow not finished yet; how many were cancelled."""
+        return await self._workflows().cancel_workflow(workflow_id)
+
+    def _workflows(self) -> RedisBroker:
+        if self._broker is None:
+            raise ConfigurationError("workflows need an Inspector built on a RedisBroker")
+        return self._broker
+
     async def workers(self) -> list[WorkerInfo]:
         return await self._admin.workers()
 
@@ -136,6 +153,11 @@ class Inspector:
 
     async def redis_info(self) -> dict[str, Any]:
         return await self._admin.redis_info()
+
+    async def limits(self) -> list[LimitInfo]:
+        """Every global limiter the workers declared (strego.RateLimit,
+        strego.ConcurrencyLimit): its limit, use now, parked tasks and recent waits."""
+        return await self._admin.limits()
 
     # -- actions ----------------------------------------------------------------
 

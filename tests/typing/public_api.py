@@ -78,6 +78,25 @@ def sync_producer() -> None:
         del info
 
 
+def limited_server(broker: strego.RedisBroker) -> strego.Server:
+    api = strego.RateLimit("api", 10, per=timedelta(seconds=1), burst=2)
+    per_tenant = strego.ConcurrencyLimit("exports", 3, key=lambda task: str(task.payload))
+    server = strego.Server(broker, queue_limits={"emails": strego.RateLimit("emails", 100)})
+
+    @server.handle("api:call", limits=[api, per_tenant])
+    async def call(task: strego.Task) -> None:
+        del task
+
+    return server
+
+
+async def limits_admin(broker: strego.RedisBroker) -> None:
+    from strego.records import LimitInfo
+
+    found: list[LimitInfo] = await strego.Inspector(broker).limits()
+    del found
+
+
 async def periodic(broker: strego.RedisBroker) -> None:
     schedules = [
         strego.Periodic("reports:daily", {"kind": "daily"}, cron="0 9 * * *", tz="Europe/Berlin"),

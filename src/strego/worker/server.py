@@ -15,6 +15,7 @@ from strego.broker.base import WorkerBroker
 from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
+from strego.limits import Limit, handler_limits
 from strego.middleware import Middleware, process_hooks
 from strego.periodic.schedule import Periodic
 from strego.retry import Jitter, RetryPolicyFn
@@ -26,6 +27,7 @@ from strego.worker.periodic import PeriodicFirer, check_schedules
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
+from strego.worker.workflows import upstream_loader
 
 __all__ = ["Server"]
 
@@ -65,6 +67,7 @@ class Server:
         middleware: Iterable[Middleware] = (),
         metrics_port: int | None = None,
         health_port: int | None = None,
+        queue_limits: Mapping[str, Limit | Iterable[Limit]] | None = None,
         periodic: Iterable[Periodic] = (),
     ) -> None:
         # Kept as given, so reconfigure() validates a change exactly like construction.
@@ -89,10 +92,12 @@ class Server:
             health_port=health_port,
             result_ttl=result_ttl,
             result_max_bytes=result_max_bytes,
+            queue_limits=queue_limits,
         )
         self.config = ServerConfig.build(**self._options)
         self.broker = broker
         self.handlers = HandlerRegistry()
+        self.limits: dict[str, tuple[Limit, ...]] = {}  # task type → its global limits
         self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
         self.periodic = check_schedules(periodic)
@@ -100,21 +105,52 @@ class Server:
         self._probes: list[ProbeServer] = []
 
     @overload
-    def handle(self, task_type: str) -> Callable[[F], F]: ...
+    def handle(
+        self,
+        task_type: str,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
+    ) -> Callable[[F], F]: ...
 
     @overload
-    def handle(self, task_type: str, fn: F, *, retry_policy: RetryPolicyFn | None = None) -> F: ...
+    def handle(
+        self,
+        task_type: str,
+        fn: F,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
+    ) -> F: ...
 
     def handle(
-        self, task_type: str, fn: Any = None, *, retry_policy: RetryPolicyFn | None = None
+        self,
+        task_type: str,
+        fn: Any = None,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
     ) -> Any:
-        """Register the handler of ``task_type``: as a decorator or called directly."""
+        """Register the handler of ``task_type``: as a decorator or called directly.
+
+        ``limits``: global :class:`~strego.RateLimit` / :class:`~strego.ConcurrencyLimit`
+        its tasks count against, across every worker (docs/limits.md).
+        """
+        checked = handler_limits(limits)
+
+        def register(func: Any) -> Any:
+            self.handlers.register(task_type, func, retry_policy)
+            if checked:
+                self.limits[task_type] = checked
+            else:
+                self.limits.pop(task_type, None)
+            return func
+
         if fn is not None:
-            self.handlers.register(task_type, fn, retry_policy)
-            return fn
+            return register(fn)
 
         def decorator(func: F) -> F:
-            self.handlers.register(task_type, func, retry_policy)
+            register(func)
             return func
 
         return decorator
@@ -155,6 +191,7 @@ class Server:
             self._make_runner,
             self.history,
             stats,
+            self.limits,
             periodic=self._periodic_firer(),
         )
         try:
@@ -194,6 +231,7 @@ class Server:
             self.config.unknown_type_grace_s,
             process_hooks(self.config.middleware),
             ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
+            upstream_loader(self.broker),
         )
 
     @property

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from strego.broker.base import Delivery, EnqueueRequest, EnqueueResult
 from strego.broker.redis.connection import text
-from strego.broker.redis.keys import HANDOVER_CONSUMER
+from strego.broker.redis.keys import HANDOVER_CONSUMER, QueueKeys
 from strego.broker.redis.scripts import ScriptCall
 from strego.envelope import encode
-from strego.outcome import Dead, Retry
+from strego.outcome import Dead, Parked, Retry
 from strego.task import TaskState
 
 if TYPE_CHECKING:
@@ -47,22 +48,25 @@ __all__ = [
 
 def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
     message = request.message
-    keys = broker.keys(message.queue)
+    streams, index, bodies, scheduled, stats, tag, idle, channel = _enqueue_keys(
+        broker.config.prefix, message.queue
+    )
     delay_ms = -1 if request.delay_s is None else int(request.delay_s * 1000)
     at_ms = -1 if request.process_at is None else int(request.process_at.timestamp() * 1000)
+    keys = broker.keys(message.queue) if message.unique_key or message.explicit_id else None
     return (
         broker.scripts.enqueue,
         [
-            keys.stream(message.priority),
-            keys.index,
-            keys.bodies,
-            keys.scheduled,
-            keys.stats,
+            streams[message.priority],
+            index,
+            bodies,
+            scheduled,
+            stats,
             # Unused keys get a placeholder in the queue's slot (a cluster refuses
             # a script whose keys span slots): the tag itself, never a real key.
-            keys.unique(message.unique_key) if message.unique_key else keys.tag,
-            keys.processed(message.id) if message.explicit_id else keys.tag,
-            keys.idle,
+            keys.unique(message.unique_key) if keys and message.unique_key else tag,
+            keys.processed(message.id) if keys and message.explicit_id else tag,
+            idle,
         ],
         [
             message.id,
@@ -71,10 +75,27 @@ def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
             delay_ms,
             at_ms,
             int(request.unique_ttl_s * 1000),
-            keys.channel,
+            channel,
             int(bool(message.unique_key)),
             int(message.explicit_id),
         ],
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _enqueue_keys(prefix: str, queue: str) -> tuple[list[str], str, str, str, str, str, str, str]:
+    """The fixed keys of one queue's enqueue call, built once (per-task f-strings were a
+    measurable share of the single-enqueue path). Callers must not mutate them."""
+    keys = QueueKeys(prefix, queue)
+    return (
+        keys.streams,
+        keys.index,
+        keys.bodies,
+        keys.scheduled,
+        keys.stats,
+        keys.tag,
+        keys.idle,
+        keys.channel,
     )
 
 
@@ -210,6 +231,27 @@ def retry_call(broker: RedisBroker, delivery: Delivery, outcome: Retry, minute: 
             delivery.deliveries,
             int(outcome.duration_s * 1000),
             int(outcome.counted),
+        ],
+    )
+
+
+def park_call(broker: RedisBroker, delivery: Delivery, outcome: Parked) -> ScriptCall:
+    """Park a task a global limit holds back (lua/park.lua): fenced like any outcome."""
+    keys = broker.keys(delivery.queue)
+    return (
+        broker.scripts.park,
+        keys.layout(),
+        [
+            broker.group,
+            broker.config.consumer,
+            delivery.band,
+            delivery.entry_id,
+            delivery.deliveries,
+            outcome.task_id,
+            outcome.blob,
+            max(1, int(outcome.delay_s * 1000)),
+            keys.channel,
+            broker.retention.keep_completed,
         ],
     )
 

@@ -32,6 +32,14 @@ key                                holds
                                    channel their outcomes go out on (channels and keys
                                    are separate namespaces), so a script holding the key
                                    knows the channel
+``P:{q}:flow:<workflow id>``       hash: the part of a workflow's graph whose tasks
+                                   live in this queue (specs, held bodies, arrived
+                                   results); expires (see workflows/README in
+                                   docs/workflows.md)
+``P:{q}:flow:outbox``              stream: finishes of workflow members, written by
+                                   the outcome scripts, drained by the queue's workers
+                                   (a consumer group); entries deleted once applied.
+                                   Lua derives its name from the index key's
 ``P:{q}:group``                    the consumer group that serves the queue, recorded
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
@@ -172,6 +180,16 @@ class QueueKeys:
         ]
         return [*fixed, *(self.periodic_log(n) for n in names)]
 
+    def flow(self, workflow_id: str) -> str:
+        """The part of workflow ``workflow_id`` that lives in this queue."""
+        return f"{self.tag}:flow:{workflow_id}"
+
+    @property
+    def flow_outbox(self) -> str:
+        """Finishes of workflow members to apply (``flow_done`` in lua/_lib.lua derives
+        this name from the index key: keep the two in step)."""
+        return f"{self.tag}:flow:outbox"
+
     def layout(self, hour: int | None = None) -> list[str]:
         """The keys of the scripts that take the whole queue, in the order of ``Q`` in
         ``lua/_lib.lua``; ``hour`` adds that hour's throughput counters."""
@@ -227,3 +245,61 @@ class GlobalKeys:
 
     def instance(self, group: str, consumer: str) -> str:
         return f"{self.prefix}:instance:{group}:{consumer}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LimitKeys:
+    """The keys of one global limiter (docs/limits.md), all in one Cluster slot.
+
+    A limit attached to task types lives in its own slot ``P:{lim:<name>}``; a
+    queue-wide limit lives in its queue's slot (``P:{<queue>}:lim:<name>``) so the fetch
+    script can check it. Per limiter key ``<k>`` (``''`` without a key function):
+
+    ==========================  ==========================================================
+    ``<base>:s:<k>``            hash: GCRA arrival time, booking pointer, mean hold time
+    ``<base>:h:<k>``            zset: concurrency slot holder → lease end (ms)
+    ``<base>:a:<k>``            hash: concurrency slot holder → acquired at (ms)
+    ``<base>:p:<k>``            zset: parked task → time it was told to come back (ms)
+    ``<base>:n``                hash: counters (granted, held)
+    ``<base>:w``                list: recent waits ``<at ms>:<wait ms>:<key>``, capped
+    ``<base>:k``                zset: limiter key → last use (ms), capped
+    ``<base>:meta``             hash: what the workers declared (kind, limit, per, burst)
+    ``P:limits``                set of ``<queue or ''>\\t<name>`` declared (global)
+    ==========================  ==========================================================
+    """
+
+    prefix: str
+    name: str
+    queue: str | None = None  # a queue-wide limit: in that queue's slot
+
+    @property
+    def base(self) -> str:
+        if self.queue is None:
+            return f"{self.prefix}:{{lim:{self.name}}}"
+        return f"{self.prefix}:{{{self.queue}}}:lim:{self.name}"
+
+    def per_key(self, key: str) -> list[str]:
+        """The 7 keys of one limiter key, in the order of ``LK`` in lua/_limits.lua."""
+        b = self.base
+        return [f"{b}:s:{key}", f"{b}:h:{key}", f"{b}:a:{key}", f"{b}:p:{key}",
+                f"{b}:n", f"{b}:w", f"{b}:k"]  # fmt: skip
+
+    @property
+    def counters(self) -> str:
+        return f"{self.base}:n"
+
+    @property
+    def waits(self) -> str:
+        return f"{self.base}:w"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.base}:k"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @staticmethod
+    def declared(prefix: str) -> str:
+        return f"{prefix}:limits"
