@@ -273,7 +273,8 @@ async def test_delete_queue_removes_its_schedules(
     await inspector.trigger_periodic("t", "jobs")
     await server.stop()
     await inspector.delete_queue("jobs")
-    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:*") == []
+    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:periodic*") == []
+    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:stream:*") == []
     assert await inspector.periodic("jobs") == []
 
 
