@@ -75,8 +75,19 @@ async def test_actions_need_csrf_and_work(
     assert (await _one(inspector, "hb")).last_task_id
     assert (await post_form(http, "/periodic/default/nope/pause")).status_code == 404
     assert (await post_form(http, "/periodic/default/hb/explode")).status_code == 404
+    assert 'periodic/default/hb/delete"' not in (await http.get("/periodic")).text  # live
+    await declared.stop()  # now no live worker declares them: delete is offered
+    await _age(declared.broker, "hb")
+    assert 'periodic/default/hb/delete"' in (await http.get("/periodic")).text
     assert (await post_form(http, "/periodic/default/hb/delete")).status_code == 303
     assert [i.name for i in await inspector.periodic()] == ["reports:daily"]
+
+
+async def _age(broker: object, name: str) -> None:
+    """The state a minute without any worker declaring ``name`` leaves: seen aged."""
+    assert isinstance(broker, strego.RedisBroker)
+    seconds, _ = await broker.redis.time()
+    await broker.redis.hset(broker.keys("default").periodic_seen, name, (seconds - 61) * 1000)
 
 
 async def _one(inspector: strego.Inspector, name: str) -> strego.PeriodicInfo:

@@ -77,6 +77,17 @@ class PeriodicFirer:
                 extra={"queue": queue},
             )
 
+    async def _declare_again(self, queue: str, names: list[str]) -> None:
+        # Redis lost them (restarted without its data, flushed, or an operator deleted a
+        # schedule this worker still declares): a schedule must not silently stop.
+        definitions = self._by_queue[queue]
+        await self._periodics.declare(queue, {n: definitions[n] for n in names})
+        log.warning(
+            "periodic schedules %s were missing in Redis; declared them again",
+            ", ".join(sorted(names)),
+            extra={"queue": queue},
+        )
+
     async def run_due(self) -> float | None:
         """Fire what is due; seconds until the next tick of a declared schedule."""
         await self.declare()  # in case start-up was cut short after registering
@@ -84,6 +95,9 @@ class PeriodicFirer:
         waits: list[float] = []
         for queue, definitions in self._by_queue.items():
             report = await self._periodics.due(queue, list(definitions), touch=touch)
+            if report.lost:
+                await self._declare_again(queue, report.lost)
+                waits.append(0.0)  # look again now that they are back
             waits.extend(await self._fire(queue, report))
         if touch:
             self._seen_at = self._clock()

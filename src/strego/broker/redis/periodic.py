@@ -66,16 +66,17 @@ class RedisPeriodics:
 
     async def due(self, queue: str, names: Sequence[str], *, touch: bool) -> DueReport:
         keys = self._broker.keys(queue)
-        now, soonest, flat = await self._scripts.due(
+        now, soonest, flat, lost = await self._scripts.due(
             self._redis,
-            [keys.periodic, keys.periodic_next, keys.periodic_seen],
+            [keys.periodic, keys.periodic_next, keys.periodic_seen, keys.periodic_paused],
             ["1" if touch else "0", *names],
         )
         due = [
             DueSchedule(text(flat[i]), int(flat[i + 1]), text(flat[i + 2]))
             for i in range(0, len(flat), 3)
         ]
-        return DueReport(int(now), due, None if int(soonest) < 0 else int(soonest))
+        soonest_ms = None if int(soonest) < 0 else int(soonest)
+        return DueReport(int(now), due, soonest_ms, [text(n) for n in lost])
 
     async def fire(self, queue: str, requests: Sequence[FireRequest]) -> list[FireResult]:
         calls = [self._fire_call(queue, r) for r in requests]
@@ -223,8 +224,8 @@ class RedisPeriodics:
         return TaskInfo(message.id, queue, TaskState.PENDING)
 
     async def delete(self, name: str, queue: str) -> bool:
-        """Forget a schedule (its runs already enqueued stay). A worker that still
-        declares it declares it again when it restarts."""
+        """Forget a schedule (its runs already enqueued stay). A live worker that still
+        declares it declares it again at once (see periodic_due.lua)."""
         keys = self._broker.keys(queue)
         # The definition goes first: from then on no script fires or lists the schedule
         # (no MULTI, as in pause).
