@@ -108,6 +108,7 @@ class PeriodicFirer:
     async def _fire(self, queue: str, report: DueReport) -> list[float]:
         waits = [] if report.soonest_ms is None else [(report.soonest_ms - report.now_ms) / 1000]
         requests: list[FireRequest] = []
+        missed: list[tuple[str, int, str]] = []  # name, missed ticks, catchup rule
         for due in report.due:
             try:
                 definition = self._definition(queue, due.name, due.definition)
@@ -138,17 +139,19 @@ class PeriodicFirer:
                 )
             )
             waits.append((fire.next_ms - report.now_ms) / 1000)
-            if fire.missed:
-                log.info(
-                    "periodic %s: %d missed ticks not run (catchup=%s)",
-                    due.name,
-                    fire.missed,
-                    definition.catchup,
-                    extra={"queue": queue},
-                )
+            missed.append((due.name, fire.missed, definition.catchup))
         if requests:
             results = await self._periodics.fire(queue, requests)
             waits.extend(_retry_after(result) for result in results)
+            for (name, count, catchup), result in zip(missed, results, strict=True):
+                if count and result.status == "fired":  # said once: by the worker that won
+                    log.info(
+                        "periodic %s: %d missed ticks not run (catchup=%s)",
+                        name,
+                        count,
+                        catchup,
+                        extra={"queue": queue},
+                    )
         return [w for w in waits if not math.isnan(w)]
 
     def _definition(self, queue: str, name: str, text: str) -> Definition:
