@@ -342,3 +342,40 @@ async def test_garbage_definition_is_listed_with_its_error_and_never_fired(
     infos = {i.name: i for i in await inspector.periodic()}
     assert infos["x"].error is not None and "unreadable" in infos["x"].error
     assert await stored_next(broker, "x") == 1  # never advanced: never fired
+
+
+async def test_listing_survives_keys_of_the_wrong_type(
+    make_server: ServerFactory, broker: strego.RedisBroker, inspector: strego.Inspector
+) -> None:
+    """Periodic keys someone overwrote with another type read as empty, never an error."""
+    await make_server({}, periodic=[strego.Periodic("t", every=60)])
+    await wait_until(lambda: stored_next(broker, "t"), timeout=10)
+    other = broker.keys("other")
+    await broker.redis.sadd(broker.global_keys.queues, "other")
+    for key in (other.periodic, other.periodic_next, other.periodic_seen, other.periodic_last):
+        await broker.redis.set(key, "garbage")
+    await broker.redis.set(other.periodic_paused, "garbage")
+    assert [i.name for i in await inspector.periodic()] == ["t"]
+    keys = broker.keys("default")
+    await broker.redis.delete(keys.periodic_log("t"))
+    await broker.redis.set(keys.periodic_log("t"), "garbage")
+    (info,) = await inspector.periodic()
+    assert info.runs == ()
+
+
+async def test_firing_survives_a_log_key_of_the_wrong_type(
+    make_server: ServerFactory, broker: strego.RedisBroker
+) -> None:
+    """A schedule's log and last-run keys overwritten with garbage: it keeps firing."""
+    done: list[str] = []
+
+    async def beat(task: strego.Task) -> None:
+        done.append(task.id)
+
+    keys = broker.keys("default")
+    await broker.redis.set(keys.periodic_log("beat"), "garbage")
+    await broker.redis.set(keys.periodic_last, "garbage")
+    await make_server({"beat": beat}, periodic=[strego.Periodic("beat", every=1, overlap="skip")])
+    await wait_until(lambda: len(done) >= 2, timeout=10)
+    ticks = ticks_of(done, "beat")
+    assert len(ticks) == len(set(ticks))

@@ -132,7 +132,12 @@ class RedisPeriodics:
             pipe.hgetall(keys.periodic_seen)
             pipe.hgetall(keys.periodic_last)
             pipe.smembers(keys.periodic_paused)
-        replies = await pipe.execute()
+        # A key someone overwrote with another type reads as empty: one bad queue must
+        # not take the whole listing (and the UI page) down.
+        replies = [
+            _empty_if_error(r, i % 5)
+            for i, r in enumerate(await pipe.execute(raise_on_error=False))
+        ]
         # Orphaned is judged on this process' clock against a seen time Redis wrote: a
         # skew of seconds does not matter next to the minute it takes, and the UI's
         # read-only Redis user may not run TIME (docs/security.md).
@@ -160,8 +165,8 @@ class RedisPeriodics:
         ]
 
     async def _now_ms(self) -> int:
-        # TIME is keyless: on a cluster it goes to one node (their clocks agree closely
-        # enough for "seen a minute ago"), and it cannot ride in a cluster pipeline.
+        # TIME is keyless: on a cluster it goes to one node (the trigger's id and
+        # created time only need a plausible "now"); it cannot ride in a cluster pipeline.
         reply = await self._redis.time()
         if isinstance(reply, dict):  # a client that asked several nodes
             reply = next(iter(reply.values()))
@@ -174,7 +179,8 @@ class RedisPeriodics:
         pipe = self._redis.pipeline(transaction=False)
         for queue, name in pairs:
             pipe.lrange(self._broker.keys(queue).periodic_log(name), 0, 19)
-        return list(await pipe.execute())
+        replies = await pipe.execute(raise_on_error=False)
+        return [[] if isinstance(r, Exception) else r for r in replies]
 
     async def pause(self, name: str, queue: str) -> bool:
         keys = self._broker.keys(queue)
@@ -244,6 +250,12 @@ class RedisPeriodics:
         keys = self._broker.keys(queue)
         names = [text(n) for n in await self._redis.hkeys(keys.periodic)]
         return keys.periodic_keys(names)
+
+
+def _empty_if_error(reply: Any, kind: int) -> Any:
+    if not isinstance(reply, Exception):
+        return reply
+    return [] if kind == 1 else set() if kind == 4 else {}
 
 
 def _ms_time(ms: int | None) -> datetime | None:
