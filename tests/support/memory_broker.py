@@ -30,7 +30,7 @@ from strego.broker.base import (
     WorkerRegistration,
     WorkerTiming,
 )
-from strego.broker.limiting import LimitBroker, Slot
+from strego.broker.limiting import Slot, Verdict
 from strego.envelope import encode
 from strego.limits import Limit
 from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
@@ -123,15 +123,24 @@ def _timing(given: Mapping[str, float]) -> dict[str, float]:
 
 
 class NoLimits:
-    """Global limits are not modelled here: every task may start at once."""
+    """The double's limits seam: every start allowed at once. Global limits are tested
+    against real Redis (tests/integration/test_limits.py, tests/cluster)."""
 
     async def declare(self, limits: Sequence[tuple[Limit, str | None]]) -> None:
         return None
 
     async def ask(
-        self, limit: Limit, scope: str | None, key: str, queue: str, task_id: str, member: str
-    ) -> float:
-        return 0.0
+        self,
+        limit: Limit,
+        scope: str | None,
+        key: str,
+        queue: str,
+        task_id: str,
+        member: str,
+        *,
+        max_wait_s: float = 0.0,
+    ) -> Verdict:
+        return Verdict(0.0)
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         return None
@@ -161,7 +170,7 @@ class MemoryBroker:
         return self._timing
 
     @property
-    def limits(self) -> LimitBroker:
+    def limits(self) -> NoLimits:
         return NoLimits()
 
     async def _called(self, name: str) -> None:
