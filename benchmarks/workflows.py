@@ -8,7 +8,8 @@ vs the same N tasks without a workflow, vs the raw redis-py ceiling, vs Celery's
 * ``strego chord``: ``enqueue(chord([N no-op], callback))`` then ``client.result``
   of the workflow (pushed): the callback got N results (None each).
 * ``celery chord``: the same chord in Celery (redis broker and result backend), run
-  by the Celery venv of ``scripts/bench`` (skipped with a note when it is missing).
+  by the Celery venv of ``scripts/bench`` (skipped with a note when it is missing);
+  once (it takes minutes at N = 10 000).
 
 One worker process at concurrency 50 per system, started (and idle) before the clock
 starts; ``--repeat`` runs each, the median is reported. Not part of ``scripts/bench``'s
@@ -141,12 +142,14 @@ async def run(n: int, repeat: int, celery: bool) -> dict[str, Any]:
     rows: dict[str, list[float]] = {"ceiling": [], "strego plain": [], "strego chord": []}
     notes: dict[str, str] = {}
     try:
-        for _ in range(repeat):
+        for round_ in range(repeat):
             rows["ceiling"].append(await ceiling_run(redis.url, n))
             rows["strego plain"].append(await strego_run(redis.url, n, chord=False))
             rows["strego chord"].append(await strego_run(redis.url, n, chord=True))
+            print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items()),
+                  file=sys.stderr, flush=True)  # fmt: skip
             redis.flush()
-            if celery:
+            if celery and round_ == 0:  # minutes per run: once
                 result = celery_run(redis.url, n)
                 if isinstance(result, str):
                     notes["celery chord"] = result

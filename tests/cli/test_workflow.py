@@ -18,6 +18,8 @@ async def test_workflow_get_and_cancel(cli: Cli, client: strego.Client) -> None:
     assert "waiting" in result.out and f"after {info.task_ids[0]}" in result.out
     data = json.loads((await cli("workflow", "get", info.id, "--json")).out)
     assert [t["state"] for t in data["tasks"]] == ["pending", "waiting", "waiting"]
+    member = await cli("task", "get", info.task_ids[0])
+    assert f"workflow     {info.id}" in member.out
     result = await cli("workflow", "cancel", info.id)
     assert result.code == 0, result.err
     assert "3 task(s) cancelled" in result.out

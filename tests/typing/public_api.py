@@ -41,6 +41,15 @@ async def producer() -> None:
                 del holder
         cancelled: bool = await client.cancel(info.id)
         del state, cancelled
+        flow = strego.chain(
+            strego.Task("a"),
+            strego.group(strego.Task("b"), strego.Task("c", queue="other")),
+            strego.chord([strego.Task("d"), strego.Task("e")], strego.Task("f")),
+        )
+        workflow: strego.WorkflowInfo = await client.enqueue(flow)
+        first: list[str] = workflow.task_ids
+        final = await client.result(workflow.id, timeout=30)
+        del first, final
     await broker.aclose()
 
 
@@ -56,7 +65,8 @@ def worker() -> strego.Server:
 
     def sync_handler(task: strego.Task) -> None:
         created: datetime = task.created_at
-        del created
+        upstream: list[object] = task.upstream_results
+        del created, upstream
 
     server.handle("sync", sync_handler, retry_policy=lambda task, n, exc: 2.0**n)
     return server

@@ -182,3 +182,22 @@ async def test_wide_fan_in_reaches_the_callback(
     flow = strego.chord([strego.Task("member", n) for n in range(8500)], strego.Task("count"))
     info = await client.enqueue(flow)
     assert await client.result(info.id, timeout=120) == 8500
+
+
+async def test_enqueue_many_takes_flows_among_tasks(
+    make_server: ServerFactory, client: strego.Client
+) -> None:
+    """enqueue_many: a WorkflowInfo in each flow's slot, TaskInfo in the others'."""
+    await make_server(handlers([]))
+    out = await client.enqueue_many(
+        [
+            strego.Task("add", 1),
+            strego.chain(strego.Task("add", 2), strego.Task("add", 3)),
+            strego.Task("add", 4),
+        ]
+    )
+    assert [type(o).__name__ for o in out] == ["TaskInfo", "WorkflowInfo", "TaskInfo"]
+    assert isinstance(out[1], strego.WorkflowInfo)
+    assert await client.result(out[1].id, timeout=30) == 5
+    assert isinstance(out[2], strego.TaskInfo)
+    assert await client.result(out[2].id, timeout=30) == 4

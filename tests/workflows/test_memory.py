@@ -49,7 +49,7 @@ async def test_memory_back_to_baseline_after_ttl(
         {"member": member, "total": total},
         queues=["default", "other"],
         keep_completed=0,
-        result_ttl=0.5,
+        result_ttl=2,
         broker_options={"claim_stale_after": 0.3, "claim_check_interval": 0.2},
     )
 
@@ -61,8 +61,11 @@ async def test_memory_back_to_baseline_after_ttl(
     assert await client.result(warm.id, timeout=20) == 3
     await wait_until(lambda: no_flow_keys(broker, prefix), timeout=20)
     baseline = await footprint(broker, prefix)
-    infos = [await client.enqueue(flow(20)) for _ in range(20)]
-    results = await asyncio.gather(*(client.result(i.id, timeout=60) for i in infos))
+    waits = []
+    for _ in range(20):  # await each at once: its result is kept 2 s only
+        info = await client.enqueue(flow(20))
+        waits.append(asyncio.create_task(client.result(info.id, timeout=60)))
+    results = await asyncio.gather(*waits)
     assert results == [190] * 20
     await wait_until(lambda: no_flow_keys(broker, prefix), timeout=20)
     assert await footprint(broker, prefix) == baseline

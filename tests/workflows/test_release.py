@@ -23,7 +23,13 @@ async def test_entry_held_by_dead_drainer_is_reclaimed_and_applied_once(
 
     outbox = broker.keys("default").flow_outbox
     await broker.redis.xgroup_create(outbox, "tests", id="0", mkstream=True)
-    # A consumer blocked first gets the first entry: it then "dies" holding it.
+    info = await client.enqueue(strego.chain(strego.Task("step"), strego.Task("step")))
+    # The commit's "open" record: applied by the producer already; take it out of the way.
+    opened = await broker.redis.xreadgroup("tests", "ghost", {outbox: ">"}, count=1)
+    assert opened[0][1][0][1][b"s"] == b"o"
+    await broker.redis.xack(outbox, "tests", opened[0][1][0][0])
+    # A consumer blocked first gets the next entry (the first step's completion): it
+    # then "dies" holding it.
     ghost = asyncio.create_task(
         broker.redis.xreadgroup("tests", "ghost", {outbox: ">"}, count=1, block=20_000)
     )
@@ -32,7 +38,6 @@ async def test_entry_held_by_dead_drainer_is_reclaimed_and_applied_once(
         return int((await broker.redis.info("clients"))["blocked_clients"]) > 0
 
     await wait_until(ghost_blocked)
-    info = await client.enqueue(strego.chain(strego.Task("step"), strego.Task("step")))
     await make_server(
         {"step": step},
         broker_options={"claim_stale_after": 0.5, "claim_check_interval": 0.2},
@@ -70,3 +75,24 @@ async def test_outbox_entry_applied_twice_releases_once(
     flow_key = broker.keys("default").flow(info.id)
     assert await broker.redis.hget(flow_key, "released") == b"2"
     assert runs == info.task_ids
+
+
+async def test_outbox_consumers_of_gone_workers_are_pruned(
+    make_server: ServerFactory, client: strego.Client, broker: strego.RedisBroker
+) -> None:
+    """Consumers a gone worker left in an outbox group are removed when they hold
+    nothing; one holding an entry stays (its entry must still be reclaimed)."""
+    server = await make_server({"step": lambda task: None})
+    info = await client.enqueue(strego.chain(strego.Task("step"), strego.Task("step")))
+    await client.result(info.id, timeout=30)
+    await server.stop()  # no live drainer takes the entry below
+    outbox = broker.keys("default").flow_outbox
+    await broker.redis.xgroup_createconsumer(outbox, "tests", "gone-empty")
+    await broker.redis.xadd(outbox, {"w": "wf_none", "t": "x", "s": "c"})
+    await broker.redis.xgroup_createconsumer(outbox, "tests", "gone-holding")
+    drainer = broker.workflow_drainer(["default"], 1.0)
+    await broker.redis.xreadgroup("tests", "gone-holding", {outbox: ">"}, count=1)
+    assert await drainer.prune(outbox, "tests", idle_ms=0) >= 1
+    names = {c["name"] for c in await broker.redis.xinfo_consumers(outbox, "tests")}
+    assert "gone-holding" in {n.decode() if isinstance(n, bytes) else n for n in names}
+    assert "gone-empty" not in {n.decode() if isinstance(n, bytes) else n for n in names}

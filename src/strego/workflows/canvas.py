@@ -8,7 +8,7 @@ construction, together with empty groups and chains.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeAlias
 
 from strego.task import Task
@@ -70,7 +70,7 @@ class Chain(Flow):
 
     __slots__ = ("steps",)
 
-    def __init__(self, *steps: Step) -> None:
+    def __init__(self, *steps: Step | Sequence[Step]) -> None:
         self.steps = _steps("chain", _flatten_args(steps))
 
     def tasks(self) -> Iterator[Task]:
@@ -86,7 +86,7 @@ class Group(Flow):
 
     __slots__ = ("members",)
 
-    def __init__(self, *members: Step) -> None:
+    def __init__(self, *members: Step | Sequence[Step]) -> None:
         self.members = _steps("group", _flatten_args(members))
 
     def tasks(self) -> Iterator[Task]:
@@ -119,12 +119,12 @@ class Chord(Flow):
         return f"chord({self.header!r}, {self.callback!r})"
 
 
-def chain(*steps: Step) -> Chain:
+def chain(*steps: Step | Sequence[Step]) -> Chain:
     """``chain(a, b, c)``: ``b`` runs after ``a`` with ``upstream_results == [a's]``."""
     return Chain(*steps)
 
 
-def group(*members: Step) -> Group:
+def group(*members: Step | Sequence[Step]) -> Group:
     """``group(a, b, c)`` (or ``group([a, b, c])``): run in parallel."""
     return Group(*members)
 

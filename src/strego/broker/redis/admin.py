@@ -542,6 +542,7 @@ class RedisAdmin:
             keys.idle,
             keys.sync,
             keys.group,
+            keys.flow_outbox,  # workflow graphs (flow:<id>) expire with their results
             *await self._broker.periodics.keys_of(queue),
         ]
         # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.

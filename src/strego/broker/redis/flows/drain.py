@@ -36,6 +36,8 @@ __all__ = ["FlowDrainer"]
 
 log = logging.getLogger("strego")
 _BATCH = 200
+_PRUNE_EVERY_S = 600.0  # look for consumers left by gone workers this often
+_PRUNE_IDLE_MS = 3_600_000  # ...that read nothing for this long (and hold nothing)
 
 
 class FlowDrainer:
@@ -61,6 +63,7 @@ class FlowDrainer:
         delay = 0.05
         group: str | None = None
         next_claim = 0.0
+        next_prune = time.monotonic() + _PRUNE_EVERY_S
         while True:
             try:
                 if group is None:
@@ -69,6 +72,9 @@ class FlowDrainer:
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + self._claim_every_s
                     await self._reclaim(queue, outbox, group)
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + _PRUNE_EVERY_S
+                    await self.prune(outbox, group)
                 entries = await self._read(outbox, group)
                 if entries:
                     await self.apply(queue, outbox, group, entries)
@@ -81,6 +87,18 @@ class FlowDrainer:
                 log.warning("workflow outbox of queue %s: %s (retrying)", queue, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def prune(self, outbox: str, group: str, idle_ms: int = _PRUNE_IDLE_MS) -> int:
+        """Remove the outbox group's consumers idle over ``idle_ms`` holding nothing
+        (bounded memory: each worker process that ever drained the outbox left one)."""
+        infos = await self._broker.redis.xinfo_consumers(outbox, group)
+        idle = [text(c["name"]) for c in infos if int(c.get("idle", 0)) >= idle_ms]
+        if not idle:
+            return 0
+        removed = await flow_scripts().prune(
+            self._broker.redis, [outbox], [group, self._broker.consumer, idle_ms, *idle]
+        )
+        return int(removed)
 
     async def _read(self, outbox: str, group: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
         reply = await self._broker.redis.xreadgroup(

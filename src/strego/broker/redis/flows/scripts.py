@@ -25,6 +25,7 @@ class FlowScripts:
         self.settle = Script("flow_settle", _read("flow_settle"))
         self.upstream = Script("flow_upstream", _read("flow_upstream"))
         self.cancel = Script("flow_cancel", lib + _read("flow_cancel"))
+        self.prune = Script("flow_prune", _read("flow_prune"))
 
 
 @functools.cache

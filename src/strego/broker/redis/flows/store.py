@@ -31,20 +31,38 @@ PENDING_TTL_MS = 7 * 86400 * 1000  # an unfinished workflow's graph lives at mos
 
 
 async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
-    scripts = flow_scripts()
+    """Phase 1, commit, then open the other queues (see the module docstring)."""
+    chunks = await put_parts(broker, graph, workflow_id)
+    await start_workflow(broker, graph, workflow_id)
+    await open_parts(broker, workflow_id, chunks, home=_home(graph))
+
+
+def _by_queue(graph: Graph) -> dict[str, list[int]]:
+    by_queue: dict[str, list[int]] = {}
+    for i, node in enumerate(graph.nodes):
+        by_queue.setdefault(node.task.queue, []).append(i)
+    return by_queue
+
+
+def _home(graph: Graph) -> str:
+    return graph.nodes[graph.roots[0]].task.queue
+
+
+async def put_parts(broker: RedisBroker, graph: Graph, workflow_id: str) -> dict[str, int]:
+    """Phase 1: every queue's part of the graph, invisible until the commit; returns
+    how many chunks each queue's part has."""
     nodes = graph.nodes
     down = graph.downstream()
-    by_queue: dict[str, list[int]] = {}
-    for i, node in enumerate(nodes):
-        by_queue.setdefault(node.task.queue, []).append(i)
-    home = nodes[graph.roots[0]].task.queue
+    by_queue = _by_queue(graph)
     await _register_queues(broker, list(by_queue))
     calls: list[ScriptCall] = []
+    chunks: dict[str, int] = {}
     for queue, members in by_queue.items():
         flow_key = broker.keys(queue).flow(workflow_id)
-        for n, start in enumerate(range(0, len(members), _CHUNK), start=1):
+        for n, first in enumerate(range(0, len(members), _CHUNK), start=1):
+            chunks[queue] = n
             args: list[Any] = [PENDING_TTL_MS, n, len(members)]
-            for i in members[start : start + _CHUNK]:
+            for i in members[first : first + _CHUNK]:
                 task = nodes[i].task
                 message = task.to_message().evolve(
                     workflow_id=workflow_id, upstream_count=len(nodes[i].deps)
@@ -53,28 +71,47 @@ async def enqueue_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) 
                          for d in down[i]]  # fmt: skip
                 args += [task.id, _spec(task, len(nodes[i].deps)),
                          json.dumps(edges) if edges else "", encode(message)]  # fmt: skip
-            calls.append((scripts.put, [flow_key], args))
+            calls.append((flow_scripts().put, [flow_key], args))
     _raise_any(await broker.scripts.run_many(broker.redis, calls))
+    return chunks
+
+
+async def start_workflow(broker: RedisBroker, graph: Graph, workflow_id: str) -> None:
+    """Phase 2, one atomic script in the home queue (it opens its first chunk)."""
+    nodes = graph.nodes
+    home = _home(graph)
     meta = {
         "ids": [[n.task.id, n.task.queue, n.task.type, n.deps] for n in nodes],
         "out": graph.output,
         "home": home,
     }
     keys = broker.keys(home)
-    others = [q for q in by_queue if q != home]
-    await broker.scripts.run_many(broker.redis, [(
-        scripts.start,
+    _raise_any(await broker.scripts.run_many(broker.redis, [(
+        flow_scripts().start,
         [*keys.layout(), keys.flow(workflow_id), keys.flow_outbox],
-        [workflow_id, json.dumps(meta), keys.channel, *others],
-    )])  # fmt: skip
-    if others:
-        opens = [open_call(broker, q, workflow_id) for q in others]
+        [workflow_id, json.dumps(meta), keys.channel, *_by_queue(graph)],
+    )]))  # fmt: skip
+
+
+async def open_parts(
+    broker: RedisBroker, workflow_id: str, chunks: dict[str, int], *, home: str
+) -> None:
+    """Open every part now, chunk by chunk (one pipeline; workers interleave between
+    the scripts and start on the first tasks). The outbox would, later; idempotent."""
+    opens = [
+        open_call(broker, queue, workflow_id, k)
+        for queue, count in chunks.items()
+        for k in range(1, count + 1)
+        if not (queue == home and k == 1)  # opened by flow_start
+    ]
+    if opens:
         _raise_any(await broker.scripts.run_many(broker.redis, opens))
 
 
-def open_call(broker: RedisBroker, queue: str, workflow_id: str) -> ScriptCall:
+def open_call(broker: RedisBroker, queue: str, workflow_id: str, chunk: int = 0) -> ScriptCall:
+    """Open chunk ``chunk`` of the queue's part (0: every chunk)."""
     keys = broker.keys(queue)
-    return (flow_scripts().open, [*keys.layout(), keys.flow(workflow_id)], [keys.channel])
+    return (flow_scripts().open, [*keys.layout(), keys.flow(workflow_id)], [keys.channel, chunk])
 
 
 def _spec(task: Any, need: int) -> str:

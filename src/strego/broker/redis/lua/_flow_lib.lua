@@ -15,20 +15,24 @@
 local F = 24
 
 -- Enqueue a held task whose dependencies all completed: at most once ('s:' = 'r'),
--- never after the workflow was cancelled. Returns true when it went to a stream.
-local function flow_release(tid, channel)
+-- never after the workflow was cancelled. `spec` may be given (already read).
+-- Returns true when it went to a stream.
+local function flow_release(tid, channel, spec)
   local flow = KEYS[F]
-  if redis.call('HGET', flow, 's:' .. tid) == 'r' then return false end
+  local st = redis.call('HGET', flow, 's:' .. tid)
+  if st == 'r' then return false end
   if redis.call('HEXISTS', flow, 'cancel') == 1 then return false end
-  local spec = redis.call('HGET', flow, 'n:' .. tid)
-  local blob = redis.call('HGET', flow, 'b:' .. tid)
-  if not spec or not blob then return false end
+  spec = spec or redis.call('HGET', flow, 'n:' .. tid)
+  if not spec then return false end
   local band, need, delay, at = string.match(spec, '^(%d+)|(%d+)|(-?%d+)|(-?%d+)$')
   if not band then return false end
-  if (tonumber(redis.call('HGET', flow, 'a:' .. tid)) or 0) < tonumber(need) then
+  need = tonumber(need)
+  if need > 0 and (tonumber(redis.call('HGET', flow, 'a:' .. tid)) or 0) < need then
     return false
   end
-  redis.call('HDEL', KEYS[Q.bodies], tid)  -- the body of its cancelled record, if any
+  local blob = redis.call('HGET', flow, 'b:' .. tid)
+  if not blob then return false end
+  if st == 'x' then redis.call('HDEL', KEYS[Q.bodies], tid) end  -- its cancelled record's
   local _, _, woke = enqueue_write(KEYS[tonumber(band) + 1], KEYS[Q.index], KEYS[Q.bodies],
     KEYS[Q.scheduled], KEYS[Q.stats], false, tid, blob, band, tonumber(delay), tonumber(at),
     0, channel)
@@ -67,24 +71,32 @@ local function flow_cancel_held(tid, reason, keep)
   return true
 end
 
--- Make this queue's part of the workflow visible (held tasks get a 'w' index record,
--- so Client.result waits for them) and release its first steps. Idempotent.
-local function flow_open(channel)
+-- Make one chunk (k) of this queue's part of the workflow visible: held tasks get a
+-- 'w' index record (so Client.result waits for them), first steps are released.
+-- Idempotent (opened:<k>). Returns true when something went to a stream.
+local function flow_open_chunk(k, channel)
   local flow = KEYS[F]
-  if redis.call('HEXISTS', flow, 'opened') == 1 then return false end
+  if redis.call('HSETNX', flow, 'opened:' .. k, '1') == 0 then return false end
   local woke = false
-  local chunks = tonumber(redis.call('HGET', flow, 'chunks')) or 0
-  for k = 1, chunks do
-    local ids = cjson.decode(redis.call('HGET', flow, 'ids:' .. k) or '[]')
-    for _, tid in ipairs(ids) do
-      if redis.call('HEXISTS', flow, 's:' .. tid) == 0 then
-        local spec = redis.call('HGET', flow, 'n:' .. tid) or '0|'
-        local band = string.match(spec, '^(%d+)|') or '0'
-        redis.call('HSETNX', KEYS[Q.index], tid, 'w|' .. band .. '|0')
-        if flow_release(tid, channel) then woke = true end
+  for _, tid in ipairs(cjson.decode(redis.call('HGET', flow, 'ids:' .. k) or '[]')) do
+    local spec = redis.call('HGET', flow, 'n:' .. tid)
+    if spec and redis.call('HEXISTS', flow, 's:' .. tid) == 0 then
+      if string.match(spec, '^%d+|0|') then
+        if flow_release(tid, channel, spec) then woke = true end
+      else
+        redis.call('HSETNX', KEYS[Q.index], tid, 'w|' .. string.match(spec, '^(%d+)|') .. '|0')
       end
     end
   end
-  redis.call('HSET', flow, 'opened', '1')
+  return woke
+end
+
+-- Open chunk `only` of this queue's part, or every chunk (only = 0).
+local function flow_open(channel, only)
+  local woke = false
+  local chunks = tonumber(redis.call('HGET', KEYS[F], 'chunks')) or 0
+  for k = 1, chunks do
+    if (only == 0 or only == k) and flow_open_chunk(k, channel) then woke = true end
+  end
   return woke
 end
