@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         "systems": {},
         "results": {},
     }
+    out = args.out or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    base = "quick" if args.quick else "latest"
     try:
         for system in select(args.only):
             log(f"{system.label}")
@@ -103,16 +106,22 @@ def main(argv: list[str] | None = None) -> int:
             doc["systems"][system.name] = info
             for workload, outcome in outcomes.items():
                 doc["results"].setdefault(workload, {})[system.name] = outcome
+            # What is measured so far survives an interrupted run (a slow peer, ^C).
+            _write(doc, started, out / f"{base}.partial")
     finally:
         redis.stop()
-    doc["machine"]["loadavg_end"] = list(os.getloadavg())
-    doc["duration_s"] = time.monotonic() - started
-    text = report.markdown(doc)
-    out = args.out or RESULTS
-    out.mkdir(parents=True, exist_ok=True)
-    base = "quick" if args.quick else "latest"
-    (out / f"{base}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / f"{base}.md").write_text(text)
+    text = _write(doc, started, out / base)
+    (out / f"{base}.partial.json").unlink(missing_ok=True)
+    (out / f"{base}.partial.md").unlink(missing_ok=True)
     print(text)
     log(f"wrote {out / base}.json and .md")
     return 0
+
+
+def _write(doc: dict[str, Any], started: float, base: Path) -> str:
+    doc["machine"]["loadavg_end"] = list(os.getloadavg())
+    doc["duration_s"] = time.monotonic() - started
+    text = report.markdown(doc)
+    base.with_name(base.name + ".json").write_text(json.dumps(doc, indent=2) + "\n")
+    base.with_name(base.name + ".md").write_text(text)
+    return text

@@ -60,8 +60,11 @@ async def main(url: str) -> None:
             when = info.cron or f"every {info.every:g}s"
             nxt = info.next_run.astimezone(ZoneInfo(info.tz)) if info.next_run else None
             print(f"schedule {info.name}: {when} ({info.tz}), next {nxt:%Y-%m-%d %H:%M %Z}")
-        await strego.Inspector(a).delete_periodic("heartbeat-1s")
-        await strego.Inspector(a).delete_periodic("reports:daily")
+    # No worker declares them any more: remove them (a live worker would declare them
+    # again at once; to stop a schedule your code still declares, pause it).
+    async with strego.RedisBroker(url, group="example-periodic") as broker:
+        for schedule in SCHEDULES:
+            await strego.Inspector(broker).delete_periodic(schedule.name)
 
 
 if __name__ == "__main__":

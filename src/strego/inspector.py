@@ -258,8 +258,8 @@ class Inspector:
         return await self._periodics.trigger(name, queue)
 
     async def delete_periodic(self, name: str, queue: str = "default") -> None:
-        """Forget ``name`` (its enqueued runs stay). A live worker declaring it declares
-        it again only when it restarts."""
+        """Forget an orphaned schedule (its enqueued runs stay). A live worker that
+        declares ``name`` declares it again at once: pause such a schedule instead."""
         if not await self._periodics.delete(name, queue):
             raise PeriodicNotFoundError(name, queue)
 

@@ -45,6 +45,7 @@ async def test_periodic_list_and_actions(
         triggered = await cli("periodic", "trigger", "hb")
         assert triggered.code == 0 and "enqueued periodic:hb:manual-" in triggered.out
         assert (await cli("periodic", "resume", "hb")).code == 0
+        await server.stop()  # a live worker would declare a deleted schedule again
         assert (await cli("periodic", "delete", "reports:daily")).code == 0
         names = [s["name"] for s in json.loads((await cli("periodic", "list", "--json")).out)]
         assert names == ["hb"]

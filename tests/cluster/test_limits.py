@@ -90,12 +90,13 @@ async def test_check_then_crash_before_park_loses_nothing(
     try:
         await crashed.prepare([queue])
         info = await client.enqueue(strego.Task("call", queue=queue))
-        assert await crashed.limits.ask(rate, None, "", queue, "earlier", "m") == 0
+        assert (await crashed.limits.ask(rate, None, "", queue, "earlier", "m")).now
         [delivery] = (await crashed.fetch([(queue, 1)]))[queue] or []
         member = slot_member(delivery)
         first = await crashed.limits.ask(rate, None, "", queue, info.id, member)
         again = await crashed.limits.ask(rate, None, "", queue, info.id, member)
-        assert 0.3 < first <= 0.5 and first - 0.2 < again <= first  # the same booking
+        assert not first.reserved and 0.3 < first.wait_s <= 0.5  # come back in ~0.5 s
+        assert first.wait_s - 0.2 < again.wait_s <= first.wait_s  # the same booking
         # ... and the worker dies here, before the park.
         runs: list[tuple[str, int]] = []
 

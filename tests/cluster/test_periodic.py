@@ -22,10 +22,12 @@ async def test_schedules_on_every_master_fire_once_per_tick(
         done.append(task.id)
 
     schedules = [strego.Periodic("beat", every=1, name=f"b-{q}", queue=q) for q in queues]
+    servers = []
     for n in range(2):
-        await make_server(
+        server = await make_server(
             {"beat": beat}, queues=queues, periodic=schedules, broker_options={"consumer": f"w{n}"}
         )
+        servers.append(server)
     await wait_until(
         lambda: all(sum(i.startswith(f"periodic:b-{q}:") for i in done) >= 2 for q in queues),
         timeout=20,
@@ -38,5 +40,7 @@ async def test_schedules_on_every_master_fire_once_per_tick(
     await inspector.pause_periodic(f"b-{last}", last)
     triggered = await inspector.trigger_periodic(f"b-{last}", last)
     await wait_until(lambda: triggered.id in done, timeout=10)
+    for server in servers:
+        await server.stop()  # a live worker would declare a deleted schedule again
     await inspector.delete_periodic(f"b-{last}", last)
     assert [i.queue for i in await inspector.periodic(last)] == []

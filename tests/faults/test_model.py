@@ -4,9 +4,9 @@ step.
 
 Hypothesis drives a :class:`DeliveryModel`: it enqueues tasks whose handler runs until
 the test opens its *gate* (so the test decides when a handler finishes, or fails), and
-interleaves that with SIGKILL of a worker (restarted under a new name), SIGSTOP past
-the lease and SIGCONT, waiting for reclaim, cancel, consumer cleanup and removal,
-graceful shutdown (SIGTERM, restarted) and Redis restarts (AOF, fsync always).
+interleaves that with SIGKILL of a worker (restarted under a new name or its own),
+SIGSTOP past the lease and SIGCONT, waiting for reclaim, cancel, consumer cleanup and
+removal, graceful shutdown (SIGTERM, restarted) and Redis restarts (AOF, fsync always).
 
 After every step (``@invariant``):
 
@@ -139,7 +139,7 @@ class DeliveryModel(RuleBasedStateMachine):
         self.last: Snapshot | None = None
         self.steps: list[str] = []
         for worker in self.workers:  # the first steps act on working workers
-            self.run(self._until_ready(worker.spec.consumer))
+            self.run(self._until_ready(worker.spec.consumer), timeout_s=130)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -221,28 +221,38 @@ class DeliveryModel(RuleBasedStateMachine):
         self._note(f"open {task_id} {verdict}")
 
     @precondition(lambda self: bool(self._alive()) and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1))
-    def kill(self, pick: int) -> None:
-        """SIGKILL a worker (frozen or not) mid-flight; a new one takes its slot."""
+    @rule(pick=st.integers(0, SLOTS - 1), same_name=st.booleans())
+    def kill(self, pick: int, same_name: bool) -> None:
+        """SIGKILL a worker (frozen or not) mid-flight; a new process takes its slot,
+        under a new consumer name (a new pod: others reclaim) or the same one (a
+        StatefulSet pod: it takes over what its predecessor held, counts kept)."""
         slot = self._alive()[pick % len(self._alive())]
         worker = self.workers[slot]
         pid = worker.kill()
         self.killed[pid] = time.time()
         self.stopped.discard(slot)
-        self._note(f"kill {worker.spec.consumer} pid {pid}")
-        self._restart(slot)
+        self._note(f"kill {worker.spec.consumer} pid {pid} same_name={same_name}")
+        if same_name:
+            worker.restart()
+        else:
+            self._restart(slot)
 
     @precondition(lambda self: len(self._running()) > 1 and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1))
-    def stall(self, pick: int) -> None:
-        """SIGSTOP a worker until its leases lapse (a GC pause, a suspended VM)."""
+    @rule(pick=st.integers(0, SLOTS - 1), wake_at_once=st.booleans())
+    def stall(self, pick: int, wake_at_once: bool) -> None:
+        """SIGSTOP a worker until its leases lapse (a suspended VM: it stays frozen
+        until ``resume``), or SIGCONT it right then (a long GC pause: it wakes just as
+        others may reclaim, and its own reclaim timer and renewal are both overdue)."""
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
         worker.signal(signal.SIGSTOP)
         self.stopped.add(slot)
         self.stalls.setdefault(worker.pid, []).append(time.time())
-        self._note(f"stall {worker.spec.consumer} pid {worker.pid}")
+        self._note(f"stall {worker.spec.consumer} pid {worker.pid} wake_at_once={wake_at_once}")
         self.run(self._until_lapsed(worker.spec.consumer))
+        if wake_at_once:
+            worker.signal(signal.SIGCONT)
+            self.stopped.discard(slot)
 
     async def _until_lapsed(self, consumer: str) -> None:
         deadline = time.monotonic() + CLAIM_STALE_AFTER + 5
@@ -256,7 +266,7 @@ class DeliveryModel(RuleBasedStateMachine):
 
     async def _until_ready(self, consumer: str) -> None:
         key = f"{self.prefix}:worker:{consumer}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded 2-core machine: starts took 20 s
         while not await self._with_redis(lambda: self.redis.exists(key)):
             assert time.monotonic() < deadline, f"{consumer} never became ready"
             await asyncio.sleep(0.05)
@@ -337,9 +347,11 @@ class DeliveryModel(RuleBasedStateMachine):
         """SIGTERM: running handlers get shutdown_timeout, the rest is handed back."""
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
-        self.run(self._until_ready(worker.spec.consumer))  # else SIGTERM hits the import
+        self.run(
+            self._until_ready(worker.spec.consumer), timeout_s=130
+        )  # else SIGTERM hits the import
         worker.signal(signal.SIGTERM)
-        code = self.run(worker.wait_exit(30), timeout_s=40)
+        code = self.run(worker.wait_exit(90), timeout_s=100)
         self._note(f"shutdown {worker.spec.consumer} -> {code}")
         assert code == 0, worker.output()
         self._restart(slot)

@@ -96,8 +96,11 @@ async def enqueue_all(url: str, prefix: str) -> list[str]:
 
 
 async def kill_and_restart(fleet: Fleet, rng: random.Random, ledger: KillLedger) -> int:
-    """SIGKILL a random worker every second for 30 s, restarting it at once.
+    """SIGKILL a random working worker every second for 30 s, restarting it at once.
 
+    Only workers that have started (logged "started on queues") are killed: a process
+    still importing holds nothing, so killing it would prove nothing (on a loaded
+    machine Python takes over a second to start, and most kills used to land there).
     Half the restarts keep the consumer name (a StatefulSet pod: it re-runs its own
     pending entries), half take a new one (a new pod: others reclaim by XAUTOCLAIM).
     """
@@ -105,7 +108,10 @@ async def kill_and_restart(fleet: Fleet, rng: random.Random, ledger: KillLedger)
     end = time.monotonic() + KILL_FOR_S
     while time.monotonic() < end:
         await asyncio.sleep(KILL_EVERY_S)
-        worker = rng.choice(fleet.workers)
+        working = [w for w in fleet.workers if "started on queues" in w.output()]
+        if not working:
+            continue
+        worker = rng.choice(working)
         await ledger.killed(fleet.kill(worker))
         kills += 1
         rename = rng.random() < 0.5

@@ -1,7 +1,8 @@
 """A worker process declaring one every-second schedule, for the SIGKILL test.
 
 STREGO_REDIS_URL, STREGO_PREFIX, WORKER_LOG (each run's task id is appended to it,
-outside the system under test). Run: python -m tests.periodic.periodic_app
+outside the system under test), SKEW_S (this process' wall clock runs that many seconds
+off). Run: python -m tests.periodic.periodic_app
 """
 
 from __future__ import annotations
@@ -37,4 +38,8 @@ def build() -> strego.Server:
 
 
 if __name__ == "__main__":
+    if os.environ.get("SKEW_S"):
+        from tests.faults.skew import skew_clock
+
+        skew_clock(float(os.environ["SKEW_S"]))
     build().run()

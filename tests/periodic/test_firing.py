@@ -172,7 +172,7 @@ async def test_pause_resume_trigger_delete(
     async def tick(task: strego.Task) -> None:
         done.append(task.id)
 
-    await make_server({"tick": tick}, periodic=[strego.Periodic("tick", cron="0 0 1 1 *")])
+    server = await make_server({"tick": tick}, periodic=[strego.Periodic("tick", cron="0 0 1 1 *")])
     await wait_until(lambda: stored_next(broker, "tick"), timeout=10)
     await inspector.pause_periodic("tick")
     (info,) = await inspector.periodic()
@@ -186,12 +186,41 @@ async def test_pause_resume_trigger_delete(
     await wait_until(lambda: _is_future(broker), timeout=10)
     (info,) = await inspector.periodic("default")
     assert not info.paused and info.next_run is not None and info.next_run.month == 1
+    await server.stop()  # no live worker declares it now: delete it for good
     await inspector.delete_periodic("tick")
     assert await inspector.periodic("default") == []
     with pytest.raises(strego.errors.PeriodicNotFoundError):
         await inspector.pause_periodic("tick")
     with pytest.raises(LookupError):
         await inspector.trigger_periodic("nope")
+
+
+async def test_schedules_lost_in_redis_are_declared_again(
+    make_server: ServerFactory, broker: strego.RedisBroker, inspector: strego.Inspector
+) -> None:
+    """Redis loses a live worker's schedules (a restart without data, a flush, a delete):
+    the worker declares them again and they keep firing, never silently stopping."""
+    done: list[str] = []
+
+    async def beat(task: strego.Task) -> None:
+        done.append(task.id)
+
+    await make_server({"beat": beat}, periodic=[strego.Periodic("beat", every=1)])
+    await wait_until(lambda: done, timeout=10)
+    keys = broker.keys("default")
+    await broker.redis.delete(*keys.periodic_keys(["beat"]))  # every periodic key gone
+    count = len(done)
+    await wait_until(lambda: len(done) >= count + 2, timeout=10)
+    await inspector.delete_periodic("beat")  # also what an operator's delete does to it
+    await wait_until(lambda: _listed(inspector, "beat"), timeout=10)
+    count = len(done)
+    await wait_until(lambda: len(done) >= count + 2, timeout=10)
+    ticks = ticks_of(done, "beat")
+    assert len(ticks) == len(set(ticks))
+
+
+async def _listed(inspector: strego.Inspector, name: str) -> bool:
+    return name in [i.name for i in await inspector.periodic()]
 
 
 async def _is_future(broker: strego.RedisBroker) -> bool:
@@ -273,7 +302,8 @@ async def test_delete_queue_removes_its_schedules(
     await inspector.trigger_periodic("t", "jobs")
     await server.stop()
     await inspector.delete_queue("jobs")
-    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:*") == []
+    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:periodic*") == []
+    assert await broker.redis.keys(f"{broker.config.prefix}:{{jobs}}:stream:*") == []
     assert await inspector.periodic("jobs") == []
 
 
@@ -312,3 +342,40 @@ async def test_garbage_definition_is_listed_with_its_error_and_never_fired(
     infos = {i.name: i for i in await inspector.periodic()}
     assert infos["x"].error is not None and "unreadable" in infos["x"].error
     assert await stored_next(broker, "x") == 1  # never advanced: never fired
+
+
+async def test_listing_survives_keys_of_the_wrong_type(
+    make_server: ServerFactory, broker: strego.RedisBroker, inspector: strego.Inspector
+) -> None:
+    """Periodic keys someone overwrote with another type read as empty, never an error."""
+    await make_server({}, periodic=[strego.Periodic("t", every=60)])
+    await wait_until(lambda: stored_next(broker, "t"), timeout=10)
+    other = broker.keys("other")
+    await broker.redis.sadd(broker.global_keys.queues, "other")
+    for key in (other.periodic, other.periodic_next, other.periodic_seen, other.periodic_last):
+        await broker.redis.set(key, "garbage")
+    await broker.redis.set(other.periodic_paused, "garbage")
+    assert [i.name for i in await inspector.periodic()] == ["t"]
+    keys = broker.keys("default")
+    await broker.redis.delete(keys.periodic_log("t"))
+    await broker.redis.set(keys.periodic_log("t"), "garbage")
+    (info,) = await inspector.periodic()
+    assert info.runs == ()
+
+
+async def test_firing_survives_a_log_key_of_the_wrong_type(
+    make_server: ServerFactory, broker: strego.RedisBroker
+) -> None:
+    """A schedule's log and last-run keys overwritten with garbage: it keeps firing."""
+    done: list[str] = []
+
+    async def beat(task: strego.Task) -> None:
+        done.append(task.id)
+
+    keys = broker.keys("default")
+    await broker.redis.set(keys.periodic_log("beat"), "garbage")
+    await broker.redis.set(keys.periodic_last, "garbage")
+    await make_server({"beat": beat}, periodic=[strego.Periodic("beat", every=1, overlap="skip")])
+    await wait_until(lambda: len(done) >= 2, timeout=10)
+    ticks = ticks_of(done, "beat")
+    assert len(ticks) == len(set(ticks))

@@ -19,25 +19,24 @@ import strego
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+Starter = Callable[..., subprocess.Popen[bytes]]
 RUN_S = 60.0
 KILL_EVERY_S = 5.0
 
 
 @pytest.fixture
-def workers(
-    redis_url: str, prefix: str, tmp_path: Path
-) -> Iterator[tuple[Callable[[], subprocess.Popen[bytes]], Path]]:
+def workers(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[tuple[Starter, Path]]:
     log = tmp_path / "runs.log"
     log.touch()
     env = {**os.environ, "STREGO_REDIS_URL": redis_url, "STREGO_PREFIX": prefix,
            "WORKER_LOG": str(log)}  # fmt: skip
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(skew_s: float = 0.0) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.periodic.periodic_app"],
             cwd=ROOT,
-            env=env,
+            env={**env, "SKEW_S": str(skew_s)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -53,13 +52,13 @@ def workers(
 
 @pytest.mark.timeout(240)
 async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
-    workers: tuple[Callable[[], subprocess.Popen[bytes]], Path], broker: strego.RedisBroker
+    workers: tuple[Starter, Path], broker: strego.RedisBroker
 ) -> None:
     """4 workers, every=1, ~60 s, a random one SIGKILLed and restarted every 5 s:
     one task per tick (the enqueue counter equals the distinct ticks), no gap over 2 s."""
     start, log = workers
     live = [start() for _ in range(4)]
-    await wait_until(lambda: log.read_text().strip(), timeout=30)
+    await wait_until(lambda: log.read_text().strip(), timeout=60)  # imports: slow when busy
     rng = random.Random(14)
     loop = asyncio.get_running_loop()
     end = loop.time() + RUN_S
@@ -94,3 +93,26 @@ async def test_sigkill_every_5s_never_duplicates_or_skips_a_tick(
 async def _ran_all(broker: strego.RedisBroker, enqueued: int) -> bool:
     processed = await broker.redis.hget(broker.keys("default").stats, "processed")
     return int(processed or 0) >= enqueued
+
+
+async def test_skewed_worker_clocks_neither_double_fire_nor_fire_early(
+    workers: tuple[Starter, Path], broker: strego.RedisBroker
+) -> None:
+    """Three workers whose clocks disagree by a minute (-30 s, 0, +30 s): each tick runs
+    once, and never before Redis' clock reaches it."""
+    start, log = workers
+    procs = [start(skew) for skew in (-30.0, 0.0, 30.0)]
+    await wait_until(lambda: len(log.read_text().splitlines()) >= 4, timeout=60)
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        await asyncio.to_thread(proc.wait, 30)
+    seconds, _ = await broker.redis.time()
+    # Every run enqueued (ran or not yet: a SIGTERM may land between fire and fetch) is
+    # in the index: the last keep_completed (1000) finished ones and all waiting ones.
+    ids = [i.decode() for i in await broker.redis.hkeys(broker.keys("default").index)]
+    ticks = sorted(int(i.rsplit(":", 1)[1]) for i in ids)
+    enqueued = int(await broker.redis.hget(broker.keys("default").stats, "enqueued") or 0)
+    assert enqueued == len(ticks) >= 4, "a tick was enqueued twice"
+    assert max(ticks) <= int(seconds) * 1000, "a tick fired before Redis reached it"
+    assert all(b - a == 1000 for a, b in itertools.pairwise(ticks)), ticks

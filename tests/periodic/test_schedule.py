@@ -118,6 +118,7 @@ def test_ticks_is_half_open_and_wants_aware_datetimes() -> None:
         ({"every": 5, "unique_key": "x"}, "unknown options unique_key"),
         ({"every": 5, "priority": 11}, "priority"),
         ({"every": 5, "name": "a\nb"}, "printable"),
+        ({"every": 5, "name": "n" * 151}, "1-150"),
         ({"every": 5, "queue": "a b"}, "queue"),
     ],
 )
@@ -218,3 +219,11 @@ def test_periodic_not_found_is_a_strego_lookup_error() -> None:
     error = strego.errors.PeriodicNotFoundError("n", "q")
     assert isinstance(error, strego.StregoError) and isinstance(error, LookupError)
     assert (error.name, error.queue) == ("n", "q")
+
+
+def test_longest_name_still_makes_valid_task_ids() -> None:
+    """A 150-character name's run ids (scheduled and triggered) are valid task ids."""
+    name = "n" * 150
+    strego.Periodic("t", every=5, name=name)
+    strego.Task("t", id=f"periodic:{name}:{253_402_300_799_000}")
+    strego.Task("t", id=f"periodic:{name}:manual-{'0' * 26}")

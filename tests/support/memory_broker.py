@@ -30,7 +30,9 @@ from strego.broker.base import (
     WorkerRegistration,
     WorkerTiming,
 )
+from strego.broker.limiting import Slot, Verdict
 from strego.envelope import encode
+from strego.limits import Limit
 from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
 from strego.task import Task
 
@@ -120,6 +122,33 @@ def _timing(given: Mapping[str, float]) -> dict[str, float]:
     }
 
 
+class NoLimits:
+    """The double's limits seam: every start allowed at once. Global limits are tested
+    against real Redis (tests/integration/test_limits.py, tests/cluster)."""
+
+    async def declare(self, limits: Sequence[tuple[Limit, str | None]]) -> None:
+        return None
+
+    async def ask(
+        self,
+        limit: Limit,
+        scope: str | None,
+        key: str,
+        queue: str,
+        task_id: str,
+        member: str,
+        *,
+        max_wait_s: float = 0.0,
+    ) -> Verdict:
+        return Verdict(0.0)
+
+    async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
+        return None
+
+    async def renew(self, slots: Sequence[Slot]) -> None:
+        return None
+
+
 class MemoryBroker:
     """One worker's view of :class:`MemoryQueues`; satisfies ``WorkerBroker``."""
 
@@ -139,6 +168,10 @@ class MemoryBroker:
     @property
     def timing(self) -> WorkerTiming:
         return self._timing
+
+    @property
+    def limits(self) -> NoLimits:
+        return NoLimits()
 
     async def _called(self, name: str) -> None:
         self.calls.append(name)

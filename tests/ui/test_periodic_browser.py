@@ -19,7 +19,9 @@ __all__ = ["browser", "chromium", "watched"]  # the browser fixtures, shared
 
 
 @pytest.fixture
-async def declared(redis_url: str, prefix: str) -> AsyncIterator[strego.Inspector]:
+async def declared(
+    redis_url: str, prefix: str
+) -> AsyncIterator[tuple[strego.Server, strego.Inspector]]:
     broker = strego.RedisBroker(redis_url, prefix=prefix, group="tests")
     server = strego.Server(
         broker,
@@ -31,7 +33,7 @@ async def declared(redis_url: str, prefix: str) -> AsyncIterator[strego.Inspecto
     await server.start()
     inspector = strego.Inspector(broker)
     await wait_until(lambda: _started(inspector), timeout=10)
-    yield inspector
+    yield server, inspector
     await server.stop()
     await broker.aclose()
 
@@ -42,9 +44,11 @@ async def _started(inspector: strego.Inspector) -> bool:
 
 
 async def test_periodic_page_actions(
-    watched: Watched, live_server: LiveServer, declared: strego.Inspector
+    watched: Watched, live_server: LiveServer, declared: tuple[strego.Server, strego.Inspector]
 ) -> None:
-    """Open Periodic from the nav; Pause, Run now and Delete act and say so."""
+    """Open Periodic from the nav; Pause and Run now act and say so; Delete is offered
+    once no live worker declares a schedule (orphaned) and removes it."""
+    server, inspector = declared
     page = watched.page
     await page.goto(live_server.url + "/")
     await page.click('nav a:has-text("Periodic")')
@@ -67,7 +71,17 @@ async def test_periodic_page_actions(
     await hb.locator(".runs a").click()  # the run's task page
     await expect(page.locator("h1")).to_contain_text("heartbeat")
     await page.goto(live_server.url + "/periodic")
+    await expect(page.locator('tr[data-periodic="hb"] button:has-text("Delete")')).to_have_count(0)
+    await server.stop()
+    broker = server.broker
+    assert isinstance(broker, strego.RedisBroker)
+    seconds, _ = await broker.redis.time()  # the state a minute without a worker leaves:
+    await broker.redis.hset(broker.keys("default").periodic_seen, "hb", (seconds - 61) * 1000)
+    await page.goto(live_server.url + "/periodic")
+    await expect(page.locator('tr[data-periodic="hb"] [data-field="state"]')).to_contain_text(
+        "orphaned"
+    )
     await page.locator('tr[data-periodic="hb"] button:has-text("Delete")').click()
     await expect(page.locator(".flash")).to_have_text("Periodic hb deleted.")
     await expect(page.locator("tr[data-periodic]")).to_have_count(1)
-    assert [i.name for i in await declared.periodic()] == ["reports:daily"]
+    assert [i.name for i in await inspector.periodic()] == ["reports:daily"]

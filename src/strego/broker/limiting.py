@@ -15,7 +15,7 @@ from strego.limits import ConcurrencyLimit, Limit
 if TYPE_CHECKING:
     from strego.broker.base import Delivery
 
-__all__ = ["Held", "LimitBroker", "Slot"]
+__all__ = ["Held", "LimitBroker", "Slot", "Verdict"]
 
 
 class Held(list["Delivery"]):
@@ -38,16 +38,41 @@ class Slot:
     member: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verdict:
+    """A limiter's answer for one task.
+
+    ``wait_s == 0``: start now. ``reserved``: a start is reserved ``wait_s`` from now
+    (wait in the worker, then start without asking again). Otherwise: come back in
+    ``wait_s`` and ask again (the task is parked meanwhile)."""
+
+    wait_s: float
+    reserved: bool = False
+
+    @property
+    def now(self) -> bool:
+        return self.wait_s == 0
+
+
 class LimitBroker(Protocol):
     async def declare(self, limits: Sequence[tuple[Limit, str | None]]) -> None:
         """Record what this worker enforces (for Inspector.limits); idempotent."""
 
     async def ask(
-        self, limit: Limit, scope: str | None, key: str, queue: str, task_id: str, member: str
-    ) -> float:
-        """0 when the task may start now (a concurrency slot is then held by
-        ``member``), else how many seconds to wait. Asking again for the same task or
-        delivery is idempotent (a crash between asking and parking loses nothing)."""
+        self,
+        limit: Limit,
+        scope: str | None,
+        key: str,
+        queue: str,
+        task_id: str,
+        member: str,
+        *,
+        max_wait_s: float = 0.0,
+    ) -> Verdict:
+        """May the task start? A concurrency slot granted is held by ``member``; a
+        rate limiter reserves a start up to ``max_wait_s`` ahead. Asking again for the
+        same task or delivery is idempotent (a crash between asking and parking loses
+        nothing)."""
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         """Free concurrency slots (every outcome of the task, whatever it was).

@@ -29,6 +29,7 @@ class DueReport:
     now_ms: int  # Redis' clock
     due: list[DueSchedule]
     soonest_ms: int | None  # the earliest next fire time not yet due, of those asked
+    lost: list[str] = dataclasses.field(default_factory=list)  # to declare again
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,9 @@ CATCHUP = ("latest", "all", "none")
 OVERLAP = ("allow", "skip")
 _TASK_OPTIONS = frozenset({"max_retry", "timeout", "priority", "labels", "serializer"})
 _MAX_CATCHUP = 1000  # fired in one script call: bounded work per call
-_MAX_NAME = 200
+# Run ids are "periodic:<name>:manual-<26-char ULID>" at most: 43 characters more than the
+# name, within the 200 any task id may have.
+_MAX_NAME = 150
 
 
 class PeriodicSpec:

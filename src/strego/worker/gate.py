@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 
 from strego.broker.base import Delivery, WorkerBroker
-from strego.broker.limiting import Slot
+from strego.broker.limiting import Slot, Verdict
 from strego.envelope import TaskMessage
 from strego.limits import ConcurrencyLimit, Limit, RateLimit, limit_key
-from strego.outcome import Parked
+from strego.outcome import Dead, DeadReason, Parked
 from strego.task import Task
 from strego.worker.leases import Lease
 from strego.worker.maintenance import every
@@ -30,6 +31,7 @@ __all__ = ["LimitGate"]
 log = logging.getLogger("strego")
 
 LOCAL_WAIT_MAX_S = 0.5  # shorter waits are sat out holding the task; longer ones park
+_TINY_WAIT_S = 0.05  # reserved waits this short are sat out even when many wait
 _JITTER_S = 0.02  # added to a park: tasks told the same time do not return in lockstep
 
 
@@ -116,8 +118,11 @@ class LimitGate:
         if slots:
             self._slots[lease] = slots
 
-    async def admit(self, lease: Lease, message: TaskMessage, payload: object) -> Parked | None:
-        """None when the task may start (its slots held), else how to park it."""
+    async def admit(
+        self, lease: Lease, message: TaskMessage, payload: object
+    ) -> Parked | Dead | None:
+        """None when the task may start (its slots held), else how to park it (or, when
+        a limit's key function fails on it, its dead letter)."""
         delivery = lease.delivery
         checks: list[tuple[Limit, str | None, str]] = []
         if lease not in self._fetched:  # reclaimed: the fetch script did not check these
@@ -126,41 +131,33 @@ class LimitGate:
         type_limits = self._type_limits.get(message.type, ())
         if type_limits:
             task = Task.received(message, payload, None)  # what key functions are given
-            checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+            try:
+                checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+            except Exception as exc:  # the user's key function: retrying cannot fix it
+                return _bad_key(message, exc)
         if not checks:
             return None
         member = slot_member(delivery)
-        while True:
-            refused = await self._ask_all(lease, checks, message.id, member)
-            if refused is None:
+        tokens: list[None] = []  # one per place taken among the tasks waiting here
+        try:
+            answer = await self._ask_all(lease, checks, message.id, member, tokens)
+            if isinstance(answer, float):
+                if answer > 0:  # a start reserved for us: wait for it here, then start
+                    await asyncio.sleep(answer)
                 return None
-            limit, wait_s = refused
-            await self.release(lease, ran=False)  # hold no slot while waiting for another
-            if not self._sit_out(limit, wait_s) or lease.cancel_requested or lease.superseded:
-                delay = wait_s + random.uniform(0, _JITTER_S)
-                log.debug(
-                    "task %s parked for %.3fs by limit %s",
-                    message.id,
-                    delay,
-                    limit.name,
-                    extra={"task_id": message.id, "queue": delivery.queue},
-                )
-                return Parked(message.id, delivery.blob or b"", delay, limit.name)
-            self._waiting += 1
-            try:
-                await asyncio.sleep(wait_s)
-            finally:
-                self._waiting -= 1
-
-    def _sit_out(self, limit: Limit, wait_s: float) -> bool:
-        """Wait here rather than park? Only a rate limiter's wait is exact (its
-        booking); a concurrency limiter's is an estimate, so its tasks park and free
-        their worker slots for other work."""
-        return (
-            isinstance(limit, RateLimit)
-            and wait_s <= self.local_wait_max_s
-            and self._waiting < self._max_waiting
+        finally:
+            self._waiting -= len(tokens)
+        limit, wait_s = answer
+        await self.release(lease, ran=False)  # hold no slot while parked
+        delay = wait_s + random.uniform(0, _JITTER_S)
+        log.debug(
+            "task %s parked for %.3fs by limit %s",
+            message.id,
+            delay,
+            limit.name,
+            extra={"task_id": message.id, "queue": delivery.queue},
         )
+        return Parked(message.id, delivery.blob or b"", delay, limit.name)
 
     async def _ask_all(
         self,
@@ -168,21 +165,45 @@ class LimitGate:
         checks: list[tuple[Limit, str | None, str]],
         task_id: str,
         member: str,
-    ) -> tuple[Limit, float] | None:
+        tokens: list[None],
+    ) -> float | tuple[Limit, float]:
+        """Seconds until the task may start (reservations), or the limit that refused
+        it and when to come back."""
         held = self._slots.setdefault(lease, [])
+        start_in = 0.0
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
-            wait_s = await self._ask(lease, limit, scope, key, task_id, member)
-            if wait_s > 0:
-                return limit, wait_s
-            if isinstance(limit, ConcurrencyLimit):
+            # A rate limiter may reserve a start a little ahead, for a task that can
+            # wait here: at most half the worker's slots wait, so one limited backlog
+            # never keeps other tasks from being fetched.
+            # (A wait of a few milliseconds is always sat out: parking would cost more.)
+            max_wait_s = 0.0
+            if isinstance(limit, RateLimit):
+                max_wait_s = _TINY_WAIT_S
+                if self._waiting < self._max_waiting:
+                    self._waiting += 1  # taken before asking: concurrent asks see it
+                    tokens.append(None)
+                    max_wait_s = self.local_wait_max_s
+            verdict = await self._ask(lease, limit, scope, key, task_id, member, max_wait_s)
+            if verdict.reserved:
+                start_in = max(start_in, verdict.wait_s)
+            elif not verdict.now:
+                return limit, verdict.wait_s
+            elif isinstance(limit, ConcurrencyLimit):
                 held.append(Slot(limit, scope, key, member))
-        return None
+        return start_in
 
     async def _ask(
-        self, lease: Lease, limit: Limit, scope: str | None, key: str, task_id: str, member: str
-    ) -> float:
+        self,
+        lease: Lease,
+        limit: Limit,
+        scope: str | None,
+        key: str,
+        task_id: str,
+        member: str,
+        max_wait_s: float,
+    ) -> Verdict:
         """The limiter's answer; Redis errors are retried (asking is idempotent) until
         it answers or the delivery is no longer ours. A limiter's keys deleted or
         garbled meanwhile only reset its state."""
@@ -190,7 +211,7 @@ class LimitGate:
         while True:
             try:
                 return await self._broker.limits.ask(
-                    limit, scope, key, lease.delivery.queue, task_id, member
+                    limit, scope, key, lease.delivery.queue, task_id, member, max_wait_s=max_wait_s
                 )
             except Exception as exc:
                 if lease.superseded:
@@ -233,3 +254,11 @@ class LimitGate:
         slots = [slot for slots in self._slots.values() for slot in slots]
         if slots:
             await self._broker.limits.renew(slots)
+
+
+def _bad_key(message: TaskMessage, exc: Exception) -> Dead:
+    error = f"a limit's key function failed: {type(exc).__name__}: {exc}"
+    dead = message.evolve(
+        last_error=error, dead_reason=DeadReason.LIMIT_KEY.value, failed_ms=int(time.time() * 1000)
+    )
+    return Dead(dead, DeadReason.LIMIT_KEY)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from strego.errors import ConfigurationError
-from strego.periodic.base import DueReport, FireRequest, FireResult, Periodics
+from strego.periodic.base import DueReport, DueSchedule, FireRequest, FireResult, Periodics
 from strego.periodic.definition import Definition, task_id
 from strego.periodic.info import SEEN_EVERY_S
 from strego.periodic.plan import plan
@@ -24,6 +24,7 @@ __all__ = ["PeriodicFirer", "check_schedules"]
 
 log = logging.getLogger("strego")
 _EARLY_RETRY_S = 0.05  # Redis' clock went back under a plan: look again shortly
+_FIRE_CHUNK = 100
 
 
 def check_schedules(schedules: Iterable[object]) -> tuple[Periodic, ...]:
@@ -59,6 +60,9 @@ class PeriodicFirer:
         self._declared: set[str] = set()
         self._seen_at = -math.inf
         self._unreadable: set[str] = set()  # definitions already warned about
+        # Parsed definitions by name, with the text they came from: an every-second
+        # schedule is due every second, and its definition rarely changes.
+        self._parsed: dict[str, Definition] = {}
 
     async def declare(self) -> None:
         """Upsert this worker's schedules (at start; idempotent, the latest wins)."""
@@ -74,6 +78,17 @@ class PeriodicFirer:
                 extra={"queue": queue},
             )
 
+    async def _declare_again(self, queue: str, names: list[str]) -> None:
+        # Redis lost them (restarted without its data, flushed, or an operator deleted a
+        # schedule this worker still declares): a schedule must not silently stop.
+        definitions = self._by_queue[queue]
+        await self._periodics.declare(queue, {n: definitions[n] for n in names})
+        log.warning(
+            "periodic schedules %s were missing in Redis; declared them again",
+            ", ".join(sorted(names)),
+            extra={"queue": queue},
+        )
+
     async def run_due(self) -> float | None:
         """Fire what is due; seconds until the next tick of a declared schedule."""
         await self.declare()  # in case start-up was cut short after registering
@@ -81,6 +96,9 @@ class PeriodicFirer:
         waits: list[float] = []
         for queue, definitions in self._by_queue.items():
             report = await self._periodics.due(queue, list(definitions), touch=touch)
+            if report.lost:
+                await self._declare_again(queue, report.lost)
+                waits.append(0.0)  # look again now that they are back
             waits.extend(await self._fire(queue, report))
         if touch:
             self._seen_at = self._clock()
@@ -90,10 +108,23 @@ class PeriodicFirer:
 
     async def _fire(self, queue: str, report: DueReport) -> list[float]:
         waits = [] if report.soonest_ms is None else [(report.soonest_ms - report.now_ms) / 1000]
+        # In chunks: a thousand schedules due at once are fired a hundred per round trip,
+        # so the first runs are fetched and started while the rest are still being fired
+        # (the event loop is not held for the whole burst).
+        for start in range(0, len(report.due), _FIRE_CHUNK):
+            chunk = report.due[start : start + _FIRE_CHUNK]
+            waits.extend(await self._fire_chunk(queue, chunk, report.now_ms))
+        return [w for w in waits if not math.isnan(w)]
+
+    async def _fire_chunk(
+        self, queue: str, due_schedules: Sequence[DueSchedule], now_ms: int
+    ) -> list[float]:
+        waits: list[float] = []
         requests: list[FireRequest] = []
-        for due in report.due:
+        missed: list[tuple[str, int, str]] = []  # name, missed ticks, catchup rule
+        for due in due_schedules:
             try:
-                definition = Definition.parse(due.name, queue, due.definition)
+                definition = self._definition(queue, due.name, due.definition)
             except ConfigurationError as exc:
                 if due.definition not in self._unreadable:
                     self._unreadable.add(due.definition)
@@ -102,7 +133,7 @@ class PeriodicFirer:
             fire = plan(
                 definition.spec,
                 stored_next_ms=due.next_ms,
-                now_ms=report.now_ms,
+                now_ms=now_ms,
                 catchup=definition.catchup,
                 max_catchup=definition.max_catchup,
                 max_lateness_ms=definition.max_lateness_ms,
@@ -115,24 +146,35 @@ class PeriodicFirer:
                     next_ms=fire.next_ms,
                     overlap_skip=definition.overlap == "skip",
                     ticks=[
-                        (tick, definition.message(task_id(due.name, tick), report.now_ms))
+                        (tick, definition.message(task_id(due.name, tick), now_ms))
                         for tick in fire.ticks
                     ],
                 )
             )
-            waits.append((fire.next_ms - report.now_ms) / 1000)
-            if fire.missed:
+            waits.append((fire.next_ms - now_ms) / 1000)
+            missed.append((due.name, fire.missed, definition.catchup))
+        if not requests:
+            return waits
+        results = await self._periodics.fire(queue, requests)
+        waits.extend(_retry_after(result) for result in results)
+        for (name, count, catchup), result in zip(missed, results, strict=True):
+            if count and result.status == "fired":  # said once: by the worker that won
                 log.info(
                     "periodic %s: %d missed ticks not run (catchup=%s)",
-                    due.name,
-                    fire.missed,
-                    definition.catchup,
+                    name,
+                    count,
+                    catchup,
                     extra={"queue": queue},
                 )
-        if requests:
-            results = await self._periodics.fire(queue, requests)
-            waits.extend(_retry_after(result) for result in results)
-        return [w for w in waits if not math.isnan(w)]
+        return waits
+
+    def _definition(self, queue: str, name: str, text: str) -> Definition:
+        known = self._parsed.get(f"{queue}\n{name}")
+        if known is not None and known.text == text:
+            return known
+        parsed = Definition.parse(name, queue, text)
+        self._parsed[f"{queue}\n{name}"] = parsed  # bounded: one per declared schedule
+        return parsed
 
 
 def _retry_after(result: FireResult) -> float:

@@ -442,7 +442,7 @@ class RedisBroker:
             elif isinstance(reply, Exception):
                 raise reply
             elif isinstance(reply, list) and len(reply) == 2 and reply[0] == -2:
-                found[queue] = Held(int(reply[1]) / 1000)  # bands are >= 0: unambiguous
+                found[queue] = Held(int(reply[1]) / 1e6)  # µs; bands are >= 0: unambiguous
             else:
                 found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found

@@ -66,16 +66,17 @@ class RedisPeriodics:
 
     async def due(self, queue: str, names: Sequence[str], *, touch: bool) -> DueReport:
         keys = self._broker.keys(queue)
-        now, soonest, flat = await self._scripts.due(
+        now, soonest, flat, lost = await self._scripts.due(
             self._redis,
-            [keys.periodic, keys.periodic_next, keys.periodic_seen],
+            [keys.periodic, keys.periodic_next, keys.periodic_seen, keys.periodic_paused],
             ["1" if touch else "0", *names],
         )
         due = [
             DueSchedule(text(flat[i]), int(flat[i + 1]), text(flat[i + 2]))
             for i in range(0, len(flat), 3)
         ]
-        return DueReport(int(now), due, None if int(soonest) < 0 else int(soonest))
+        soonest_ms = None if int(soonest) < 0 else int(soonest)
+        return DueReport(int(now), due, soonest_ms, [text(n) for n in lost])
 
     async def fire(self, queue: str, requests: Sequence[FireRequest]) -> list[FireResult]:
         calls = [self._fire_call(queue, r) for r in requests]
@@ -131,7 +132,12 @@ class RedisPeriodics:
             pipe.hgetall(keys.periodic_seen)
             pipe.hgetall(keys.periodic_last)
             pipe.smembers(keys.periodic_paused)
-        replies = await pipe.execute()
+        # A key someone overwrote with another type reads as empty: one bad queue must
+        # not take the whole listing (and the UI page) down.
+        replies = [
+            _empty_if_error(r, i % 5)
+            for i, r in enumerate(await pipe.execute(raise_on_error=False))
+        ]
         # Orphaned is judged on this process' clock against a seen time Redis wrote: a
         # skew of seconds does not matter next to the minute it takes, and the UI's
         # read-only Redis user may not run TIME (docs/security.md).
@@ -159,8 +165,8 @@ class RedisPeriodics:
         ]
 
     async def _now_ms(self) -> int:
-        # TIME is keyless: on a cluster it goes to one node (their clocks agree closely
-        # enough for "seen a minute ago"), and it cannot ride in a cluster pipeline.
+        # TIME is keyless: on a cluster it goes to one node (the trigger's id and
+        # created time only need a plausible "now"); it cannot ride in a cluster pipeline.
         reply = await self._redis.time()
         if isinstance(reply, dict):  # a client that asked several nodes
             reply = next(iter(reply.values()))
@@ -173,13 +179,17 @@ class RedisPeriodics:
         pipe = self._redis.pipeline(transaction=False)
         for queue, name in pairs:
             pipe.lrange(self._broker.keys(queue).periodic_log(name), 0, 19)
-        return list(await pipe.execute())
+        replies = await pipe.execute(raise_on_error=False)
+        return [[] if isinstance(r, Exception) else r for r in replies]
 
     async def pause(self, name: str, queue: str) -> bool:
         keys = self._broker.keys(queue)
         if not await self._redis.hexists(keys.periodic, name):
             return False
-        pipe = self._redis.pipeline(transaction=True)
+        # No MULTI (the admin ACL of docs/security.md has no @transaction), and none
+        # needed: once the name is paused a declare cannot re-add its fire time, and a
+        # fire script running between the two commands finds no fire time after them.
+        pipe = self._redis.pipeline(transaction=False)
         pipe.sadd(keys.periodic_paused, name)
         pipe.zrem(keys.periodic_next, name)
         await pipe.execute()
@@ -190,7 +200,7 @@ class RedisPeriodics:
         keys = self._broker.keys(queue)
         if not await self._redis.hexists(keys.periodic, name):
             return False
-        pipe = self._redis.pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=False)  # order is enough, as in pause
         pipe.srem(keys.periodic_paused, name)
         pipe.zadd(keys.periodic_next, {name: 0})
         pipe.publish(keys.channel, "s:0")  # wake schedulers to start it
@@ -220,10 +230,12 @@ class RedisPeriodics:
         return TaskInfo(message.id, queue, TaskState.PENDING)
 
     async def delete(self, name: str, queue: str) -> bool:
-        """Forget a schedule (its runs already enqueued stay). A worker that still
-        declares it declares it again when it restarts."""
+        """Forget a schedule (its runs already enqueued stay). A live worker that still
+        declares it declares it again at once (see periodic_due.lua)."""
         keys = self._broker.keys(queue)
-        pipe = self._redis.pipeline(transaction=True)
+        # The definition goes first: from then on no script fires or lists the schedule
+        # (no MULTI, as in pause).
+        pipe = self._redis.pipeline(transaction=False)
         pipe.hdel(keys.periodic, name)
         pipe.zrem(keys.periodic_next, name)
         pipe.hdel(keys.periodic_seen, name)
@@ -238,6 +250,12 @@ class RedisPeriodics:
         keys = self._broker.keys(queue)
         names = [text(n) for n in await self._redis.hkeys(keys.periodic)]
         return keys.periodic_keys(names)
+
+
+def _empty_if_error(reply: Any, kind: int) -> Any:
+    if not isinstance(reply, Exception):
+        return reply
+    return [] if kind == 1 else set() if kind == 4 else {}
 
 
 def _ms_time(ms: int | None) -> datetime | None:

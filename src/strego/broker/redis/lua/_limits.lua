@@ -18,14 +18,43 @@ local PARKED_FORGET_MS = 60000  -- a booking this overdue belongs to a task that
 local KEEP_WAITS = 50
 local KEEP_KEYS = 1000
 
-local function lim_fmt(ms) return string.format('%.3f', ms) end
+local function lim_fmt(ms) return string.format('%.4f', ms) end
+
+-- Redis' clock in ms with its microseconds: a limit of 1000/s and more needs them.
+local function lim_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+-- A wait in whole microseconds (what the scripts return), at least 1.
+local function lim_us(ms) return math.max(1, math.ceil(ms * 1000)) end
+
+-- Count on the limiter's counters; they live a day from their creation.
+local function lim_count(counters, field, n)
+  local ok, v = pcall(redis.call, 'HINCRBY', counters, field, n)
+  if not ok then
+    redis.call('DEL', counters)
+    v = redis.call('HINCRBY', counters, field, n)
+  end
+  if v == n then redis.call('PEXPIRE', counters, 86400000) end
+end
 
 -- Keep every key of a limiter key alive while it may matter, and no longer.
 local function lim_expire(k, base, now, until_ms)
   local ttl = math.floor(math.max(until_ms - now, 0)) + 3600000
   for i = 1, 4 do redis.call('PEXPIRE', k[base + i - 1], ttl) end
-  redis.call('PEXPIRE', k[base + LK.counters - 1], 86400000)
   redis.call('PEXPIRE', k[base + LK.waits - 1], 86400000)
+end
+
+-- The rate state: arrival time and booking pointer (absent: nil, 0). A key holding
+-- garbage (someone wrote it) is reset, never an error.
+local function lim_rate_state(state)
+  local ok, v = pcall(redis.call, 'HMGET', state, 't', 'b')
+  if not ok then
+    redis.call('DEL', state)
+    return nil, 0
+  end
+  return tonumber(v[1]), tonumber(v[2]) or 0
 end
 
 local function lim_touch(k, base, key, now)
@@ -37,11 +66,12 @@ local function lim_touch(k, base, key, now)
   redis.call('PEXPIRE', keys, 86400000)
 end
 
-local function lim_note_wait(k, base, key, now, wait)
-  incr(k[base + LK.counters - 1], 'held', 1)
+local function lim_note_wait(k, base, key, now, wait_ms)
+  lim_count(k[base + LK.counters - 1], 'held', 1)
   local waits = k[base + LK.waits - 1]
-  redis.call('LPUSH', waits, string.format('%d:%d:%s', now, wait, key))
+  redis.call('LPUSH', waits, string.format('%d:%d:%s', now, math.ceil(wait_ms), key))
   redis.call('LTRIM', waits, 0, KEEP_WAITS - 1)
+  lim_touch(k, base, key, now)
 end
 
 -- A field holding garbage (someone wrote the key) reads as absent, never an error.
@@ -78,7 +108,7 @@ end
 -- Queue-wide limits inside fetch.lua. KEYS from `first`, LIMIT_KEYS per limit; ARGV
 -- from `arg`, 4 per limit: kind ('r' rate: interval ms, tau ms, burst; 'c'
 -- concurrency: limit, lease ms, unused). Returns how many entries may be read now
--- (<= need), and when none, the wait in ms.
+-- (<= need), and when none, the wait in microseconds.
 local function lim_queue_room(k, first, a, arg, need, now)
   local room, wait = need, nil
   local i, j = first, arg
@@ -92,7 +122,7 @@ local function lim_queue_room(k, first, a, arg, need, now)
     else
       lim_trim_holders(k[i + 1], k[i + 2], now)
       n = p1 - redis.call('ZCARD', k[i + 1])
-      w = math.min(1000, math.max(10, (lim_num(k[i], 'd') or 100) / p1))
+      w = math.min(1000, math.max(1, (lim_num(k[i], 'd') or 100) / p1))
     end
     if n < room then room = math.max(n, 0) end
     if n <= 0 and (not wait or w > wait) then wait = w end
@@ -101,11 +131,11 @@ local function lim_queue_room(k, first, a, arg, need, now)
   if room <= 0 then
     i, j = first, arg
     while a[j] do
-      lim_note_wait(k, i, '', now, math.ceil(wait))
+      lim_note_wait(k, i, '', now, wait)
       i, j = i + LIMIT_KEYS, j + 4
     end
   end
-  return room, math.ceil(wait or 0)
+  return room, lim_us(wait or 0)
 end
 
 -- Spend the queue-wide limits on the entries read: out is fetch.lua's flat list
@@ -119,17 +149,17 @@ local function lim_queue_take(k, first, a, arg, out, queue, now)
       local tat = lim_num(k[i], 't') or now
       if tat < now then tat = now end
       redis.call('HSET', k[i], 't', lim_fmt(tat + taken * p1))
-      lim_expire(k, i, now, tat + taken * p1)
+      redis.call('PEXPIRE', k[i], math.floor(tat + taken * p1 - now) + 3600000)
     else
       for e = 2, #out, 3 do
         local member = queue .. '|' .. out[e] .. '|1'
         redis.call('ZADD', k[i + 1], now + p2, member)
         redis.call('HSET', k[i + 2], member, now)
       end
-      lim_expire(k, i, now, now + p2)
+      redis.call('PEXPIRE', k[i + 1], p2 + 3600000)
+      redis.call('PEXPIRE', k[i + 2], p2 + 3600000)
     end
-    incr(k[i + LK.counters - 1], 'granted', taken)
-    lim_touch(k, i, '', now)
+    lim_count(k[i + LK.counters - 1], 'granted', taken)
     i, j = i + LIMIT_KEYS, j + 4
   end
 end

@@ -9,7 +9,7 @@
 if redis.call('EXISTS', KEYS[12]) == 1 then return -1 end
 local need = tonumber(ARGV[3])
 -- >>> queue-wide limits (issue 16): read no more than they allow, atomically
-local limit_now = #KEYS > 13 and now_ms()
+local limit_now = #KEYS > 13 and lim_now()
 if limit_now then
   local room, wait = lim_queue_room(KEYS, 14, ARGV, 6, need, limit_now)
   if room == 0 then return {-2, wait} end

@@ -5,7 +5,7 @@
 --       given back before a start (another limit said wait: not a hold time),
 --       then members ('<queue>|<entry id>|<delivery count>')
 -- Returns how many slots were held (a slot that expired meanwhile is not).
-local now = now_ms()
+local now = lim_now()
 local state, holders, acquired = KEYS[LK.state], KEYS[LK.holders], KEYS[LK.acquired]
 local freed = 0
 for i = 2, #ARGV do

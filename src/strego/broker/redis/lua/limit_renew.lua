@@ -3,7 +3,7 @@
 -- KEYS: one limiter key's keys (LK in _limits.lua)
 -- ARGV: 1 lease ms, then members
 -- Returns how many were renewed.
-local now = now_ms()
+local now = lim_now()
 local renewed = 0
 for i = 2, #ARGV do
   if redis.call('ZSCORE', KEYS[LK.holders], ARGV[i]) then

@@ -1,15 +1,22 @@
 -- Which of a worker's declared schedules are due, on Redis' clock (so clock skew
 -- between workers cannot make one fire early), and when the next one will be.
--- KEYS: 1 definitions  2 next fire times  3 seen
+-- Names Redis has lost (no definition, or no fire time while not paused: a Redis that
+-- restarted without its data, a flush, an admin delete) are reported, so the worker
+-- declares them again instead of the schedule silently stopping.
+-- KEYS: 1 definitions  2 next fire times  3 seen  4 paused
 -- ARGV: 1 '1' to mark the names as seen (throttled by the caller), then schedule names
--- Returns {now ms, soonest future next fire ms or -1, {name, next ms, definition, ...}}
+-- Returns {now ms, soonest future next fire ms or -1, {name, next ms, definition, ...},
+--          {lost name, ...}}
 local now = now_ms()
 local soonest = -1
-local due = {}
+local due, lost = {}, {}
 for i = 2, #ARGV do
   local name = ARGV[i]
   local score = redis.call('ZSCORE', KEYS[2], name)
-  if score then
+  if not score and (redis.call('HEXISTS', KEYS[1], name) == 0
+                    or redis.call('SISMEMBER', KEYS[4], name) == 0) then
+    lost[#lost + 1] = name
+  elseif score then
     score = tonumber(score)
     if score <= now then
       local def = redis.call('HGET', KEYS[1], name)
@@ -26,4 +33,4 @@ for i = 2, #ARGV do
     redis.call('HSET', KEYS[3], name, now)
   end
 end
-return {now, soonest, due}
+return {now, soonest, due, lost}

@@ -29,8 +29,8 @@ end
 
 -- The schedule's last run still waiting (pending, scheduled, retry) or running.
 local function busy()
-  local last = redis.call('HGET', KEYS[8], name)
-  if not last then return false end
+  local ok, last = pcall(redis.call, 'HGET', KEYS[8], name)
+  if not ok or not last then return false end
   local ltid = string.match(last, '^[^|]*|(.*)$')
   if not ltid then return false end
   local rec = redis.call('HGET', KEYS[2], ltid)
@@ -55,15 +55,18 @@ for i = 8, #ARGV, 3 do
       local _, _, w = enqueue_write(KEYS[1], KEYS[2], KEYS[3], '', KEYS[4], false, tid, blob,
                                     ARGV[7], -1, -1, 0, ARGV[6])
       woke = woke or w
-      redis.call('HSET', KEYS[8], name, tick .. '|' .. tid)
+      pcall(redis.call, 'HSET', KEYS[8], name, tick .. '|' .. tid)
       fired = fired + 1
       outcome = 'fired'
     end
   end
-  redis.call('LPUSH', KEYS[9], table.concat({tick, string.format('%d', now), outcome, tid}, '|'))
+  -- pcall: a log or last-run key someone overwrote must not fail the script half-way
+  -- (a run enqueued, its schedule not advanced); these are for people, not for firing.
+  pcall(redis.call, 'LPUSH', KEYS[9],
+        table.concat({tick, string.format('%d', now), outcome, tid}, '|'))
   marker = marker + 1
 end
-redis.call('LTRIM', KEYS[9], 0, 19)
+pcall(redis.call, 'LTRIM', KEYS[9], 0, 19)
 if not trigger then redis.call('ZADD', KEYS[7], ARGV[4], name) end
 if woke then wake_workers(KEYS[5], ARGV[6]) end
 return {'fired', fired, skipped}
