@@ -239,5 +239,5 @@ def test_workflows(tmp_path: Path) -> None:
     out = run_example("workflows.py", tmp_path)
     assert "zip ready: 2 thumbnails, 4096 bytes" in out
     assert "notify was cancelled (upstream_failed): a thumbnail failed" in out
-    assert "workflow state: failed; thumbnail=completed, zip=cancelled, notify=cancelled" in out
+    assert "workflow state: failed; 1 thumbnail dead, zip=cancelled, notify=cancelled" in out
     assert out.rstrip().endswith("after the retry: zip ready: 5 thumbnails, 10240 bytes")
