@@ -221,21 +221,26 @@ class DeliveryModel(RuleBasedStateMachine):
         self._note(f"open {task_id} {verdict}")
 
     @precondition(lambda self: bool(self._alive()) and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1), same_name=st.booleans())
-    def kill(self, pick: int, same_name: bool) -> None:
+    @rule(pick=st.integers(0, SLOTS - 1), restart_as=st.sampled_from(["new", "same", "removed"]))
+    def kill(self, pick: int, restart_as: str) -> None:
         """SIGKILL a worker (frozen or not) mid-flight; a new process takes its slot,
-        under a new consumer name (a new pod: others reclaim) or the same one (a
-        StatefulSet pod: it takes over what its predecessor held, counts kept)."""
+        under a new consumer name (a new pod: others reclaim), the same one (a
+        StatefulSet pod: it takes over what its predecessor held, counts kept), or a
+        new one after an operator removed the dead consumer at once (its entries are
+        handed over, none dropped)."""
         slot = self._alive()[pick % len(self._alive())]
         worker = self.workers[slot]
         pid = worker.kill()
         self.killed[pid] = time.time()
         self.stopped.discard(slot)
-        self._note(f"kill {worker.spec.consumer} pid {pid} same_name={same_name}")
-        if same_name:
+        self._note(f"kill {worker.spec.consumer} pid {pid}, restart as {restart_as}")
+        if restart_as == "same":
             worker.restart()
-        else:
-            self._restart(slot)
+            return
+        if restart_as == "removed":
+            consumer = worker.spec.consumer
+            self.run(self._with_redis(lambda: self.inspector.remove_consumer(QUEUE, consumer)))
+        self._restart(slot)
 
     @precondition(lambda self: len(self._running()) > 1 and self._busy())
     @rule(pick=st.integers(0, SLOTS - 1), wake_at_once=st.booleans())
