@@ -39,6 +39,7 @@ class DeadReason(enum.StrEnum):
     LOST = "lost"  # the entry or its body was deleted while pending or due
     RESULT_TOO_LARGE = "result_too_large"  # the return value is over result_max_bytes
     UNSERIALIZABLE_RESULT = "unserializable_result"  # the serializer cannot encode it
+    LIMIT_KEY = "limit_key"  # a global limit's key function failed on it (strego.limits)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -189,7 +189,8 @@ async def test_results_fastapi(tmp_path: Path) -> None:
             assert refused.status_code == 422 and "skip_retry" in refused.text
             assert (await http.get("/quotes/01NOPE")).status_code == 404
         proc.send_signal(signal.SIGINT)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        # uvicorn 0.29-0.3x re-raises SIGINT after its graceful shutdown; later ones exit 0.
+        assert await asyncio.to_thread(proc.wait, 30) in (0, -signal.SIGINT)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -348,3 +348,37 @@ async def test_cancel_while_held_back_finishes_it_cancelled(
     await asyncio.sleep(0.5)  # were it still queued, it would run now
     record = await inspector.get_task(second.id)
     assert record is not None and record.state == "cancelled" and ran == [first.id]
+
+
+async def test_a_failing_key_function_dead_letters_the_task(
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A key function that raises on a task: that task is dead-lettered at once with
+    reason limit_key (retrying cannot fix it); tasks it works on run."""
+    ran: list[str] = []
+
+    async def export(payload: dict[str, str], task: strego.Task) -> None:
+        ran.append(task.id)
+
+    server = await make_server({}, start=False)
+    server.handle(
+        "export",
+        export,
+        limits=[strego.ConcurrencyLimit("tenant", 1, key=lambda t: t.payload["tenant"])],
+    )
+    await server.start()
+    bad = await client.enqueue(strego.Task("export", {"no tenant": "x"}))
+    good = await client.enqueue(strego.Task("export", {"tenant": "acme"}))
+    await wait_until(lambda: ran == [good.id])
+
+    async def dead() -> bool:
+        record = await inspector.get_task(bad.id)
+        return record is not None and record.state == "dead"
+
+    deadline = time.monotonic() + 10
+    while not await dead():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    record = await inspector.get_task(bad.id)
+    assert record is not None and record.dead_reason == "limit_key"
+    assert record.last_error is not None and "KeyError" in record.last_error

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from strego.cli import admin_queues, admin_tasks, result_cmd
 from strego.cli.common import (
+    add_action,
     add_postgres_option,
     add_redis_option,
     non_negative_int,
@@ -129,21 +130,6 @@ def _add_stats(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=admin_queues.stats)
 
 
-def _action(
-    actions: Subparsers, name: str, help: str, examples: str, redis: argparse.ArgumentParser
-) -> argparse.ArgumentParser:
-    """One ACTION of a command group, with its own examples in ``--help``."""
-    lines = "\n".join(f"  {line.strip()}" for line in examples.strip().splitlines())
-    return actions.add_parser(
-        name,
-        help=help,
-        description=help[0].upper() + help[1:] + ".",
-        epilog=f"examples:\n{lines}\n",
-        parents=[redis],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
 def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     parser = _command(
         subparsers,
@@ -163,7 +149,7 @@ def _add_queues(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
 
 
 def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
-    listing = _action(
+    listing = add_action(
         actions,
         "list",
         "list queues with their counts",
@@ -172,7 +158,7 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=admin_queues.list_queues)
-    pause = _action(
+    pause = add_action(
         actions,
         "pause",
         "stop workers fetching from QUEUE (enqueue still works)",
@@ -181,7 +167,7 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     )
     pause.add_argument("queue", metavar="QUEUE")
     pause.set_defaults(func=admin_queues.pause)
-    resume = _action(
+    resume = add_action(
         actions,
         "resume",
         "let workers fetch from QUEUE again",
@@ -190,7 +176,7 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     )
     resume.add_argument("queue", metavar="QUEUE")
     resume.set_defaults(func=admin_queues.resume)
-    purge = _action(
+    purge = add_action(
         actions,
         "purge",
         "delete QUEUE's waiting, scheduled and retry tasks (running and dead ones stay)",
@@ -200,7 +186,7 @@ def _add_queue_actions(actions: Subparsers, redis: argparse.ArgumentParser) -> N
     purge.add_argument("queue", metavar="QUEUE")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(func=admin_queues.purge)
-    delete = _action(
+    delete = add_action(
         actions,
         "delete",
         "delete QUEUE with all its tasks (refused while a live worker reads it)",
@@ -233,7 +219,7 @@ def _add_dead(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
 
 
 def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
-    listing = _action(
+    listing = add_action(
         actions,
         "list",
         "list dead tasks of QUEUE (or of every queue), newest first",
@@ -251,14 +237,14 @@ def _add_dead_reads(actions: Subparsers, redis: argparse.ArgumentParser) -> None
 
 
 def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
-    retry = _action(
+    retry = add_action(
         actions,
         "retry",
         "run dead tasks again now, attempts reset to 0",
         "strego dead retry default 01J8ZQ4R6T0000000000000000 01J8ZQ4R6V0000000000000000",
         redis,
     )
-    delete = _action(
+    delete = add_action(
         actions,
         "delete",
         "delete dead tasks",
@@ -269,7 +255,7 @@ def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> Non
         action.add_argument("queue", metavar="QUEUE")
         action.add_argument("task_ids", nargs="+", metavar="TASK_ID")
         action.set_defaults(func=func)
-    retry_all = _action(
+    retry_all = add_action(
         actions,
         "retry-all",
         "run every dead task of QUEUE again",
@@ -286,7 +272,7 @@ def _add_dead_writes(actions: Subparsers, redis: argparse.ArgumentParser) -> Non
         help="show a progress bar (default: on a terminal, for more than 500 tasks)",
     )
     retry_all.set_defaults(func=admin_queues.dead_retry_all)
-    purge = _action(
+    purge = add_action(
         actions,
         "purge",
         "delete every dead task of QUEUE",
@@ -312,7 +298,7 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
         [],
     )
     actions = _group(parser, "actions")
-    get = _action(
+    get = add_action(
         actions,
         "get",
         "print everything Redis knows about a task (with its result, once completed)",
@@ -324,7 +310,7 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
     get.add_argument("--queue", help="look only in this queue (default: every queue)")
     get.add_argument("--json", action="store_true", help="machine-readable output")
     get.set_defaults(func=admin_tasks.get)
-    cancel = _action(
+    cancel = add_action(
         actions,
         "cancel",
         "cancel a pending, scheduled, retrying or running task",
@@ -338,7 +324,7 @@ def _add_task(subparsers: Subparsers, redis: argparse.ArgumentParser) -> None:
 
 
 def _add_result(actions: Subparsers, redis: argparse.ArgumentParser) -> None:
-    result = _action(
+    result = add_action(
         actions,
         "result",
         "print a task's result (JSON), waiting up to --wait seconds for it to finish; "

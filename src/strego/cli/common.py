@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from typing import TYPE_CHECKING
 
 __all__ = [
+    "add_action",
     "add_postgres_option",
     "add_redis_option",
     "non_negative_int",
@@ -17,6 +19,25 @@ __all__ = [
 ]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+if TYPE_CHECKING:  # subscripting _SubParsersAction fails at run time on Python 3.11
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_action(
+    actions: Subparsers, name: str, help: str, examples: str, redis: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """One ACTION of a command group (``strego queues pause``...), with its own
+    examples (one per line) in ``--help``."""
+    lines = "\n".join(f"  {line.strip()}" for line in examples.strip().splitlines())
+    return actions.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"examples:\n{lines}\n",
+        parents=[redis],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_redis_option(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from strego.cli.common import add_redis_option
+from strego.cli.common import add_action, add_redis_option
 from strego.cli.connect import admin_session
 from strego.cli.errors import CommandError
 from strego.cli.render import ago, table
@@ -42,7 +42,7 @@ def add_parsers(subparsers: Subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", title="actions")
     actions.required = True
-    listing = _action(
+    listing = add_action(
         actions,
         "list",
         "list schedules: next run in each one's zone, last run, paused or orphaned",
@@ -61,24 +61,10 @@ def add_parsers(subparsers: Subparsers) -> None:
         example = (
             f"strego periodic {name} reports:daily\nstrego periodic {name} hb --queue critical"
         )
-        action = _action(actions, name, help_, example, redis)
+        action = add_action(actions, name, help_, example, redis)
         action.add_argument("name", help="the schedule's name (its task type unless named)")
         action.add_argument("--queue", default="default", help="its queue (default: default)")
         action.set_defaults(func=func)
-
-
-def _action(
-    actions: Subparsers, name: str, help_: str, examples: str, redis: argparse.ArgumentParser
-) -> argparse.ArgumentParser:
-    lines = "\n".join(f"  {line}" for line in examples.splitlines())
-    return actions.add_parser(
-        name,
-        help=help_,
-        description=help_[0].upper() + help_[1:] + ".",
-        epilog=f"examples:\n{lines}\n",
-        parents=[redis],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 async def list_schedules(args: argparse.Namespace) -> int:

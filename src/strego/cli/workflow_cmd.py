@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from strego.cli.common import add_redis_option
+from strego.cli.common import add_action, add_redis_option
 from strego.cli.connect import CommandError, admin_session
 from strego.workflows.view import WorkflowView
 
@@ -30,7 +30,7 @@ def add_parsers(subparsers: Subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", title="actions")
     actions.required = True
-    get_parser = _action(
+    get_parser = add_action(
         actions,
         "get",
         "print the workflow's state and each task's (state, queue, dependencies)",
@@ -40,7 +40,7 @@ def add_parsers(subparsers: Subparsers) -> None:
     get_parser.add_argument("workflow_id", metavar="WORKFLOW_ID")
     get_parser.add_argument("--json", action="store_true", help="machine-readable output")
     get_parser.set_defaults(func=get)
-    cancel_parser = _action(
+    cancel_parser = add_action(
         actions,
         "cancel",
         "cancel every task of the workflow not finished yet",
@@ -49,19 +49,6 @@ def add_parsers(subparsers: Subparsers) -> None:
     )
     cancel_parser.add_argument("workflow_id", metavar="WORKFLOW_ID")
     cancel_parser.set_defaults(func=cancel)
-
-
-def _action(
-    actions: Subparsers, name: str, help: str, example: str, redis: argparse.ArgumentParser
-) -> argparse.ArgumentParser:
-    return actions.add_parser(
-        name,
-        help=help,
-        description=help[0].upper() + help[1:] + ".",
-        epilog=f"examples:\n  {example}\n",
-        parents=[redis],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 async def get(args: argparse.Namespace) -> int:

@@ -103,6 +103,7 @@ REASONS = {
     "unknown_serializer": "the task names a serializer this worker does not have",
     "poison": "delivered too many times without finishing (it keeps killing workers)",
     "lost": "the entry vanished from Redis while a worker held it",
+    "limit_key": "the key function of a global limit failed on this task",
 }
 
 

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 
 from strego.broker.base import Delivery, WorkerBroker
 from strego.broker.limiting import Slot, Verdict
 from strego.envelope import TaskMessage
 from strego.limits import ConcurrencyLimit, Limit, RateLimit, limit_key
-from strego.outcome import Parked
+from strego.outcome import Dead, DeadReason, Parked
 from strego.task import Task
 from strego.worker.leases import Lease
 from strego.worker.maintenance import every
@@ -117,8 +118,11 @@ class LimitGate:
         if slots:
             self._slots[lease] = slots
 
-    async def admit(self, lease: Lease, message: TaskMessage, payload: object) -> Parked | None:
-        """None when the task may start (its slots held), else how to park it."""
+    async def admit(
+        self, lease: Lease, message: TaskMessage, payload: object
+    ) -> Parked | Dead | None:
+        """None when the task may start (its slots held), else how to park it (or, when
+        a limit's key function fails on it, its dead letter)."""
         delivery = lease.delivery
         checks: list[tuple[Limit, str | None, str]] = []
         if lease not in self._fetched:  # reclaimed: the fetch script did not check these
@@ -127,7 +131,10 @@ class LimitGate:
         type_limits = self._type_limits.get(message.type, ())
         if type_limits:
             task = Task.received(message, payload, None)  # what key functions are given
-            checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+            try:
+                checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+            except Exception as exc:  # the user's key function: retrying cannot fix it
+                return _bad_key(message, exc)
         if not checks:
             return None
         member = slot_member(delivery)
@@ -247,3 +254,11 @@ class LimitGate:
         slots = [slot for slots in self._slots.values() for slot in slots]
         if slots:
             await self._broker.limits.renew(slots)
+
+
+def _bad_key(message: TaskMessage, exc: Exception) -> Dead:
+    error = f"a limit's key function failed: {type(exc).__name__}: {exc}"
+    dead = message.evolve(
+        last_error=error, dead_reason=DeadReason.LIMIT_KEY.value, failed_ms=int(time.time() * 1000)
+    )
+    return Dead(dead, DeadReason.LIMIT_KEY)
