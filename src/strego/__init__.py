@@ -21,14 +21,17 @@ from strego.errors import (
     TaskNotFoundError,
     TaskTimeoutError,
 )
+from strego.limits import ConcurrencyLimit, RateLimit
 from strego.middleware import Middleware
 from strego.serializers import JsonSerializer, MsgpackSerializer, RawSerializer, Serializer
 from strego.task import Task, TaskInfo, TaskState
+from strego.workflows import WorkflowInfo, chain, chord, group
 
 if TYPE_CHECKING:
     from strego.broker.redis import RedisBroker
     from strego.client import Client, SyncClient
     from strego.inspector import Inspector, QueueInfo, TaskRecord, WorkerInfo
+    from strego.periodic import Periodic, PeriodicInfo
     from strego.worker import Server
 
 __version__ = "0.1.0"
@@ -36,13 +39,17 @@ __version__ = "0.1.0"
 __all__ = [
     "BrokerUnavailableError",
     "Client",
+    "ConcurrencyLimit",
     "ConfigurationError",
     "DuplicateTaskError",
     "Inspector",
     "JsonSerializer",
     "Middleware",
     "MsgpackSerializer",
+    "Periodic",
+    "PeriodicInfo",
     "QueueInfo",
+    "RateLimit",
     "RawSerializer",
     "RedisBroker",
     "ResultTimeoutError",
@@ -61,7 +68,11 @@ __all__ = [
     "TaskState",
     "TaskTimeoutError",
     "WorkerInfo",
+    "WorkflowInfo",
     "__version__",
+    "chain",
+    "chord",
+    "group",
 ]
 
 _LAZY = {
@@ -73,6 +84,8 @@ _LAZY = {
     "QueueInfo": "strego.inspector",
     "TaskRecord": "strego.inspector",
     "WorkerInfo": "strego.inspector",
+    "Periodic": "strego.periodic",
+    "PeriodicInfo": "strego.periodic",
 }
 
 

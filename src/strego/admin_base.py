@@ -16,6 +16,7 @@ from strego.paging import TaskPage
 from strego.records import (
     ClusterGauges,
     ConsumerInfo,
+    LimitInfo,
     QueueInfo,
     TaskRecord,
     ThroughputPoint,
@@ -64,6 +65,9 @@ class QueueReads(Protocol):
     async def throughput(
         self, queue: str | None = None, minutes: int = 60
     ) -> list[ThroughputPoint]: ...
+
+    async def limits(self) -> list[LimitInfo]:
+        """Every declared global limiter and its use now (strego.limits)."""
 
     async def redis_info(self) -> dict[str, Any]: ...
 

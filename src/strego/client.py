@@ -9,7 +9,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import pydantic
 from redis.asyncio import Redis, RedisCluster
@@ -30,6 +30,14 @@ from strego.results import Finished, decode_result
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import Task, TaskInfo, TaskState
+from strego.workflows import WorkflowInfo
+from strego.workflows.canvas import Flow
+from strego.workflows.producer import (
+    WORKFLOW_ID_PREFIX,
+    WorkflowProducer,
+    enqueue_flow,
+    workflow_result,
+)
 
 __all__ = ["Client", "SyncClient"]
 
@@ -76,8 +84,16 @@ class Client:
         # Built once; None keeps enqueue on its direct path (no middleware, no cost).
         self._through_hooks = compose(self._hooks, self._enqueue_one) if self._hooks else None
 
-    async def enqueue(self, task: Task) -> TaskInfo:
-        """Enqueue one task. Raises DuplicateTaskError if its unique key is held."""
+    @overload
+    async def enqueue(self, task: Task) -> TaskInfo: ...
+    @overload
+    async def enqueue(self, task: Flow) -> WorkflowInfo: ...
+
+    async def enqueue(self, task: Task | Flow) -> TaskInfo | WorkflowInfo:
+        """Enqueue one task, or a workflow (``strego.chain/group/chord``): then a
+        :class:`WorkflowInfo`. Raises DuplicateTaskError if its unique key is held."""
+        if isinstance(task, Flow):
+            return await self._enqueue_flow(task)
         if self._through_hooks is not None:
             _check_tasks([task])
             return await self._through_hooks(task)
@@ -92,13 +108,39 @@ class Client:
             raise result
         return result
 
-    async def enqueue_many(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
+    async def enqueue_many(
+        self, tasks: Sequence[Task | Flow]
+    ) -> list[TaskInfo | WorkflowInfo | DuplicateTaskError]:
         """Enqueue many tasks, pipelined; a held unique key gives an error in its slot.
+        Flows among them are enqueued one by one, each returning a WorkflowInfo.
 
         With middleware, each task goes through it and those that reach the end are
         still sent in one pipelined call; an error a middleware raises for one task
         (other than a duplicate) is raised after the others were sent.
         """
+        flows = {i: t for i, t in enumerate(tasks) if isinstance(t, Flow)}
+        plain = [t for t in tasks if not isinstance(t, Flow)]
+        done = await self._enqueue_tasks(plain)
+        out: list[TaskInfo | WorkflowInfo | DuplicateTaskError] = list(done)
+        for i, flow in flows.items():
+            out.insert(i, await self._enqueue_flow(flow))
+        return out
+
+    async def _enqueue_flow(self, flow: Flow) -> WorkflowInfo:
+        info = await enqueue_flow(self._workflows(), flow)
+        await self._ensure_history()
+        if self._records_history:  # every member, created now (most of them held)
+            for task in flow.tasks():
+                result = EnqueueResult(task.id, task.queue, TaskState.PENDING)
+                self.history.record(_created(task, result, info.id))
+        return info
+
+    def _workflows(self) -> WorkflowProducer:
+        if not isinstance(self.broker, RedisBroker):
+            raise ConfigurationError("workflows need a RedisBroker")
+        return self.broker
+
+    async def _enqueue_tasks(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
         if not self._hooks:
             return await self._enqueue(list(tasks))
         _check_tasks(tasks)
@@ -169,8 +211,19 @@ class Client:
         if not isinstance(task_id, str) or not task_id:
             raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
         timeout_s = optional_seconds(timeout, "timeout")
+        # A workflow's result (SPEC 9); an explicit task id with this prefix still
+        # works: no workflow by that id falls through to the task.
+        if (
+            task_id.startswith(WORKFLOW_ID_PREFIX)
+            and isinstance(self.broker, RedisBroker)
+            and await self.broker.find_workflow(task_id) is not None
+        ):
+            return await workflow_result(self.broker, task_id, self._one_result, timeout_s, type)
         finished = await self.broker.wait_result(task_id, timeout_s)
         return self._value(finished, type)
+
+    async def _one_result(self, task_id: str, timeout_s: float | None) -> Any:
+        return self._value(await self.broker.wait_result(task_id, timeout_s), None)
 
     def _value(self, finished: Finished, type_: Any) -> Any:
         if finished.state is TaskState.DEAD:
@@ -205,7 +258,7 @@ def _validate_none(type_: Any) -> Any:
     return pydantic.TypeAdapter(type_).validate_python(None)
 
 
-def _created(task: Task, result: EnqueueResult) -> TaskEvent:
+def _created(task: Task, result: EnqueueResult, workflow_id: str | None = None) -> TaskEvent:
     return TaskEvent(
         task_id=task.id,
         queue=task.queue,
@@ -219,6 +272,7 @@ def _created(task: Task, result: EnqueueResult) -> TaskEvent:
         serializer=task.serializer.name,
         created_at=task.created_at,
         process_at=result.process_at,
+        workflow_id=workflow_id,
     )
 
 
@@ -279,10 +333,19 @@ class SyncClient:
             raise
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    def enqueue(self, task: Task) -> TaskInfo:
+    @overload
+    def enqueue(self, task: Task) -> TaskInfo: ...
+    @overload
+    def enqueue(self, task: Flow) -> WorkflowInfo: ...
+
+    def enqueue(self, task: Task | Flow) -> TaskInfo | WorkflowInfo:
+        if isinstance(task, Flow):
+            return self._call(self._client.enqueue(task))
         return self._call(self._client.enqueue(task))
 
-    def enqueue_many(self, tasks: Sequence[Task]) -> list[TaskInfo | DuplicateTaskError]:
+    def enqueue_many(
+        self, tasks: Sequence[Task | Flow]
+    ) -> list[TaskInfo | WorkflowInfo | DuplicateTaskError]:
         return self._call(self._client.enqueue_many(tasks))
 
     def cancel(self, task_id: str, queue: str | None = None) -> bool:

@@ -68,6 +68,10 @@ class TaskMessage:
     # context ``traceparent``/``tracestate``): not labels, which are the user's.
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     result_ttl_s: float | None = None  # None: the worker's default (Server(result_ttl=...))
+    # The workflow this task belongs to (strego.workflows): its graph lives in Redis,
+    # so the envelope carries only this id, whatever the fan-in.
+    workflow_id: str | None = None
+    upstream_count: int = 0  # its direct dependencies in the workflow (0: none to read)
 
     def evolve(self, **changes: Any) -> TaskMessage:
         return dataclasses.replace(self, **changes)
@@ -88,6 +92,8 @@ _OPTIONAL: tuple[tuple[str, str, Any], ...] = (
     ("dead_reason", "dr", None),
     ("failed_ms", "fa", None),
     ("result_ttl_s", "rt", None),
+    ("workflow_id", "wf", None),
+    ("upstream_count", "un", 0),
 )
 
 
@@ -189,7 +195,7 @@ def _check_types(message: TaskMessage, present: Collection[str]) -> None:
     """Check the fields the header set (``present``; the rest hold their defaults)."""
     if "serializer" in present and not isinstance(message.serializer, str):
         raise MalformedTaskError("serializer name must be a string")
-    for name in ("max_retry", "retry_count", "priority"):
+    for name in ("max_retry", "retry_count", "priority", "upstream_count"):
         if name not in present:
             continue
         value = getattr(message, name)
@@ -215,7 +221,7 @@ def _check_types(message: TaskMessage, present: Collection[str]) -> None:
         raise MalformedTaskError("created_ms must be epoch milliseconds before year 10000")
     if message.failed_ms is not None and not _is_epoch_ms(message.failed_ms):
         raise MalformedTaskError("failed_ms must be epoch milliseconds before year 10000")
-    for name in ("unique_key", "last_error", "traceback", "dead_reason"):
+    for name in ("unique_key", "last_error", "traceback", "dead_reason", "workflow_id"):
         if name in present and not isinstance(getattr(message, name), str | None):
             raise MalformedTaskError(f"{name} must be a string")
     if "explicit_id" in present and not isinstance(message.explicit_id, bool):

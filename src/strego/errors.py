@@ -7,6 +7,7 @@
     ├── BrokerUnavailableError        Redis could not be reached after bounded retries
     ├── DuplicateTaskError            enqueue: the unique key is held by another task
     ├── TaskNotFoundError             no task (or no result) with this id: unknown or expired
+    ├── PeriodicNotFoundError(LookupError) no schedule of this name in this queue
     ├── QueueInUseError               an admin call would pull a queue from under workers
     ├── TaskTimeoutError              recorded when an attempt ran past its timeout
     ├── TaskFailedError               result(): the task was dead-lettered (.reason, .error)
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateTaskError",
     "HandlerSignal",
+    "PeriodicNotFoundError",
     "QueueInUseError",
     "ResultTimeoutError",
     "RetryAfter",
@@ -86,6 +88,15 @@ class TaskNotFoundError(StregoError):
         self.queue = queue
         where = f" in queue {queue!r}" if queue else ""
         super().__init__(f"task {task_id} not found{where}")
+
+
+class PeriodicNotFoundError(StregoError, LookupError):
+    """No periodic schedule of this name in this queue (deleted, or never declared)."""
+
+    def __init__(self, name: str, queue: str) -> None:
+        self.name = name
+        self.queue = queue
+        super().__init__(f"no periodic schedule {name!r} in queue {queue!r}")
 
 
 class QueueInUseError(StregoError):

@@ -39,3 +39,4 @@ class TaskEvent:
     duration_ms: float | None = None
     result: bytes | None = None  # a completed task's encoded result (see strego.results)
     result_serializer: str | None = None
+    workflow_id: str | None = None  # the workflow it is a member of (strego.chain...)

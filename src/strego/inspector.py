@@ -16,11 +16,15 @@ from strego.admin_base import QueueAdmin
 from strego.broker.redis import RedisBroker
 from strego.broker.redis.admin import RedisAdmin
 from strego.envelope import TaskMessage
+from strego.errors import ConfigurationError, PeriodicNotFoundError
 from strego.events import TaskEvent
 from strego.paging import TaskPage
+from strego.periodic.base import PeriodicAdmin
+from strego.periodic.info import PeriodicInfo
 from strego.records import (
     ClusterGauges,
     ConsumerInfo,
+    LimitInfo,
     QueueInfo,
     TaskRecord,
     ThroughputPoint,
@@ -28,9 +32,19 @@ from strego.records import (
 )
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import TaskHistory
-from strego.task import TaskState
+from strego.task import TaskInfo, TaskState
+from strego.workflows.view import WorkflowView
 
-__all__ = ["ConsumerInfo", "Inspector", "QueueInfo", "TaskRecord", "ThroughputPoint", "WorkerInfo"]
+__all__ = [
+    "ConsumerInfo",
+    "Inspector",
+    "LimitInfo",
+    "PeriodicInfo",
+    "QueueInfo",
+    "TaskRecord",
+    "ThroughputPoint",
+    "WorkerInfo",
+]
 
 
 class Inspector:
@@ -50,8 +64,11 @@ class Inspector:
     ) -> None:
         self.store = store
         self._admin: QueueAdmin
+        self._periodic_admin: PeriodicAdmin | None = None
+        self._broker = broker if isinstance(broker, RedisBroker) else None  # workflows
         if isinstance(broker, RedisBroker):
             self._admin = RedisAdmin(broker, SerializerRegistry(serializers))
+            self._periodic_admin = broker.periodics
         else:
             self._admin = broker
 
@@ -104,6 +121,19 @@ class Inspector:
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         return await self._admin.get_task(task_id, queue)
 
+    async def workflow(self, workflow_id: str) -> WorkflowView | None:
+        """A workflow's graph with each task's state (None: unknown or expired)."""
+        return await self._workflows().read_workflow(workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        """Cancel every task of the workflow not finished yet; how many were cancelled."""
+        return await self._workflows().cancel_workflow(workflow_id)
+
+    def _workflows(self) -> RedisBroker:
+        if self._broker is None:
+            raise ConfigurationError("workflows need an Inspector built on a RedisBroker")
+        return self._broker
+
     async def workers(self) -> list[WorkerInfo]:
         return await self._admin.workers()
 
@@ -123,6 +153,11 @@ class Inspector:
 
     async def redis_info(self) -> dict[str, Any]:
         return await self._admin.redis_info()
+
+    async def limits(self) -> list[LimitInfo]:
+        """Every global limiter the workers declared (strego.RateLimit,
+        strego.ConcurrencyLimit): its limit, use now, parked tasks and recent waits."""
+        return await self._admin.limits()
 
     # -- actions ----------------------------------------------------------------
 
@@ -194,6 +229,39 @@ class Inspector:
     async def remove_consumer(self, queue: str, consumer: str) -> bool:
         """Remove a consumer; its pending tasks are handed over for reclaim, not lost."""
         return await self._admin.remove_consumer(queue, consumer)
+
+    # -- periodic schedules (see docs/periodic.md) ---------------------------------------
+
+    @property
+    def _periodics(self) -> PeriodicAdmin:
+        if self._periodic_admin is None:
+            raise ConfigurationError("periodic schedules need an Inspector built on a RedisBroker")
+        return self._periodic_admin
+
+    async def periodic(self, queue: str | None = None) -> list[PeriodicInfo]:
+        """Every periodic schedule of ``queue`` (None: of every known queue), orphaned
+        ones (no live worker declares them) included until deleted."""
+        return await self._periodics.schedules(queue)
+
+    async def pause_periodic(self, name: str, queue: str = "default") -> None:
+        """Stop firing ``name`` (workers keep declaring it; it stays paused)."""
+        if not await self._periodics.pause(name, queue):
+            raise PeriodicNotFoundError(name, queue)
+
+    async def resume_periodic(self, name: str, queue: str = "default") -> None:
+        """Fire ``name`` again from its next tick (ticks missed while paused never run)."""
+        if not await self._periodics.resume(name, queue):
+            raise PeriodicNotFoundError(name, queue)
+
+    async def trigger_periodic(self, name: str, queue: str = "default") -> TaskInfo:
+        """Run ``name``'s task now, outside its schedule (the next tick stays)."""
+        return await self._periodics.trigger(name, queue)
+
+    async def delete_periodic(self, name: str, queue: str = "default") -> None:
+        """Forget an orphaned schedule (its enqueued runs stay). A live worker that
+        declares ``name`` declares it again at once: pause such a schedule instead."""
+        if not await self._periodics.delete(name, queue):
+            raise PeriodicNotFoundError(name, queue)
 
 
 def _revived(task_id: str, queue: str, task_type: str, at: datetime, max_retry: int) -> TaskEvent:

@@ -19,6 +19,7 @@ __all__ = [
     "Dead",
     "DeadReason",
     "Outcome",
+    "Parked",
     "Released",
     "Retry",
     "Succeeded",
@@ -90,7 +91,19 @@ class Released:
     counted: bool = False
 
 
-Outcome = Succeeded | Retry | Dead | Cancelled | Released
+@dataclasses.dataclass(frozen=True, slots=True)
+class Parked:
+    """Held back by a global limit (strego.limits): back to its queue's scheduled set,
+    due in ``delay_s``. Not a retry (retry_count unchanged), not a failure; ``blob`` is
+    the body as delivered, put back unchanged."""
+
+    task_id: str
+    blob: bytes
+    delay_s: float
+    limit: str  # the limiter's name, for the DEBUG log
+
+
+Outcome = Succeeded | Retry | Dead | Cancelled | Released | Parked
 
 
 def unreadable_entry(

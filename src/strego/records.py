@@ -15,6 +15,9 @@ __all__ = [
     "DURATION_BOUNDS_MS",
     "ClusterGauges",
     "ConsumerInfo",
+    "LimitInfo",
+    "LimitKeyUse",
+    "LimitWait",
     "QueueGauges",
     "QueueInfo",
     "TaskRecord",
@@ -44,6 +47,7 @@ class QueueInfo:
     dead_total: int
     cancelled: int
     oldest_pending_s: float | None  # age of the oldest waiting task: queue latency
+    rate_limited: int = 0  # tasks parked by a global limit (strego.limits), ever
 
     @property
     def size(self) -> int:
@@ -100,6 +104,7 @@ class TaskRecord:
     result: Any = None
     result_bytes: bytes | None = None
     result_serializer: str | None = None
+    workflow_id: str | None = None  # the workflow it is a member of (strego.chain...)
 
     @property
     def attempts(self) -> int:
@@ -266,5 +271,52 @@ def record_from_message(
         started_at=times.get("started_at"),
         completed_at=times.get("completed_at") or ms_to_datetime(message.failed_ms),
         worker=times.get("worker"),
+        workflow_id=message.workflow_id,
         cancel_requested=bool(times.get("cancel_requested", False)),
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LimitKeyUse:
+    """One key of a keyed limiter (a tenant, a user...): its current use."""
+
+    key: str
+    in_use: int  # concurrency: slots held; rate: starts granted or booked in the window
+    parked: int  # tasks told to come back later
+    last_used: datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LimitWait:
+    """A time the limiter held a task back: when, for how long, for which key."""
+
+    at: datetime
+    wait_s: float
+    key: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LimitInfo:
+    """One global limiter (strego.RateLimit / strego.ConcurrencyLimit) as declared by
+    the workers that enforce it, and its use now (summed over its keys)."""
+
+    name: str
+    kind: str  # "rate" or "concurrency"
+    queue: str | None  # a queue-wide limit's queue; None: attached to task types
+    limit: int
+    per_s: float | None  # rate limits
+    burst: int | None  # rate limits
+    keyed: bool  # one limiter per key (key=...)
+    in_use: int
+    parked: int
+    granted: int  # starts allowed, ever (counters kept a day after the last use)
+    held: int  # times a task was held back (waited or parked)
+    recent_waits: Sequence[LimitWait]
+    keys: Sequence[LimitKeyUse]
+
+    @property
+    def description(self) -> str:
+        if self.kind == "rate":
+            burst = f", burst {self.burst}" if self.burst and self.burst > 1 else ""
+            return f"{self.limit} per {self.per_s:g}s{burst}"
+        return f"{self.limit} at once"

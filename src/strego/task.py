@@ -120,6 +120,8 @@ class Task:
         "_type",
         "_unique_key",
         "_unique_ttl_s",
+        "_upstream_results",
+        "_workflow_id",
     )
 
     def __init__(
@@ -161,9 +163,17 @@ class Task:
         self._created_ms = time.time_ns() // 1_000_000
         self._deadline: datetime | None = None
         self._headers: Mapping[str, str] = _NO_HEADERS
+        self._workflow_id: str | None = None
+        self._upstream_results: list[Any] = []
 
     @classmethod
-    def received(cls, message: TaskMessage, payload: Any, deadline: datetime | None) -> Task:
+    def received(
+        cls,
+        message: TaskMessage,
+        payload: Any,
+        deadline: datetime | None,
+        upstream_results: list[Any] | None = None,
+    ) -> Task:
         """Build the read-only view a handler gets from a message taken off a stream."""
         task = cls.__new__(cls)
         task._type = message.type
@@ -186,6 +196,8 @@ class Task:
         task._created_ms = message.created_ms
         task._deadline = deadline
         task._headers = message.headers
+        task._workflow_id = message.workflow_id
+        task._upstream_results = upstream_results if upstream_results is not None else []
         return task
 
     def with_headers(self, headers: Mapping[str, str]) -> Task:
@@ -223,6 +235,7 @@ class Task:
             explicit_id=self._explicit_id,
             headers=self._headers,
             result_ttl_s=self._result_ttl_s,
+            workflow_id=self._workflow_id,
         )
 
     @property
@@ -325,6 +338,26 @@ class Task:
     def process_at(self) -> datetime | None:
         """The absolute time the task was scheduled for, if given."""
         return self._process_at
+
+    @property
+    def workflow_id(self) -> str | None:
+        """The workflow this task belongs to (``strego.chain/group/chord``), if any."""
+        return self._workflow_id
+
+    @property
+    def upstream_results(self) -> list[Any]:
+        """Results of this task's direct dependencies in a workflow, in order (a chain
+        step: ``[previous result]``; a chord callback: one per group member; a first
+        step or a task outside a workflow: ``[]``)."""
+        return self._upstream_results
+
+    def in_workflow(self, workflow_id: str) -> Task:
+        """This task as a member of workflow ``workflow_id`` (a copy)."""
+        clone = Task.__new__(Task)
+        for name in Task.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone._workflow_id = workflow_id
+        return clone
 
     def __repr__(self) -> str:
         return f"Task(type={self._type!r}, id={self._id!r}, queue={self._queue!r})"

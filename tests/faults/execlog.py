@@ -4,7 +4,9 @@ Each worker process appends to its own file ``exec-<pid>.log``, one line per eve
 written with a single ``os.write`` on an ``O_APPEND`` descriptor (and fsync'd when
 asked), so a SIGKILL can cut the log only between lines. Lines are
 ``<event> <task id> <pid> <unix time> <retry count>`` with event ``S`` (handler
-started) or ``D`` (handler finished, before its outcome is sent to Redis).
+started), ``D`` (handler finished, before its outcome is sent to Redis) or ``X``
+(handler interrupted: cancelled, superseded or cut off by shutdown; written only by
+handlers that log it, see the ``gate`` handler).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["ExecLog", "ExecLogReader", "Record"]
+__all__ = ["DONE", "INTERRUPTED", "STARTED", "ExecLog", "ExecLogReader", "Record"]
 
 # Captured at import, before a test may skew this process's clock (see skew.py):
 # the log always holds real time, so tests can compare processes.
 _real_time = time.time
 STARTED = "S"
 DONE = "D"
+INTERRUPTED = "X"
 
 
 class ExecLog:
@@ -73,7 +76,10 @@ class ExecLogReader:
                 event, task_id, pid, at, retry_count = raw.split(" ")
                 new.append(Record(event, task_id, int(pid), float(at), int(retry_count)))
         for record in new:
-            (self.done if record.event == DONE else self.started)[record.task_id] += 1
+            if record.event == DONE:
+                self.done[record.task_id] += 1
+            elif record.event == STARTED:
+                self.started[record.task_id] += 1
         self.records.extend(new)
         return new
 

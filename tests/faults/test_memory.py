@@ -136,8 +136,13 @@ async def test_memory_stays_flat(fleet: Fleet, fault_redis: EmbeddedRedis, prefi
     assert len(reader.done) == 1_000 + TASKS and not reader.duplicates()
     assert info.processed == 1_000 + TASKS and info.size == 0
     assert peak < warm * 1.10, f"worker RSS grew {warm} -> {peak} KiB"
-    assert abs(after - baseline) < 256 * 1024, "Redis memory did not return to baseline"
-    assert most_keys > 1_000, "explicit ids should have left processed markers meanwhile"
+    # Under 2 bytes per task processed: anything kept per task (a marker, an index record,
+    # a stream entry: 50+ bytes each) would exceed it many times over. What remains is
+    # allocator and stream-node slack: +35-75 KB on Redis 7, +298 KB once on Redis 6.2.
+    assert abs(after - baseline) < 2 * TASKS, "Redis memory did not return to baseline"
+    # Markers live PROCESSED_TTL_S: at the measured rate about this many exist at once.
+    expected_markers = TASKS / took / EXPLICIT_EVERY * PROCESSED_TTL_S
+    assert most_keys > expected_markers / 2, "explicit ids should leave processed markers"
     assert not [k for k in keys if not ALLOWED.match(k)], f"orphan keys: {keys}"
     assert all(size <= KEEP_COMPLETED for size in sizes.values()), sizes
     assert "lease lost" not in worker.output(), "a lone worker cannot lose a lease"

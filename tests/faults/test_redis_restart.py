@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import signal
 
 import pytest
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.faults
 
 WORKERS = 3
 CONCURRENCY = 8
+ROUNDS = 5 if os.environ.get("STREGO_SOAK") == "1" else 1  # scripts/soak: 15 restarts
 
 
 async def restart(server: EmbeddedRedis, *, kill: bool, down_s: float = 1.0) -> None:
@@ -29,7 +31,7 @@ async def restart(server: EmbeddedRedis, *, kill: bool, down_s: float = 1.0) -> 
 
 
 @pytest.mark.redis_args("--appendonly", "yes", "--appendfsync", "always")
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(150 + 30 * ROUNDS)
 async def test_redis_restarts_lose_no_acknowledged_task(
     fleet: Fleet, fault_redis: EmbeddedRedis, prefix: str
 ) -> None:
@@ -45,7 +47,7 @@ async def test_redis_restarts_lose_no_acknowledged_task(
     broker = strego.RedisBroker(fault_redis.url, prefix=prefix, group="faults", enqueue_attempts=8)
     async with broker, strego.Client(broker) as client:
         producer = Producer(client).start()
-        restarts = [(3.0, False), (3.0, False), (3.0, True)]  # SIGTERM twice, then SIGKILL
+        restarts = [(3.0, False), (3.0, False), (3.0, True)] * ROUNDS  # SIGTERM x2, SIGKILL
         for pause_s, kill in restarts:
             await asyncio.sleep(pause_s)
             await restart(fault_redis, kill=kill)

@@ -12,10 +12,12 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import strego
-from tests.faults.execlog import DONE, STARTED, ExecLog
+from tests.faults.execlog import DONE, INTERRUPTED, STARTED, ExecLog
 
 __all__ = ["ENV", "WorkerSpec", "build_server"]
 
@@ -122,12 +124,37 @@ def _register(server: strego.Server, log: ExecLog, log_starts: bool) -> None:
         record(STARTED, task)
         os._exit(1)
 
+    _register_gate(server, record)
+
     @server.handle("blob")
     async def blob(payload: bytes, task: strego.Task) -> None:
         """Raw bytes (the oversized-payload test): log done with the size seen."""
         if len(payload) != int(task.labels.get("size", len(payload))):
             raise strego.SkipRetry(f"payload truncated: {len(payload)} bytes")
         record(DONE, task)
+
+
+def _register_gate(server: strego.Server, record: Callable[[str, strego.Task], None]) -> None:
+    async def gate(payload: dict[str, Any], task: strego.Task) -> None:
+        """Runs until the test opens its gate: the file ``<payload["gate"]>/<task id>``.
+
+        Its content decides the end: ``ok`` finishes, ``fail`` raises (retried after
+        0.2 s while retries last). Interruptions are logged too (``X``), so the model
+        test knows exactly when each run of a task began and ended.
+        """
+        record(STARTED, task)
+        path = Path(payload["gate"]) / task.id
+        try:
+            while not path.exists():
+                await asyncio.sleep(0.02)
+        except asyncio.CancelledError:
+            record(INTERRUPTED, task)
+            raise
+        record(DONE, task)
+        if path.read_text().strip() == "fail":
+            raise RuntimeError("the gate said fail")
+
+    server.handle("gate", gate, retry_policy=lambda task, number, exc: 0.2)
 
 
 def main() -> int:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import strego
 from strego.envelope import decode
 from tests.conftest import wait_until
 from tests.integration.test_processes import lines, spawn  # noqa: F401  (fixture)
+
+KILLS = 60 if os.environ.get("STREGO_SOAK") == "1" else 12  # scripts/soak: the long run
 
 
 async def snapshot(broker: strego.RedisBroker) -> Counter[str]:
@@ -34,6 +39,7 @@ async def snapshot(broker: strego.RedisBroker) -> Counter[str]:
     return places
 
 
+@pytest.mark.timeout(120 + KILLS * 5)
 async def test_sigkill_in_retry_path_keeps_one_place_per_task(
     spawn: object, client: strego.Client, broker: strego.RedisBroker
 ) -> None:
@@ -43,7 +49,7 @@ async def test_sigkill_in_retry_path_keeps_one_place_per_task(
     ids = {i.id for i in infos if isinstance(i, strego.TaskInfo)}
     workers = [spawn(0.0), spawn(0.0)]  # type: ignore[operator]
     rng = random.Random(3)
-    for _ in range(12):
+    for _ in range(KILLS):
         await asyncio.sleep(0.25)
         places = await snapshot(broker)
         misplaced = {i: places[i] for i in ids if places[i] != 1}

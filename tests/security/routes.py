@@ -46,8 +46,14 @@ def _fill(template: str, params: dict[str, str]) -> str:
 
 
 def _value(name: str, template: str, params: dict[str, str]) -> str:
-    if name == "action":  # forms.py: task actions vs queue actions
+    if name == "action":  # forms.py: task actions vs queue actions; periodic.py's own
+        if "/periodic/" in template:
+            return params.get("periodic_action", "pause")
         return params["task_action" if template.startswith("/tasks/") else "queue_action"]
+    if name == "name":  # a periodic schedule's name
+        return params.get("name", "nightly")
+    if name == "workflow_id":
+        return params.get("workflow_id", "wf_01M90R45022NS9W3G23JX3J7XD")
     return params[name]
 
 

@@ -113,6 +113,7 @@ async def _produce(url: str) -> None:
         cancelled = await client.enqueue(strego.Task("later", process_in=600))
         assert await client.cancel(cancelled.id)
         await client.enqueue_many([strego.Task("ok", {"n": i}) for i in range(5)])
+        await client.enqueue(strego.chain(strego.Task("ok", {"n": 6}), strego.Task("ok")))
 
 
 async def _work(url: str) -> None:
@@ -145,8 +146,17 @@ async def _every_page(url: str, *, read_only: bool) -> httpx.AsyncClient:
     broker = strego.RedisBroker(url, group="acl")
     app = create_app(broker, read_only=read_only)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
-    [dead] = await strego.Inspector(broker).list_tasks("default", "dead")
-    params = {"queue": "default", "task_id": dead.id, "consumer": "c", "task_action": "retry"}
+    inspector = strego.Inspector(broker)
+    [dead] = await inspector.list_tasks("default", "dead")
+    flows = {t.workflow_id for t in await inspector.list_tasks("default", "completed")}
+    [workflow_id] = flows - {None}  # the chain _produce enqueued: its page is read too
+    params = {
+        "queue": "default",
+        "task_id": dead.id,
+        "consumer": "c",
+        "task_action": "retry",
+        "workflow_id": str(workflow_id),
+    }
     paths = [e.path for e in endpoints(app, **params, queue_action="pause") if not e.mutating]
     paths += [f"/queues/default?state={s}" for s in ("pending", "scheduled", "dead", "completed")]
     for path in paths:

@@ -41,6 +41,15 @@ async def producer() -> None:
                 del holder
         cancelled: bool = await client.cancel(info.id)
         del state, cancelled
+        flow = strego.chain(
+            strego.Task("a"),
+            strego.group(strego.Task("b"), strego.Task("c", queue="other")),
+            strego.chord([strego.Task("d"), strego.Task("e")], strego.Task("f")),
+        )
+        workflow: strego.WorkflowInfo = await client.enqueue(flow)
+        first: list[str] = workflow.task_ids
+        final = await client.result(workflow.id, timeout=30)
+        del first, final
     await broker.aclose()
 
 
@@ -56,7 +65,8 @@ def worker() -> strego.Server:
 
     def sync_handler(task: strego.Task) -> None:
         created: datetime = task.created_at
-        del created
+        upstream: list[object] = task.upstream_results
+        del created, upstream
 
     server.handle("sync", sync_handler, retry_policy=lambda task, n, exc: 2.0**n)
     return server
@@ -76,3 +86,54 @@ def sync_producer() -> None:
     with strego.SyncClient("redis://localhost:6379/0", group="app") as client:
         info: strego.TaskInfo = client.enqueue(strego.Task("t", b"raw bytes"))
         del info
+
+
+def limited_server(broker: strego.RedisBroker) -> strego.Server:
+    api = strego.RateLimit("api", 10, per=timedelta(seconds=1), burst=2)
+    per_tenant = strego.ConcurrencyLimit("exports", 3, key=lambda task: str(task.payload))
+    server = strego.Server(broker, queue_limits={"emails": strego.RateLimit("emails", 100)})
+
+    @server.handle("api:call", limits=[api, per_tenant])
+    async def call(task: strego.Task) -> None:
+        del task
+
+    return server
+
+
+async def limits_admin(broker: strego.RedisBroker) -> None:
+    from strego.records import LimitInfo
+
+    found: list[LimitInfo] = await strego.Inspector(broker).limits()
+    del found
+
+
+async def periodic(broker: strego.RedisBroker) -> None:
+    schedules = [
+        strego.Periodic("reports:daily", {"kind": "daily"}, cron="0 9 * * *", tz="Europe/Berlin"),
+        strego.Periodic(
+            "heartbeat",
+            every=timedelta(seconds=5),
+            name="hb",
+            queue="critical",
+            catchup="all",
+            max_catchup=3,
+            max_lateness=60,
+            overlap="skip",
+            priority=5,
+            max_retry=0,
+            timeout=10,
+            labels={"kind": "beat"},
+        ),
+    ]
+    server = strego.Server(broker, periodic=schedules)
+    ticks: list[datetime] = schedules[0].ticks(datetime.now(UTC), datetime.now(UTC))
+    inspector = strego.Inspector(broker)
+    infos: list[strego.PeriodicInfo] = await inspector.periodic("critical")
+    for info in infos:
+        nxt: datetime | None = info.next_run
+        orphaned: bool = info.orphaned
+    await inspector.pause_periodic("hb", "critical")
+    await inspector.resume_periodic("hb", queue="critical")
+    run: strego.TaskInfo = await inspector.trigger_periodic("hb", "critical")
+    await inspector.delete_periodic("hb", "critical")
+    del server, ticks, nxt, orphaned, run

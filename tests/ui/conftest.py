@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 import strego
 from strego.ui import create_app
 from strego.ui.openapi import openapi_document
-from strego.ui.routes import api, api_actions
+from strego.ui.routes import api, api_actions, limits
 from tests.conftest import wait_until
 from tests.store.conftest import databases, pg_dsn  # noqa: F401  (PostgreSQL fixtures)
 
@@ -182,7 +182,7 @@ def api_schema() -> Any:
 
 def api_document() -> dict[str, Any]:
     """The document the app serves, built from its route table."""
-    return openapi_document([*api.routes(), *api_actions.routes()])
+    return openapi_document([*api.routes(), *api_actions.routes(), *limits.routes()])
 
 
 def conforms(response: httpx.Response, path: str, method: str = "GET") -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from strego.broker.limiting import LimitBroker
 from strego.envelope import TaskMessage
 from strego.outcome import Outcome
 from strego.results import Finished
@@ -180,6 +181,10 @@ class WorkerBroker(Protocol):
     @property
     def timing(self) -> WorkerTiming: ...
 
+    @property
+    def limits(self) -> LimitBroker:
+        """Global limiters' state (strego.limits)."""
+
     async def aclose(self) -> None: ...
 
     async def prepare(self, queues: Sequence[str], retention: Retention | None = None) -> None:
@@ -192,7 +197,9 @@ class WorkerBroker(Protocol):
         """Hand what this consumer name held before (a dead predecessor) to reclaim."""
 
     async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
-        """Up to ``count`` tasks per queue, highest priority first; None if paused."""
+        """Up to ``count`` tasks per queue, highest priority first; None if paused;
+        :class:`~strego.broker.limiting.Held` (empty) when a queue-wide limit
+        allows none now."""
 
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
         """Apply outcomes (each atomically); return ids of tasks whose delivery was

@@ -29,6 +29,9 @@ _COMMAND_MODULES = (
     "strego.cli.dev_cmd",
     "strego.cli.admin_cmd",
     "strego.cli.history_cmd",
+    "strego.cli.limits_cmd",
+    "strego.cli.periodic_cmd",
+    "strego.cli.workflow_cmd",
 )
 
 

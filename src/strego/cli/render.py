@@ -154,6 +154,8 @@ def task_detail(record: TaskRecord) -> str:
         ("dead reason", record.dead_reason or "-"),
         ("serializer", record.serializer),
     ]
+    if record.workflow_id:
+        fields.insert(3, ("workflow", record.workflow_id))
     width = max(len(name) for name, _ in fields)
     lines = [f"{name.ljust(width)}  {value}" for name, value in fields]
     lines += ["", "payload:", _indent(_payload_text(record))]

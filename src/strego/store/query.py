@@ -111,6 +111,7 @@ class TaskDetail(TaskSummary):
     timeline: tuple[TimelineEntry, ...]
     result: bytes | None = None  # a completed task's encoded result, if it had one
     result_serializer: str | None = None
+    workflow_id: str | None = None  # the workflow it was a member of
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,6 +87,7 @@ class QueueDetail(Reply):
     dead_total: int
     cancelled: int
     oldest_pending_s: float | None
+    rate_limited: int  # tasks parked by a global limit, ever (docs/limits.md)
     size: int
 
 

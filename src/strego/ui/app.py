@@ -43,9 +43,12 @@ from strego.ui.routes import (
     auth_pages,
     forms,
     health,
+    limits,
     metrics,
     pages,
+    periodic,
     task_pages,
+    workflow_pages,
 )
 from strego.ui.routes.common import app_url, html_page, json_response
 from strego.ui.security import SecurityMiddleware, SecurityOptions, relative_path
@@ -92,12 +95,15 @@ def create_app(
     routes: list[BaseRoute] = [
         *pages.routes(),
         *task_pages.routes(),
+        *workflow_pages.routes(),
         *forms.routes(),
         *auth_pages.routes(),
         *api.routes(),
         *api_actions.routes(),
         *health.routes(),
         *metrics.routes(),
+        *limits.routes(),
+        *periodic.routes(),
         Mount("/static", StaticFiles(packages=[(_PACKAGE, "static")]), name="static"),
     ]
     app = Starlette(

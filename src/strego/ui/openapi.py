@@ -25,6 +25,8 @@ _PATH_PARAMS = {
     "queue": "Queue name.",
     "task_id": "Task id.",
     "consumer": "Consumer name in the queue's consumer group.",
+    "name": "Periodic schedule name (its task type unless named).",
+    "action": "pause, resume, trigger or delete.",
 }
 _IDENT_NOTE = ' A "/" in the value travels as "~2F" and a "~" as "~7E".'
 _ERRORS = {

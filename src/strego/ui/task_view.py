@@ -54,6 +54,7 @@ class TaskView:
     timeline: Sequence[TimelineItem]
     in_redis: bool
     in_history: bool
+    workflow_id: str | None = None  # links the task page to its workflow's graph
 
     @property
     def attempts(self) -> int:
@@ -185,6 +186,7 @@ def _from_detail(detail: TaskDetail, serializers: SerializerRegistry) -> TaskVie
         started_at=detail.started_at,
         completed_at=detail.finished_at,
         worker=detail.worker,
+        workflow_id=detail.workflow_id,
         cancel_requested=False,
         payload=payload_view(detail.payload, detail.serializer, serializers=serializers),
         result=_history_result(detail, serializers),

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from strego.durations import Duration, optional_seconds, to_seconds
 from strego.errors import ConfigurationError
+from strego.limits import Limit, queue_limits
 from strego.middleware import Middleware, check_middleware
 from strego.retry import Jitter, RetryPolicy
 from strego.task import validate_queue_name
@@ -36,6 +37,7 @@ class ServerConfig:
     middleware: tuple[Middleware, ...] = ()
     metrics_port: int | None = None  # /metrics (Prometheus); 0: any free port
     health_port: int | None = None  # /healthz (liveness); the same port: one listener
+    queue_limits: Mapping[str, tuple[Limit, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(
@@ -61,6 +63,7 @@ class ServerConfig:
         health_port: int | None = None,
         result_ttl: Duration = 3600.0,
         result_max_bytes: int = 1_048_576,
+        queue_limits: Mapping[str, Limit | Iterable[Limit]] | None = None,
     ) -> ServerConfig:
         return cls(
             queues=_queues(queues),
@@ -83,6 +86,7 @@ class ServerConfig:
             health_port=check_port(health_port, "health_port"),
             result_ttl_s=_result_ttl(result_ttl),
             result_max_bytes=_int(result_max_bytes, "result_max_bytes", minimum=1),
+            queue_limits=queue_limits_of(queue_limits),
         )
 
     @staticmethod
@@ -92,6 +96,14 @@ class ServerConfig:
     @staticmethod
     def check_concurrency(value: object) -> int:
         return _int(value, "concurrency", minimum=1)
+
+
+def queue_limits_of(
+    value: Mapping[str, Limit | Iterable[Limit]] | None,
+) -> dict[str, tuple[Limit, ...]]:
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigurationError(f"queue_limits must be a {{queue: limit}} mapping, got {value!r}")
+    return queue_limits(value)
 
 
 def check_port(value: object, name: str) -> int | None:

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 
@@ -27,20 +27,25 @@ from strego.broker.base import (
     WorkerBroker,
     WorkerRegistration,
 )
+from strego.broker.limiting import Held
 from strego.errors import ConfigurationError
 from strego.events import TaskEvent
+from strego.limits import Limit
 from strego.outcome import Cancelled, Released
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import TaskState
 from strego.worker.config import ServerConfig
+from strego.worker.gate import LimitGate
 from strego.worker.leases import Lease, LeaseTable, Phase
 from strego.worker.maintenance import every, run_scheduler
 from strego.worker.outcomes import OutcomeSink
+from strego.worker.periodic import PeriodicFirer
 from strego.worker.runner import Attempt, Runner
 from strego.worker.selector import QueueSelector
 from strego.worker.stats import WorkerStats
 from strego.worker.threads import DaemonThreadPool
 from strego.worker.upkeep import Upkeep
+from strego.worker.workflows import workflow_loops
 
 __all__ = ["Engine", "Liveness", "cancel_and_wait"]
 
@@ -64,8 +69,11 @@ class Engine:
         runner_factory: Callable[[Executor], Runner],
         history: TaskHistory,
         stats: WorkerStats,
+        type_limits: Mapping[str, tuple[Limit, ...]] | None = None,
+        periodic: PeriodicFirer | None = None,
     ) -> None:
         self._config = config
+        self._periodic = periodic  # declared at start, fired at scheduler wake-ups
         self.stats = stats
         self._broker = broker
         self._history = history
@@ -99,6 +107,15 @@ class Engine:
             started_ms=int(time.time() * 1000),
         )
         self._upkeep = Upkeep(config, broker, self.leases, self.registration, self._clock, stats)
+        # Global limits (issue 16): see worker/gate.py.
+        self._gate = LimitGate(
+            broker,
+            type_limits or {},
+            config.queue_limits,
+            self._clock,
+            self._wake.set,
+            config.concurrency,
+        )
 
     @property
     def in_flight(self) -> int:
@@ -118,19 +135,28 @@ class Engine:
 
     async def start(self) -> None:
         await self._until_ready()
+        await self._gate.declare()
         self._stop_listening = await self._broker.listen(self._queues, self._on_signal)
         self._loops = [
             asyncio.create_task(self._sink.run(), name="strego-outcomes"),
             asyncio.create_task(
-                run_scheduler(self._broker, self._queues, self._sooner, self._timing.block_s),
+                run_scheduler(
+                    self._broker,
+                    self._queues,
+                    self._sooner,
+                    self._timing.block_s,
+                    self._periodic.run_due if self._periodic is not None else None,
+                ),
                 name="strego-scheduler",
             ),
             *self._upkeep.loops(lambda: self._in_flight),
+            *self._gate.loops(),
             asyncio.create_task(
                 every("reclaim timer", self._timing.claim_check_interval_s, self._want_reclaim),
                 name="strego-reclaim-timer",
             ),
         ]
+        self._loops += workflow_loops(self._broker, self._queues, self._config.result_ttl_s)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="strego-fetch")
 
     async def _until_ready(self) -> None:
@@ -157,6 +183,8 @@ class Engine:
                             self._broker.consumer,
                             extra={"queue": queue},
                         )
+                if self._periodic is not None:
+                    await self._periodic.declare()
                 self._upkeep.redis_answered_at = self._clock()
                 return
             except ConfigurationError:
@@ -186,6 +214,7 @@ class Engine:
                 await asyncio.wait(unfinished, timeout=5)
         if not await self._sink.drain(timeout_s=10):
             log.warning("shutdown: some outcomes could not be recorded; tasks stay pending")
+        await self._gate.drain()
         await cancel_and_wait(self._loops)
         if self._stop_listening is not None:
             await self._stop_listening()
@@ -210,7 +239,7 @@ class Engine:
                     free -= await self._reclaim(free)
                     if free <= 0:
                         continue
-                plan = self._selector.plan(free, self._dry)
+                plan = self._selector.plan(free, self._dry | self._gate.held())
                 if not plan:
                     await self._wait_for_work()
                     continue
@@ -240,12 +269,15 @@ class Engine:
         woken = self._wake.is_set()
         dispatched = 0
         for queue, deliveries in found.items():
+            if isinstance(deliveries, Held):  # a queue-wide limit: not before its wait
+                self._gate.hold(queue, deliveries.wait_s)
+                continue
             if not deliveries:  # empty or paused: wait for a wake-up before asking again
                 if not woken:
                     self._dry.add(queue)
                 continue
             for delivery in deliveries:
-                self._dispatch(delivery, sent)
+                self._gate.adopt(self._dispatch(delivery, sent))
             dispatched += len(deliveries)
         return dispatched
 
@@ -289,7 +321,7 @@ class Engine:
         # timers fire more often than `block`): else a queue whose wake-up was lost
         # (a failover dropped the subscription) stayed dry for good (found by
         # tests/cluster/test_failover.py).
-        remaining = self._look_again_at - self._clock()
+        remaining = min(self._look_again_at, self._gate.unheld_at()) - self._clock()
         if remaining > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), remaining)
@@ -311,13 +343,14 @@ class Engine:
 
     # -- running ----------------------------------------------------------------
 
-    def _dispatch(self, delivery: Delivery, confirmed_at: float) -> None:
+    def _dispatch(self, delivery: Delivery, confirmed_at: float) -> Lease:
         self._in_flight += 1
         lease = self.leases.add(delivery, confirmed_at)
         task = asyncio.create_task(self._process(lease))
         lease.handle = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return lease
 
     async def _process(self, lease: Lease) -> None:
         try:
@@ -346,6 +379,7 @@ class Engine:
             self.leases.settle(lease)
             self._sink.put(lease, Released(lease.task_id, counted=True), None)
         finally:
+            self._gate.release_soon(lease)  # its concurrency slots, whatever the outcome
             self._in_flight -= 1
             self._slot_freed.set()
 
@@ -357,6 +391,9 @@ class Engine:
             return prepared
         message, handler, payload = prepared
         self.leases.identify(lease, message.id)
+        parked = await self._gate.admit(lease, message, payload)  # global limits
+        if parked is not None:
+            return Attempt(parked, message)
         if self.leases.unconfirmed_for(lease) > self._timing.claim_stale_after_s / 2:
             await self._upkeep.verify(lease)  # stalled since it was fetched: still ours?
         if lease.superseded:

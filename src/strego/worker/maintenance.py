@@ -35,19 +35,26 @@ async def every(name: str, interval_s: float, job: Callable[[], Awaitable[object
 
 
 async def run_scheduler(
-    broker: WorkerBroker, queues: Sequence[str], sooner: asyncio.Event, max_sleep_s: float
+    broker: WorkerBroker,
+    queues: Sequence[str],
+    sooner: asyncio.Event,
+    max_sleep_s: float,
+    also_due: Callable[[], Awaitable[float | None]] | None = None,
 ) -> None:
     """Promote due scheduled/retry tasks, then sleep until the next one is due.
 
     No fixed tick: the sleep ends at the earliest due time (measured on Redis's clock)
     or when a producer publishes that something sooner was scheduled. ``max_sleep_s``
-    only bounds the damage of a missed notification.
+    only bounds the damage of a missed notification. ``also_due`` (periodic schedules)
+    runs at each wake-up too and says how long until it has work again.
     """
     failures = 0
     while True:
         sooner.clear()
         try:
             waits = [await broker.promote_due(queue) for queue in queues]
+            if also_due is not None:
+                waits.append(await also_due())
             failures = 0
         except asyncio.CancelledError:
             raise

@@ -16,7 +16,7 @@ from typing import Any
 from strego.broker.base import Delivery, WorkerBroker
 from strego.envelope import TaskMessage
 from strego.events import TaskEvent
-from strego.outcome import Cancelled, Dead, Outcome, Released, Retry, Succeeded
+from strego.outcome import Cancelled, Dead, Outcome, Parked, Released, Retry, Succeeded
 from strego.results import split_stored
 from strego.store.base import NullHistory, TaskHistory
 from strego.task import TaskState
@@ -98,6 +98,8 @@ class OutcomeSink:
                     extra={"task_id": task_id, "queue": lease.delivery.queue},
                 )
                 continue
+            if isinstance(outcome, Parked):
+                continue  # held back by a limit: scheduled again, no transition of its own
             if self._records:
                 event = _event(outcome, message, lease.delivery, now, self._worker)
                 self._history.record(event)
@@ -152,6 +154,7 @@ def _event(
         payload=outcome.message.payload if isinstance(outcome, Dead) and message is None else None,
         worker=worker,
         duration_ms=outcome.duration_s * 1000,
+        workflow_id=final.workflow_id if final else None,
         **_result_fields(outcome),
     )
 

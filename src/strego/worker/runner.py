@@ -33,11 +33,12 @@ from strego.outcome import (
     Succeeded,
     unreadable_entry,
 )
-from strego.results import ResultEncodeError, encode_result
+from strego.results import ResultEncodeError, decode_result, encode_result
 from strego.retry import RetryPolicy
 from strego.serializers import JSON, SerializerRegistry
 from strego.task import Task
 from strego.worker.leases import Lease
+from strego.worker.workflows import UpstreamLoader
 
 __all__ = ["Attempt", "ResultLimits", "Runner"]
 
@@ -76,6 +77,7 @@ class Runner:
         unknown_type_grace_s: float,
         hooks: Sequence[Hook[Any]] = (),
         results: ResultLimits | None = None,
+        upstream: UpstreamLoader | None = None,
     ) -> None:
         self._handlers = handlers
         self._serializers = serializers
@@ -85,6 +87,7 @@ class Runner:
         self._unknown_type_grace_s = unknown_type_grace_s
         self._hooks = tuple(hooks)  # Middleware.process hooks; none: the direct path
         self._results = results or ResultLimits()
+        self._upstream = upstream  # a workflow member's dependencies' results
 
     def prepare(self, delivery: Delivery) -> tuple[TaskMessage, Handler, Any] | Attempt:
         """Decode the entry and find its handler, or say why it must be dead-lettered."""
@@ -151,6 +154,10 @@ class Runner:
         task = Task.received(message, payload, deadline)
         held: list[Awaitable[Any]] = []  # a timed-out sync handler's thread (middleware)
         try:
+            if message.upstream_count and self._upstream is not None:
+                # Read before the handler starts; a failure to read is a failed attempt.
+                upstream = await self._upstream(message)
+                task = Task.received(message, payload, deadline, self._decode_all(upstream))
             if self._hooks:
                 terminal = self._terminal(handler, message.timeout_s, held)
                 value = await compose(self._hooks, terminal)(task)
@@ -179,6 +186,9 @@ class Runner:
             failure = self._failure(message, handler, task, exc, started)
             return Attempt(failure, message, held[0] if held else None)
         return Attempt(self._succeeded(message, handler, value, started), message)
+
+    def _decode_all(self, stored: list[bytes | None]) -> list[Any]:
+        return [None if s is None else decode_result(s, self._serializers) for s in stored]
 
     def _succeeded(
         self, message: TaskMessage, handler: Handler, value: Any, started: float

@@ -15,15 +15,19 @@ from strego.broker.base import WorkerBroker
 from strego.durations import Duration
 from strego.errors import ConfigurationError
 from strego.handlers import HandlerFn, HandlerRegistry
+from strego.limits import Limit, handler_limits
 from strego.middleware import Middleware, process_hooks
+from strego.periodic.schedule import Periodic
 from strego.retry import Jitter, RetryPolicyFn
 from strego.serializers import Serializer, SerializerRegistry
 from strego.store.base import NullHistory, TaskHistory
 from strego.worker.config import ServerConfig
 from strego.worker.engine import Engine, cancel_and_wait
+from strego.worker.periodic import PeriodicFirer, check_schedules
 from strego.worker.probes import Endpoint, ProbeServer, Response, health
 from strego.worker.runner import ResultLimits, Runner
 from strego.worker.stats import WorkerStats
+from strego.worker.workflows import upstream_loader
 
 __all__ = ["Server"]
 
@@ -63,6 +67,8 @@ class Server:
         middleware: Iterable[Middleware] = (),
         metrics_port: int | None = None,
         health_port: int | None = None,
+        queue_limits: Mapping[str, Limit | Iterable[Limit]] | None = None,
+        periodic: Iterable[Periodic] = (),
     ) -> None:
         # Kept as given, so reconfigure() validates a change exactly like construction.
         self._options: dict[str, Any] = dict(
@@ -86,31 +92,65 @@ class Server:
             health_port=health_port,
             result_ttl=result_ttl,
             result_max_bytes=result_max_bytes,
+            queue_limits=queue_limits,
         )
         self.config = ServerConfig.build(**self._options)
         self.broker = broker
         self.handlers = HandlerRegistry()
+        self.limits: dict[str, tuple[Limit, ...]] = {}  # task type → its global limits
         self.serializers = SerializerRegistry(serializers)
         self.history: TaskHistory = store if store is not None else NullHistory()
+        self.periodic = check_schedules(periodic)
         self._engine: Engine | None = None
         self._probes: list[ProbeServer] = []
 
     @overload
-    def handle(self, task_type: str) -> Callable[[F], F]: ...
+    def handle(
+        self,
+        task_type: str,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
+    ) -> Callable[[F], F]: ...
 
     @overload
-    def handle(self, task_type: str, fn: F, *, retry_policy: RetryPolicyFn | None = None) -> F: ...
+    def handle(
+        self,
+        task_type: str,
+        fn: F,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
+    ) -> F: ...
 
     def handle(
-        self, task_type: str, fn: Any = None, *, retry_policy: RetryPolicyFn | None = None
+        self,
+        task_type: str,
+        fn: Any = None,
+        *,
+        retry_policy: RetryPolicyFn | None = None,
+        limits: Iterable[Limit] | None = None,
     ) -> Any:
-        """Register the handler of ``task_type``: as a decorator or called directly."""
+        """Register the handler of ``task_type``: as a decorator or called directly.
+
+        ``limits``: global :class:`~strego.RateLimit` / :class:`~strego.ConcurrencyLimit`
+        its tasks count against, across every worker (docs/limits.md).
+        """
+        checked = handler_limits(limits)
+
+        def register(func: Any) -> Any:
+            self.handlers.register(task_type, func, retry_policy)
+            if checked:
+                self.limits[task_type] = checked
+            else:
+                self.limits.pop(task_type, None)
+            return func
+
         if fn is not None:
-            self.handlers.register(task_type, fn, retry_policy)
-            return fn
+            return register(fn)
 
         def decorator(func: F) -> F:
-            self.handlers.register(task_type, func, retry_policy)
+            register(func)
             return func
 
         return decorator
@@ -145,7 +185,15 @@ class Server:
             log.warning("server started with no handlers: every task will be dead-lettered")
         await self.history.start()
         stats = WorkerStats(list(self.config.queues), lambda t: self.handlers.get(t) is not None)
-        self._engine = Engine(self.config, self.broker, self._make_runner, self.history, stats)
+        self._engine = Engine(
+            self.config,
+            self.broker,
+            self._make_runner,
+            self.history,
+            stats,
+            self.limits,
+            periodic=self._periodic_firer(),
+        )
         try:
             await self._start_probes()  # first: /healthz says "starting" while Redis is away
             await self._engine.start()
@@ -163,6 +211,16 @@ class Server:
             extra={"worker": self.broker.consumer},
         )
 
+    def _periodic_firer(self) -> PeriodicFirer | None:
+        if not self.periodic:
+            return None
+        periodics = getattr(self.broker, "periodics", None)
+        if periodics is None:
+            raise ConfigurationError(
+                f"{type(self.broker).__name__} cannot run periodic tasks (no .periodics)"
+            )
+        return PeriodicFirer(periodics, self.periodic)
+
     def _make_runner(self, executor: Executor) -> Runner:
         return Runner(
             self.handlers,
@@ -173,6 +231,7 @@ class Server:
             self.config.unknown_type_grace_s,
             process_hooks(self.config.middleware),
             ResultLimits(ttl_s=self.config.result_ttl_s, max_bytes=self.config.result_max_bytes),
+            upstream_loader(self.broker),
         )
 
     @property

@@ -16,6 +16,7 @@ from strego.broker.redis.broker import RedisBroker
 from strego.broker.redis.connection import text
 from strego.broker.redis.gauges import queue_gauges
 from strego.broker.redis.keys import QueueKeys
+from strego.broker.redis.limits_admin import read_limits
 from strego.broker.redis.pages import TaskPager
 from strego.broker.redis.topology import server_info
 from strego.envelope import MalformedTaskError, TaskMessage, decode, encode
@@ -24,6 +25,7 @@ from strego.paging import MAX_PAGE, MAX_STREAM_OFFSET, Cursor, TaskPage, parse_c
 from strego.records import (
     ClusterGauges,
     ConsumerInfo,
+    LimitInfo,
     QueueGauges,
     QueueInfo,
     TaskRecord,
@@ -72,6 +74,9 @@ class RedisAdmin:
 
     async def ping(self) -> None:
         await self._redis.ping()
+
+    async def limits(self) -> list[LimitInfo]:
+        return await read_limits(self._redis, self._broker.config.prefix)
 
     async def known_queues(self) -> list[str]:
         return await self._broker.known_queues()
@@ -149,6 +154,7 @@ class RedisAdmin:
             dead_total=stats.get("dead", 0),
             cancelled=stats.get("cancelled", 0),
             oldest_pending_s=oldest,
+            rate_limited=stats.get("rate_limited", 0),
         )
 
     async def pause(self, queue: str) -> None:
@@ -511,7 +517,8 @@ class RedisAdmin:
 
         For queues nobody serves (a typo such as ``defualt`` lives for ever otherwise):
         refused while a live worker reads the queue or one of its tasks is running.
-        Unique-key and processed markers are left to expire on their own TTLs.
+        Unique-key and processed markers are left to expire on their own TTLs; the
+        queue's periodic schedules go with it (a worker declaring them brings them back).
         """
         readers = sorted(w.name for w in await self.workers() if queue in w.queues)
         if readers:
@@ -535,6 +542,8 @@ class RedisAdmin:
             keys.idle,
             keys.sync,
             keys.group,
+            keys.flow_outbox,  # workflow graphs (flow:<id>) expire with their results
+            *await self._broker.periodics.keys_of(queue),
         ]
         # One slot (hash tag), so one MULTI on a cluster too: readers see all or nothing.
         pipe = self._redis.pipeline(transaction=True)

@@ -22,6 +22,8 @@ from strego.broker.base import (
     WorkerRegistration,
     WorkerTiming,
 )
+from strego.broker.limiting import Held
+from strego.broker.redis import flows
 from strego.broker.redis.calls import (
     AckItem,
     ack_call,
@@ -32,6 +34,7 @@ from strego.broker.redis.calls import (
     enqueue_result,
     handover_one_call,
     pairs,
+    park_call,
     release_call,
     retry_call,
 )
@@ -44,6 +47,8 @@ from strego.broker.redis.connection import (
     with_retries,
 )
 from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
+from strego.broker.redis.limiter import RedisLimiter, fetch_limit_args
+from strego.broker.redis.periodic import RedisPeriodics
 from strego.broker.redis.presence import Presence
 from strego.broker.redis.replies import is_no_group, is_wrong_group, recorded_group
 from strego.broker.redis.scripts import ScriptCall, Scripts
@@ -55,9 +60,12 @@ from strego.broker.redis.topology import (
 )
 from strego.broker.redis.waiter import ResultWaiter
 from strego.durations import Duration
+from strego.envelope import TaskMessage
 from strego.errors import ConfigurationError
-from strego.outcome import Cancelled, Dead, Outcome, Retry, Succeeded
+from strego.outcome import Cancelled, Dead, Outcome, Parked, Retry, Succeeded
 from strego.results import Finished
+from strego.workflows.graph import Graph
+from strego.workflows.view import WorkflowView
 
 __all__ = ["RedisBroker"]
 
@@ -114,6 +122,8 @@ class RedisBroker:
         self._eviction_checked = False
         self._presence = Presence(self)
         self._waiter: ResultWaiter | None = None
+        self.limits = RedisLimiter(self)  # global limits' state (issue 16)
+        self._periodics: RedisPeriodics | None = None
 
     # -- shared -----------------------------------------------------------------
 
@@ -149,6 +159,13 @@ class RedisBroker:
         if self._waiter is None:
             self._waiter = ResultWaiter(self)
         return self._waiter
+
+    @property
+    def periodics(self) -> RedisPeriodics:
+        """Periodic schedules of this broker's queues (see periodic.py)."""
+        if self._periodics is None:
+            self._periodics = RedisPeriodics(self)
+        return self._periodics
 
     async def wait_result(self, task_id: str, timeout_s: float | None) -> Finished:
         return await self.results.wait(task_id, timeout_s)
@@ -257,6 +274,32 @@ class RedisBroker:
             [task_id, group, keys.channel, self.retention.keep_completed],
         )
         return int(reply) > 0
+
+    # -- workflows (strego.workflows; the work is in flows/) ---------------------------
+
+    async def enqueue_workflow(self, graph: Graph, workflow_id: str) -> None:
+        await with_retries(
+            "enqueue workflow",
+            lambda: flows.enqueue_workflow(self, graph, workflow_id),
+            attempts=self.config.enqueue_attempts,
+        )
+
+    async def find_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        return await flows.find_workflow(self, workflow_id)
+
+    async def cancel_workflow(self, workflow_id: str) -> int:
+        return await flows.cancel_workflow(self, workflow_id)
+
+    async def read_workflow(self, workflow_id: str) -> WorkflowView | None:
+        return await flows.read_workflow(self, workflow_id)
+
+    async def upstream_results(self, message: TaskMessage) -> list[bytes | None]:
+        if message.workflow_id is None:
+            return []
+        return await flows.upstream_results(self, message.queue, message.workflow_id, message.id)
+
+    def workflow_drainer(self, queues: Sequence[str], done_ttl_s: float) -> flows.FlowDrainer:
+        return flows.FlowDrainer(self, queues, done_ttl_s)
 
     # -- the queue's consumer group --------------------------------------------------
 
@@ -371,16 +414,18 @@ class RedisBroker:
     async def fetch(
         self, wants: Sequence[tuple[str, int]], *, _retrying: bool = False
     ) -> dict[str, list[Delivery] | None]:
-        """Up to ``count`` tasks per queue (one pipeline); None for a paused queue."""
+        """Up to ``count`` tasks per queue (one pipeline); None for a paused queue,
+        :class:`Held` for one whose queue-wide limit allows nothing now."""
         idle_ttl_ms = int(self.config.block_s * 2000)
         calls: list[ScriptCall] = []
         for queue, count in wants:
             keys = self.keys(queue)
+            limit_keys, limit_args = self._fetch_limits(queue)
             calls.append(
                 (
                     self.scripts.fetch,
-                    [*keys.streams, keys.paused, keys.idle],
-                    [self.group, self.config.consumer, count, idle_ttl_ms],
+                    [*keys.streams, keys.paused, keys.idle, *limit_keys],
+                    [self.group, self.config.consumer, count, idle_ttl_ms, queue, *limit_args],
                 )
             )
         replies = await self.scripts.run_many(self.redis, calls)
@@ -396,9 +441,18 @@ class RedisBroker:
                 found.setdefault(queue, [])
             elif isinstance(reply, Exception):
                 raise reply
+            elif isinstance(reply, list) and len(reply) == 2 and reply[0] == -2:
+                found[queue] = Held(int(reply[1]) / 1e6)  # µs; bands are >= 0: unambiguous
             else:
                 found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found
+
+    def _fetch_limits(self, queue: str) -> tuple[list[str], list[str | int]]:
+        limits = self.limits.queue_limits.get(queue)
+        if not limits:
+            return [], []
+        lease_ms = int(self.config.claim_stale_after_s * 1000)
+        return fetch_limit_args(self.config.prefix, queue, limits, lease_ms)
 
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
         """Apply outcomes in one pipeline; return task ids whose delivery was superseded.
@@ -457,6 +511,9 @@ class RedisBroker:
             elif isinstance(outcome, Dead):
                 calls.append(dead_call(self, delivery, outcome, minute))
                 call_ids.append([outcome.message.id])
+            elif isinstance(outcome, Parked):
+                calls.append(park_call(self, delivery, outcome))
+                call_ids.append([outcome.task_id])
             elif outcome.counted:
                 calls.append(handover_one_call(self, delivery))
                 call_ids.append([])  # nothing to report: it was given up either way

@@ -13,7 +13,7 @@ from strego.broker.redis.connection import text
 from strego.broker.redis.keys import HANDOVER_CONSUMER, QueueKeys
 from strego.broker.redis.scripts import ScriptCall
 from strego.envelope import encode
-from strego.outcome import Dead, Retry
+from strego.outcome import Dead, Parked, Retry
 from strego.task import TaskState
 
 if TYPE_CHECKING:
@@ -231,6 +231,27 @@ def retry_call(broker: RedisBroker, delivery: Delivery, outcome: Retry, minute: 
             delivery.deliveries,
             int(outcome.duration_s * 1000),
             int(outcome.counted),
+        ],
+    )
+
+
+def park_call(broker: RedisBroker, delivery: Delivery, outcome: Parked) -> ScriptCall:
+    """Park a task a global limit holds back (lua/park.lua): fenced like any outcome."""
+    keys = broker.keys(delivery.queue)
+    return (
+        broker.scripts.park,
+        keys.layout(),
+        [
+            broker.group,
+            broker.config.consumer,
+            delivery.band,
+            delivery.entry_id,
+            delivery.deliveries,
+            outcome.task_id,
+            outcome.blob,
+            max(1, int(outcome.delay_s * 1000)),
+            keys.channel,
+            broker.retention.keep_completed,
         ],
     )
 

@@ -32,6 +32,14 @@ key                                holds
                                    channel their outcomes go out on (channels and keys
                                    are separate namespaces), so a script holding the key
                                    knows the channel
+``P:{q}:flow:<workflow id>``       hash: the part of a workflow's graph whose tasks
+                                   live in this queue (specs, held bodies, arrived
+                                   results); expires (see workflows/README in
+                                   docs/workflows.md)
+``P:{q}:flow:outbox``              stream: finishes of workflow members, written by
+                                   the outcome scripts, drained by the queue's workers
+                                   (a consumer group); entries deleted once applied.
+                                   Lua derives its name from the index key's
 ``P:{q}:group``                    the consumer group that serves the queue, recorded
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
@@ -39,6 +47,17 @@ key                                holds
 ``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
 ``P:{q}:sync``                     written right before WAIT (``wait_replicas``), so
                                    the WAIT covers this client's writes; expires
+``P:{q}:periodic``                  hash schedule name → definition (JSON), the latest
+                                   a worker declared (see strego.periodic)
+``P:{q}:periodic:next``             zset schedule name → next fire time (ms), the value
+                                   the fire script compares and sets; 0: start at the
+                                   next tick; absent while paused
+``P:{q}:periodic:seen``             hash schedule name → when a worker last declared it
+                                   (ms): older than a minute means orphaned
+``P:{q}:periodic:last``             hash schedule name → ``<tick ms>|<task id>`` of its
+                                   last run
+``P:{q}:periodic:paused``           set of paused schedule names
+``P:{q}:periodic:log:<name>``       list of the schedule's last 20 runs, newest first
 ``P:queues``                       set of known queue names
 ``P:workers``                      zset worker name → last heartbeat (ms)
 ``P:worker:<name>``                hash describing one live worker; expires
@@ -127,6 +146,50 @@ class QueueKeys:
     def group(self) -> str:
         return f"{self.tag}:group"
 
+    @property
+    def periodic(self) -> str:
+        return f"{self.tag}:periodic"
+
+    @property
+    def periodic_next(self) -> str:
+        return f"{self.tag}:periodic:next"
+
+    @property
+    def periodic_seen(self) -> str:
+        return f"{self.tag}:periodic:seen"
+
+    @property
+    def periodic_last(self) -> str:
+        return f"{self.tag}:periodic:last"
+
+    @property
+    def periodic_paused(self) -> str:
+        return f"{self.tag}:periodic:paused"
+
+    def periodic_log(self, name: str) -> str:
+        return f"{self.tag}:periodic:log:{name}"
+
+    def periodic_keys(self, names: list[str]) -> list[str]:
+        """Every periodic key of the queue, given its schedule names."""
+        fixed = [
+            self.periodic,
+            self.periodic_next,
+            self.periodic_seen,
+            self.periodic_last,
+            self.periodic_paused,
+        ]
+        return [*fixed, *(self.periodic_log(n) for n in names)]
+
+    def flow(self, workflow_id: str) -> str:
+        """The part of workflow ``workflow_id`` that lives in this queue."""
+        return f"{self.tag}:flow:{workflow_id}"
+
+    @property
+    def flow_outbox(self) -> str:
+        """Finishes of workflow members to apply (``flow_done`` in lua/_lib.lua derives
+        this name from the index key: keep the two in step)."""
+        return f"{self.tag}:flow:outbox"
+
     def layout(self, hour: int | None = None) -> list[str]:
         """The keys of the scripts that take the whole queue, in the order of ``Q`` in
         ``lua/_lib.lua``; ``hour`` adds that hour's throughput counters."""
@@ -182,3 +245,61 @@ class GlobalKeys:
 
     def instance(self, group: str, consumer: str) -> str:
         return f"{self.prefix}:instance:{group}:{consumer}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LimitKeys:
+    """The keys of one global limiter (docs/limits.md), all in one Cluster slot.
+
+    A limit attached to task types lives in its own slot ``P:{lim:<name>}``; a
+    queue-wide limit lives in its queue's slot (``P:{<queue>}:lim:<name>``) so the fetch
+    script can check it. Per limiter key ``<k>`` (``''`` without a key function):
+
+    ==========================  ==========================================================
+    ``<base>:s:<k>``            hash: GCRA arrival time, booking pointer, mean hold time
+    ``<base>:h:<k>``            zset: concurrency slot holder → lease end (ms)
+    ``<base>:a:<k>``            hash: concurrency slot holder → acquired at (ms)
+    ``<base>:p:<k>``            zset: parked task → time it was told to come back (ms)
+    ``<base>:n``                hash: counters (granted, held)
+    ``<base>:w``                list: recent waits ``<at ms>:<wait ms>:<key>``, capped
+    ``<base>:k``                zset: limiter key → last use (ms), capped
+    ``<base>:meta``             hash: what the workers declared (kind, limit, per, burst)
+    ``P:limits``                set of ``<queue or ''>\\t<name>`` declared (global)
+    ==========================  ==========================================================
+    """
+
+    prefix: str
+    name: str
+    queue: str | None = None  # a queue-wide limit: in that queue's slot
+
+    @property
+    def base(self) -> str:
+        if self.queue is None:
+            return f"{self.prefix}:{{lim:{self.name}}}"
+        return f"{self.prefix}:{{{self.queue}}}:lim:{self.name}"
+
+    def per_key(self, key: str) -> list[str]:
+        """The 7 keys of one limiter key, in the order of ``LK`` in lua/_limits.lua."""
+        b = self.base
+        return [f"{b}:s:{key}", f"{b}:h:{key}", f"{b}:a:{key}", f"{b}:p:{key}",
+                f"{b}:n", f"{b}:w", f"{b}:k"]  # fmt: skip
+
+    @property
+    def counters(self) -> str:
+        return f"{self.base}:n"
+
+    @property
+    def waits(self) -> str:
+        return f"{self.base}:w"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.base}:k"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @staticmethod
+    def declared(prefix: str) -> str:
+        return f"{prefix}:limits"

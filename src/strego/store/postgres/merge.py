@@ -45,6 +45,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("duration_ms", "(r->>{i})::float8"),
     ("result", "decode(r->>{i}, 'hex')"),
     ("result_serializer", "r->>{i}"),
+    ("workflow_id", "r->>{i}"),
 )
 # A pair row appends the first event's timeline fields (it carries nothing else).
 PRIOR_FIELDS: tuple[tuple[str, str], ...] = (
@@ -59,7 +60,7 @@ COLUMNS = (
     "id", "queue", "type", "state", "retry_count", "max_retry", "priority", "labels",
     "payload", "serializer", "created_at", "process_at", "started_at", "finished_at",
     "updated_at", "last_error", "traceback", "dead_reason", "worker", "duration_ms",
-    "timeline", "result", "result_serializer",
+    "timeline", "result", "result_serializer", "workflow_id",
 )  # fmt: skip
 _MERGED = COLUMNS[2:]  # id and queue never change
 
@@ -79,6 +80,7 @@ _ABSENT = {
     "duration_ms": "NULL::float8",
     "result": "NULL::bytea",
     "result_serializer": "NULL::text",
+    "workflow_id": "NULL::text",
 }
 
 
@@ -118,6 +120,7 @@ def _event(f: Mapping[str, str]) -> dict[str, str]:
         ),
         "result": v["result"],
         "result_serializer": v["result_serializer"],
+        "workflow_id": v["workflow_id"],
     }
 
 
@@ -168,7 +171,7 @@ def _merge(cur: str, new: str, adv: str | None = None) -> dict[str, str]:
         rules[column] = take(column)
     for column in ("payload", "serializer", "process_at", "started_at", "last_error"):
         rules[column] = pick(column)
-    for column in ("traceback", "worker", "duration_ms"):
+    for column in ("traceback", "worker", "duration_ms", "workflow_id"):
         rules[column] = pick(column)
     # A result belongs to one run: an event that moves the task forward brings its own
     # (none, until it completes; so a new run of the id drops the old one); a late
@@ -243,6 +246,7 @@ _DATA_COLUMNS = (
     ("duration_ms", "duration_ms"),
     ("result", "result"),
     ("result_serializer", "result_serializer"),
+    ("workflow_id", "workflow_id"),
 )
 # The first event: only its timeline entry. The second: its entry, and the proposed
 # row's other columns, which are its own (the first event had none of them to give).

@@ -136,7 +136,7 @@ async def get_task(conn: psycopg.AsyncConnection[Any], task_id: str) -> TaskDeta
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         f"SELECT {_SUMMARY_COLUMNS}, payload, serializer, traceback, timeline, "
-        "result, result_serializer "
+        "result, result_serializer, workflow_id "
         "FROM strego_tasks WHERE id = %s",
         (task_id,),
     )
@@ -152,6 +152,7 @@ async def get_task(conn: psycopg.AsyncConnection[Any], task_id: str) -> TaskDeta
         timeline=timeline,
         result=row["result"],
         result_serializer=row["result_serializer"],
+        workflow_id=row["workflow_id"],
     )
 
 

@@ -65,6 +65,7 @@ def event_row(event: TaskEvent) -> tuple[Any, ...]:
         duration if duration is None or math.isfinite(duration) else None,
         event.result.hex() if event.result is not None else None,
         event.result_serializer,
+        event.workflow_id,
     )
 
 
@@ -92,6 +93,7 @@ def _entry_only(event: TaskEvent) -> bool:
         and event.priority == 0
         and event.result is None
         and event.result_serializer is None
+        and event.workflow_id is None
     )
 
 

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from strego.ui import history, queries
-from strego.ui.routes.common import app_url, page_cursor, render, route, ui
+from strego.ui.routes.common import app_url, flash_redirect, page_cursor, render, route, ui
 from strego.ui.task_view import load_task_view
 
 __all__ = ["routes"]
@@ -21,6 +21,11 @@ async def task_detail(request: Request) -> Response:
     task_id = str(request.path_params["task_id"])
     queue = request.query_params.get("queue") or None
     view = await load_task_view(state.inspector, state.history, task_id, queue, state.serializers)
+    workflow_id = request.query_params.get("workflow")
+    if view is None and workflow_id:  # a workflow task held until its dependencies complete
+        back = app_url(request, "workflow", workflow_id=workflow_id)
+        message = f"Task {task_id} is waiting for its dependencies: it is not enqueued yet."
+        return flash_redirect(request, None, back, message)
     if view is None:
         raise HTTPException(
             404,

@@ -135,6 +135,8 @@
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (!isNaN(date)) el.title = date.toLocaleString() + " (local) · " + el.getAttribute("datetime");
+      // The Periodic page shows the viewer's own time, not just on hover.
+      if (!isNaN(date) && el.hasAttribute("data-local")) el.textContent = date.toLocaleString() + " (your time)";
     });
     root.querySelectorAll("form.bulk").forEach(updateSelection);
   }

@@ -80,11 +80,30 @@ local function count(stats, tp, field, minute_field, n)
   end
 end
 
+-- Workflows (strego.workflows): a member's finish is recorded in its queue's outbox
+-- stream by the very script that applies the outcome, so it can never be lost between
+-- the outcome and the release of its dependents (which may live in another cluster
+-- slot: a worker applies the record later, idempotently; see flow_drain.py). The
+-- outbox name is derived from the index key's (same slot; keys.py flow_outbox). Tasks
+-- outside workflows pay one bounded find in their header line.
+local function flow_done(index, tid, letter, blob)
+  if not blob then return end
+  local cut = string.find(blob, '\n', 1, true)
+  if not cut then return end
+  local head = string.sub(blob, 1, cut - 1)
+  if not string.find(head, '"wf":', 1, true) then return end
+  local ok, h = pcall(cjson.decode, head)
+  if not ok or type(h) ~= 'table' or type(h.wf) ~= 'string' then return end
+  redis.call('XADD', string.sub(index, 1, -6) .. 'flow:outbox', '*',
+             'w', h.wf, 't', tid, 's', letter)
+end
+
 -- Remember a finished task (completed or cancelled) in the capped ring, then trim
 -- the ring. Records are only removed from the index if they still describe a
 -- finished task (an explicit id may have been enqueued again since).
 local function finish(index, bodies, finished, tid, band, state, blob, now, worker, keep,
                       started, due)
+  flow_done(index, tid, state, blob)
   if keep <= 0 or not blob then
     redis.call('HDEL', index, tid)
     redis.call('HDEL', bodies, tid, tid .. '\n')
@@ -161,6 +180,7 @@ end
 -- bounded trim. `started`, `due` and `worker` go into the record for the task page.
 local function bury(dead, index, bodies, stats, tp, minute_field, tid, band, blob, now,
                     started, due, worker, ttl_ms, max_count)
+  flow_done(index, tid, 'd', blob)
   redis.call('ZADD', dead, now, tid)
   redis.call('HSET', bodies, tid, blob)
   redis.call('HDEL', bodies, tid .. '\n')  -- a kept result of an earlier run (explicit id)
