@@ -61,8 +61,7 @@ async def used_memory(r: Any) -> int:
 
 
 async def enqueue_backlog(url: str, n: int, r: Any) -> dict[str, float]:
-    await r.flushall()
-    await r.execute_command("MEMORY", "PURGE")
+    await flush(r)
     before = await used_memory(r)
     started = time.perf_counter()
     async with strego.RedisBroker(url, group=GROUP) as broker:
@@ -83,6 +82,14 @@ async def enqueue_backlog(url: str, n: int, r: Any) -> dict[str, float]:
         "payload_bytes": payload,
         "redis_bytes_per_task_less_payload": per_task - payload,
     }
+
+
+async def flush(r: Any) -> None:
+    """FLUSHALL ASYNC (a million tasks take seconds to free), then wait until freed."""
+    await r.flushall(asynchronous=True)
+    while int((await r.info("memory")).get("lazyfree_pending_objects", 0)):
+        await asyncio.sleep(0.2)
+    await r.execute_command("MEMORY", "PURGE")
 
 
 async def timed(fn: Callable[[], Awaitable[Any]], times: int = 5) -> dict[str, float]:
@@ -279,17 +286,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
-        r = aioredis.from_url(server.url)
+        r = aioredis.from_url(server.url, socket_timeout=None)
         log("20,000-task baseline")
         await enqueue_backlog(server.url, 20_000, r)
         doc["process_20k"] = await asyncio.to_thread(process, server.url, 20_000, logs)
+        checkpoint(doc, args.out)
         log(f"enqueue_many of {args.tasks:,}")
         doc["enqueue"] = await enqueue_backlog(server.url, args.tasks, r)
+        checkpoint(doc, args.out)
         log("pages with the backlog waiting")
         doc["pages"] = await pages(server.url, args.tasks)
+        checkpoint(doc, args.out)
         log(f"processing {args.process:,} of the backlog")
         doc["process"] = await asyncio.to_thread(process, server.url, args.process, logs)
-        await r.flushall()
+        await flush(r)
+        checkpoint(doc, args.out)
         log(f"{args.dead:,} dead letters, then retry_all_dead")
         doc["dead"] = await dead_letters(server.url, args.dead, r)
         await r.aclose()
@@ -297,6 +308,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         server.cleanup()
     doc["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return doc
+
+
+def checkpoint(doc: dict[str, Any], out: Path | None) -> None:
+    """Keep what is measured so far (``<out>.partial.json``): a late failure loses nothing."""
+    if out is not None:
+        out.with_suffix(".partial.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def main() -> None:
@@ -310,6 +327,7 @@ def main() -> None:
     text = report(doc)
     print(text)
     if args.out:
+        args.out.with_suffix(".partial.json").unlink(missing_ok=True)
         args.out.write_text(json.dumps(doc, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(text)
 

@@ -220,29 +220,36 @@ class DeliveryModel(RuleBasedStateMachine):
         self.verdicts[task_id] = verdict
         self._note(f"open {task_id} {verdict}")
 
-    @precondition(lambda self: bool(self._alive()) and self._busy())
-    @rule(pick=st.integers(0, SLOTS - 1), same_name=st.booleans())
-    def kill(self, pick: int, same_name: bool) -> None:
+    @precondition(lambda self: bool(self._alive()))
+    @rule(pick=st.integers(0, SLOTS - 1), restart_as=st.sampled_from(["new", "same", "removed"]))
+    def kill(self, pick: int, restart_as: str) -> None:
         """SIGKILL a worker (frozen or not) mid-flight; a new process takes its slot,
-        under a new consumer name (a new pod: others reclaim) or the same one (a
-        StatefulSet pod: it takes over what its predecessor held, counts kept)."""
+        under a new consumer name (a new pod: others reclaim), the same one (a
+        StatefulSet pod: it takes over what its predecessor held, counts kept), or a
+        new one after an operator removed the dead consumer at once (its entries are
+        handed over, none dropped)."""
+        self._ensure_work()
         slot = self._alive()[pick % len(self._alive())]
         worker = self.workers[slot]
         pid = worker.kill()
         self.killed[pid] = time.time()
         self.stopped.discard(slot)
-        self._note(f"kill {worker.spec.consumer} pid {pid} same_name={same_name}")
-        if same_name:
+        self._note(f"kill {worker.spec.consumer} pid {pid}, restart as {restart_as}")
+        if restart_as == "same":
             worker.restart()
-        else:
-            self._restart(slot)
+            return
+        if restart_as == "removed":
+            consumer = worker.spec.consumer
+            self.run(self._with_redis(lambda: self.inspector.remove_consumer(QUEUE, consumer)))
+        self._restart(slot)
 
-    @precondition(lambda self: len(self._running()) > 1 and self._busy())
+    @precondition(lambda self: len(self._running()) > 1)
     @rule(pick=st.integers(0, SLOTS - 1), wake_at_once=st.booleans())
     def stall(self, pick: int, wake_at_once: bool) -> None:
         """SIGSTOP a worker until its leases lapse (a suspended VM: it stays frozen
         until ``resume``), or SIGCONT it right then (a long GC pause: it wakes just as
         others may reclaim, and its own reclaim timer and renewal are both overdue)."""
+        self._ensure_work()
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
         worker.signal(signal.SIGSTOP)
@@ -281,11 +288,11 @@ class DeliveryModel(RuleBasedStateMachine):
         self.stopped.discard(slot)
         self._note(f"resume {self.workers[slot].spec.consumer}")
 
-    @precondition(lambda self: self._busy())
     @rule()
     def reclaim(self) -> None:
         """Let time pass until what dead or frozen workers hold is reclaimed (or a
         bounded while: busy workers reclaim nothing, which is right)."""
+        self._ensure_work()
         self.run(self._until_reclaimed(), timeout_s=60)
         self._note("reclaim")
 
@@ -325,10 +332,10 @@ class DeliveryModel(RuleBasedStateMachine):
             self.cancelled[task_id] = time.time()
         self._note(f"cancel {task_id} -> {done}")
 
-    @precondition(lambda self: self._busy())
     @rule(remove_dead=st.booleans())
     def cleanup(self, remove_dead: bool) -> None:
         """Idle-consumer cleanup races live fetches; an operator removes dead consumers."""
+        self._ensure_work()
 
         async def go() -> None:
             await self.broker.cleanup_consumers(QUEUE, 0.0)
@@ -341,10 +348,11 @@ class DeliveryModel(RuleBasedStateMachine):
         self.run(self._with_redis(go))
         self._note(f"cleanup remove_dead={remove_dead}")
 
-    @precondition(lambda self: bool(self._running()) and self._busy())
+    @precondition(lambda self: bool(self._running()))
     @rule(pick=st.integers(0, SLOTS - 1))
     def shutdown(self, pick: int) -> None:
         """SIGTERM: running handlers get shutdown_timeout, the rest is handed back."""
+        self._ensure_work()
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
         self.run(
@@ -356,12 +364,18 @@ class DeliveryModel(RuleBasedStateMachine):
         assert code == 0, worker.output()
         self._restart(slot)
 
-    @precondition(lambda self: self._busy())
     @rule(kill=st.booleans())
     def restart_redis(self, kill: bool) -> None:
+        self._ensure_work()
         self.redis_server.stop(kill=kill)
         self.redis_server.start()
         self._note(f"redis restart kill={kill}")
+
+    def _ensure_work(self) -> None:
+        """Faults on an idle system prove little: when every task has ended (cancels
+        and open gates end them fast), enqueue two more first."""
+        if not self._busy():
+            self.enqueue(2, False, 0, 0)
 
     def _busy(self) -> bool:
         """Some task has not ended yet (faults on an idle system prove little)."""
