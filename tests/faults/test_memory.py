@@ -27,9 +27,10 @@ KEEP_COMPLETED = 100
 BACKLOG = 5_000
 CHUNK = 2_000
 QUEUE = "default"
-# Keys allowed to remain after the drain, all bounded (see strego/broker/redis/keys.py).
+# Keys allowed to remain after the drain, all bounded (see strego/broker/redis/keys.py;
+# flow:outbox is the workflow outbox every worker's drain group reads: emptied as applied).
 ALLOWED = re.compile(
-    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle|group)"
+    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle|group|flow:outbox)"
     r"|queues|workers|worker:.+|instance:.+)$"
 )
 
@@ -118,6 +119,7 @@ async def test_memory_stays_flat(fleet: Fleet, fault_redis: EmbeddedRedis, prefi
             "tasks": await redis.hlen(keyspace.index),
             "bodies": await redis.hlen(keyspace.bodies),
             "finished": await redis.llen(keyspace.finished),
+            "flow_outbox": await redis.xlen(keyspace.flow_outbox),
         }
     await redis.aclose()
 
