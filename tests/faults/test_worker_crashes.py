@@ -17,6 +17,7 @@ import os
 import random
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -50,7 +51,7 @@ class KillLedger:
 
     def __init__(self, reader: ExecLogReader, redis_url: str, prefix: str) -> None:
         self._reader = reader
-        self._redis = aioredis.Redis.from_url(redis_url)
+        self._redis: Any = aioredis.Redis.from_url(redis_url)  # redis-py 7.2-neutral typing
         self._index = f"{prefix}:{{default}}:tasks"
         self._started: dict[int, set[str]] = {}
         self._done: dict[int, set[str]] = {}
