@@ -139,7 +139,7 @@ class DeliveryModel(RuleBasedStateMachine):
         self.last: Snapshot | None = None
         self.steps: list[str] = []
         for worker in self.workers:  # the first steps act on working workers
-            self.run(self._until_ready(worker.spec.consumer), timeout_s=130)
+            self.run(self._until_ready(worker.spec.consumer, worker.pid), timeout_s=130)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -271,10 +271,12 @@ class DeliveryModel(RuleBasedStateMachine):
                 return
             await asyncio.sleep(0.1)
 
-    async def _until_ready(self, consumer: str) -> None:
+    async def _until_ready(self, consumer: str, pid: int) -> None:
+        """Until this process (by pid: a restart under the same name finds its killed
+        predecessor's heartbeat still there) has registered, its signal handlers set."""
         key = f"{self.prefix}:worker:{consumer}"
         deadline = time.monotonic() + 120  # a loaded 2-core machine: starts took 20 s
-        while not await self._with_redis(lambda: self.redis.exists(key)):
+        while await self._with_redis(lambda: self.redis.hget(key, "pid")) != str(pid).encode():
             assert time.monotonic() < deadline, f"{consumer} never became ready"
             await asyncio.sleep(0.05)
 
@@ -356,7 +358,7 @@ class DeliveryModel(RuleBasedStateMachine):
         slot = self._running()[pick % len(self._running())]
         worker = self.workers[slot]
         self.run(
-            self._until_ready(worker.spec.consumer), timeout_s=130
+            self._until_ready(worker.spec.consumer, worker.pid), timeout_s=130
         )  # else SIGTERM hits the import
         worker.signal(signal.SIGTERM)
         code = self.run(worker.wait_exit(90), timeout_s=100)
