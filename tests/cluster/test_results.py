@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import pytest
 
 import strego
 from tests.cluster.conftest import ServerFactory
+from tests.conftest import wait_until
+from tests.integration.probes import redis_broker
 
 pytestmark = pytest.mark.cluster
 
@@ -39,7 +42,10 @@ async def test_results_from_every_master(
             await client.result(dead.id, timeout=20)
         later = await client.enqueue(strego.Task("double", 1, queue=queue, process_in=600))
         waiting = asyncio.create_task(client.result(later.id, timeout=20))
-        await asyncio.sleep(0.1)
+        # The waiter registered (so the cancel is pushed to it, not found on a first look).
+        broker = redis_broker(client)
+        registered = partial(broker.redis.zscore, broker.keys(queue).waiters, later.id)
+        await wait_until(registered, timeout=10)
         assert await client.cancel(later.id)
         with pytest.raises(strego.TaskCancelledError):
             await waiting
