@@ -123,7 +123,9 @@ async def test_handlers_past_shutdown_timeout_are_reclaimed(
     _, codes, took = await sigterm_all(first)
     print(f"{task_type}: exited in {took}")
     assert codes == [0] * WORKERS, fleet.tails()
-    assert max(took) < 1.0 + 1.5, f"shutdown took {took}s, shutdown_timeout is 1s"
+    # Waiting the handlers out would take 5 s more (they sleep 6 s, cut at 1 s); the
+    # margin over shutdown_timeout leaves room for a loaded CI machine, not for that.
+    assert max(took) < 1.0 + 2.5, f"shutdown took {took}s, shutdown_timeout is 1s"
 
     reader = fleet.reader()
     reader.poll()

@@ -56,13 +56,19 @@ async def test_outage_buffers_drops_oldest_then_catches_up(
         await written(store)  # the writer holds a live connection through the proxy
 
         await proxy.cut()
-        slowest = max(_timed_record(store, task_id, queue) for task_id in ids[:200])
+        durations = [_timed_record(store, task_id, queue) for task_id in ids[:200]]
         for task_id in ids[200:]:  # keep recording while the writer retries
             await asyncio.sleep(0.025)
-            slowest = max(slowest, _timed_record(store, task_id, queue))
+            durations.append(_timed_record(store, task_id, queue))
         await asyncio.sleep(0.3)
 
-        assert slowest < 0.005, f"record() took {slowest * 1000:.2f} ms during the outage"
+        # record() never waits on the network: a blocked connect or write would take the
+        # connect timeout (seconds). The median shows it is a buffer append; the maximum
+        # allows a scheduler or GC pause on a loaded CI machine (seen: 7 ms) but no I/O wait.
+        durations.sort()
+        median, slowest = durations[len(durations) // 2], durations[-1]
+        assert median < 0.001, f"record() took {median * 1000:.2f} ms (median) during the outage"
+        assert slowest < 0.1, f"record() took {slowest * 1000:.2f} ms during the outage"
         assert store.buffered == 50
         assert store.dropped == 170
         assert not await store.flush(timeout=0.2), "nothing can be written while cut"
