@@ -62,6 +62,46 @@ async def test_idle_worker_is_woken_from_every_master(
         assert started[queue] - sent < 2.0
 
 
+async def test_idle_single_queue_workers_get_tasks_handed_over(
+    client: strego.Client,
+    make_server: ServerFactory,
+    queues: list[str],
+    broker: strego.RedisBroker,
+) -> None:
+    """One-hop pickup (handoff.py) on every topology: a worker per queue registers in its
+    queue's slot, the enqueue script delivers to it and fills its inbox (a key the
+    script derives, in the same slot), and each task runs once."""
+    seen: list[str] = []
+
+    async def work(task: strego.Task) -> None:
+        seen.append(task.queue)
+
+    servers = [await make_server({"w": work}, queues=[queue]) for queue in queues]
+    for server, queue in zip(servers, queues, strict=True):
+        consumer = server.broker.consumer
+        await wait_until(
+            lambda q=queue, c=consumer: broker.redis.hexists(broker.keys(q).handoff, c)
+        )
+    for queue in queues:
+        await client.enqueue(strego.Task("w", queue=queue))
+        await wait_until(lambda q=queue: q in seen, timeout=5)
+    await asyncio.sleep(0.2)
+    assert sorted(seen) == sorted(queues)
+
+
+async def test_hand_off_fills_the_inbox_in_the_queues_slot(
+    client: strego.Client, broker: strego.RedisBroker, queues: list[str]
+) -> None:
+    """The hand-off path itself (not the pub/sub fallback) works in every queue's slot."""
+    await broker.prepare(queues)
+    for queue in queues:
+        assert (await broker.fetch([(queue, 1)], offer=True))[queue] == []
+        info = await client.enqueue(strego.Task("w", queue=queue))
+        assert await broker.redis.llen(broker.keys(queue).inbox(broker.consumer)) == 1
+        handed = (await broker.fetch([(queue, 1)]))[queue] or []
+        assert len(handed) == 1 and info.id.encode() in (handed[0].blob or b"")
+
+
 async def test_retry_until_success(
     client: strego.Client,
     make_server: ServerFactory,

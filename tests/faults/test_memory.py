@@ -28,9 +28,11 @@ BACKLOG = 5_000
 CHUNK = 2_000
 QUEUE = "default"
 # Keys allowed to remain after the drain, all bounded (see strego/broker/redis/keys.py;
-# flow:outbox is the workflow outbox every worker's drain group reads: emptied as applied).
+# flow:outbox is the workflow outbox every worker's drain group reads: emptied as applied;
+# handoff and handoff:<consumer> are an idle worker's registration and inbox: they expire).
 ALLOWED = re.compile(
-    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle|group|flow:outbox)"
+    r"^(?:\{default\}:(?:stream:\d+|tasks|bodies|finished|stats|tp:\d+|idle|group|flow:outbox"
+    r"|handoff(?::[^:]+)?)"
     r"|queues|workers|worker:.+|instance:.+)$"
 )
 

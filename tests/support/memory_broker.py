@@ -190,7 +190,11 @@ class MemoryBroker:
         await self._called("take_over")
         return 0
 
-    async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
+    handoff = None  # no one-hop idle pickup: workers wait for wake-ups
+
+    async def fetch(
+        self, wants: Sequence[tuple[str, int]], *, offer: bool = False, unblock: bool = False
+    ) -> dict[str, list[Delivery] | None]:
         self.fetches.append(list(wants))
         found: dict[str, list[Delivery] | None] = {}
         for queue, count in wants:

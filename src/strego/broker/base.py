@@ -21,6 +21,7 @@ __all__ = [
     "Delivery",
     "EnqueueRequest",
     "EnqueueResult",
+    "IdleHandoff",
     "LeaseCheck",
     "ProducerBroker",
     "QueueSignal",
@@ -172,6 +173,22 @@ class ProducerBroker(Protocol):
     async def aclose(self) -> None: ...
 
 
+class IdleHandoff(Protocol):
+    """One-hop idle pickup (optional). A ``fetch(..., offer=True)`` that finds nothing
+    registers this consumer for ``count`` tasks: the next enqueues deliver to it
+    directly and :meth:`receive` gets them. Every later fetch withdraws the
+    registration and returns what was handed over meanwhile; ``unblock=True`` also
+    ends a :meth:`receive` still waiting."""
+
+    receive_timeout_s: float
+
+    async def receive(self, queue: str) -> list[Delivery]:
+        """A task handed to this consumer, or [] when the wait ended without one."""
+
+    async def withdraw(self, queue: str) -> None:
+        """Take no more hand-offs (shutdown)."""
+
+
 class WorkerBroker(Protocol):
     """The operations a worker runs against its broker."""
 
@@ -196,10 +213,16 @@ class WorkerBroker(Protocol):
     async def take_over(self, queue: str) -> int:
         """Hand what this consumer name held before (a dead predecessor) to reclaim."""
 
-    async def fetch(self, wants: Sequence[tuple[str, int]]) -> dict[str, list[Delivery] | None]:
+    async def fetch(
+        self, wants: Sequence[tuple[str, int]], *, offer: bool = False, unblock: bool = False
+    ) -> dict[str, list[Delivery] | None]:
         """Up to ``count`` tasks per queue, highest priority first; None if paused;
         :class:`~strego.broker.limiting.Held` (empty) when a queue-wide limit
-        allows none now."""
+        allows none now. ``offer``/``unblock``: see :class:`IdleHandoff`."""
+
+    @property
+    def handoff(self) -> IdleHandoff | None:
+        """One-hop idle pickup, when the broker has it."""
 
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
         """Apply outcomes (each atomically); return ids of tasks whose delivery was

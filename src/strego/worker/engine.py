@@ -98,6 +98,16 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
         self._fetcher: asyncio.Task[None] | None = None
+        # One-hop idle pickup (broker/redis/handoff.py): for a worker on one queue without
+        # queue-wide limits (several queues would each need their own share of the free
+        # slots, and the fetch script must apply queue limits itself).
+        only = self._queues[0] if len(self._queues) == 1 else None
+        self._handoff = (
+            broker.handoff if only is not None and not config.queue_limits.get(only) else None
+        )
+        self._offered = 0  # slots the last fetch registered for a hand-off
+        self._inbox: asyncio.Task[list[Delivery]] | None = None  # a receive() in flight
+        self._inbox_sent = 0.0
         self.registration = WorkerRegistration(
             name=broker.consumer,
             host=socket.gethostname(),
@@ -175,6 +185,10 @@ class Engine:
                 await self._broker.register(self.registration)
                 self._registered = True
                 for queue in self._queues:
+                    if self._handoff is not None:
+                        # What a predecessor under this name was handed is its pending
+                        # work, given back by take_over: never read it from the inbox.
+                        await self._handoff.withdraw(queue)
                     handed = await self._broker.take_over(queue)
                     if handed:
                         log.info(
@@ -205,6 +219,7 @@ class Engine:
         """
         if self._fetcher is not None:
             await cancel_and_wait([self._fetcher])
+        await self._withdraw_handoff()
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=self._config.shutdown_timeout_s)
             for task in unfinished:
@@ -235,18 +250,30 @@ class Engine:
                 continue
             try:
                 if self._reclaim_due:
-                    self._reclaim_due = False
-                    free -= await self._reclaim(free)
-                    if free <= 0:
-                        continue
-                plan = self._selector.plan(free, self._dry | self._gate.held())
+                    if self._offered:  # slots offered for a hand-off: take them back first
+                        plan, offer = [(self._queues[0], self._offered)], False
+                    else:
+                        self._reclaim_due = False
+                        free -= await self._reclaim(free)
+                        if free <= 0:
+                            continue
+                        plan, offer = [], self._handoff is not None
+                else:
+                    plan, offer = [], self._handoff is not None
+                plan = plan or self._selector.plan(free, self._dry | self._gate.held())
                 if not plan:
                     await self._wait_for_work()
                     continue
+                if self._inbox is not None:  # a receive in flight may bring one: its slot
+                    plan = [(queue, count - 1) for queue, count in plan]
                 self._wake.clear()
                 sent = self._clock()
                 self._look_again_at = sent + self._timing.block_s
-                found = await self._broker.fetch(plan)
+                found = await self._broker.fetch(plan, offer=offer, unblock=self._inbox is not None)
+                self._offered = 0  # the fetch withdrew any earlier registration
+                await self._collect_inbox(wait=True)
+                if offer and found.get(plan[0][0]) == []:
+                    self._offered = plan[0][1]  # registered: hand-offs may come now
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -254,13 +281,15 @@ class Engine:
                 log.warning("fetch failed (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            if self._take(found, sent):
+            if self._take(found, sent, dict(plan)):
                 # Let the tasks just dispatched start before the next fetch is built and
                 # written: an idle worker's pickup latency is measured up to the
                 # handler's start (benchmarks/), and the next fetch can wait a turn.
                 await asyncio.sleep(0)
 
-    def _take(self, found: dict[str, list[Delivery] | None], sent: float) -> int:
+    def _take(
+        self, found: dict[str, list[Delivery] | None], sent: float, wanted: dict[str, int]
+    ) -> int:
         """Dispatch what a fetch found; returns how many tasks were dispatched."""
         # A wake-up that arrived while this fetch was in flight may announce work the
         # fetch could not see yet: then an empty answer must not mark the queue dry,
@@ -273,7 +302,7 @@ class Engine:
                 self._gate.hold(queue, deliveries.wait_s)
                 continue
             if not deliveries:  # empty or paused: wait for a wake-up before asking again
-                if not woken:
+                if not woken and wanted.get(queue):  # (asked for none: only withdrew)
                     self._dry.add(queue)
                 continue
             for delivery in deliveries:
@@ -323,11 +352,60 @@ class Engine:
         # tests/cluster/test_failover.py).
         remaining = min(self._look_again_at, self._gate.unheld_at()) - self._clock()
         if remaining > 0:
+            if self._handoff is not None and self._offered > 0 and self._inbox is None:
+                self._inbox_sent = self._clock()
+                self._inbox = asyncio.create_task(
+                    self._handoff.receive(self._queues[0]), name="strego-handoff"
+                )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), remaining)
+                if self._inbox is None:
+                    await asyncio.wait_for(self._wake.wait(), remaining)
+                else:  # a wake-up, or a task handed over, whichever comes first
+                    woken = asyncio.ensure_future(self._wake.wait())
+                    try:
+                        await asyncio.wait(
+                            {woken, self._inbox},
+                            timeout=remaining,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        woken.cancel()
+                    await self._collect_inbox(wait=False)
         if self._clock() >= self._look_again_at:
             self._dry.clear()  # `block` passed: look again (covers missed wake-ups)
         self._wake.clear()
+
+    async def _collect_inbox(self, *, wait: bool) -> None:
+        """Start what a finished receive() was handed. ``wait``: a fetch has just
+        released it (unblock), so it ends at once; wait for it."""
+        receive = self._inbox
+        if receive is None or not (wait or receive.done()):
+            return
+        self._inbox = None
+        handed: list[Delivery] = []
+        try:
+            # Bounded: released by the fetch's unblock, else by its own timeout.
+            handed = await asyncio.wait_for(receive, self._timing.block_s + 5.0)
+        except Exception as exc:  # its connection failed: fetch again (re-registers)
+            log.warning("waiting for a handed-over task failed (%s)", exc)
+        self._offered = max(0, self._offered - len(handed))
+        for delivery in handed:
+            self._gate.adopt(self._dispatch(delivery, self._inbox_sent))
+        # Fetch again now: to take what else was handed, or to renew the registration
+        # (a receive ends empty when it times out, shortly before it would lapse).
+        self._dry.discard(self._queues[0])
+
+    async def _withdraw_handoff(self) -> None:
+        """At shutdown: no more hand-offs. Anything handed meanwhile is this consumer's
+        pending work, which deregister() hands back."""
+        if self._inbox is not None:
+            self._inbox.cancel()
+            with contextlib.suppress(BaseException):
+                await self._inbox
+            self._inbox = None
+        if self._handoff is not None and self._registered:
+            with contextlib.suppress(Exception):
+                await self._handoff.withdraw(self._queues[0])
 
     def _on_signal(self, signal: QueueSignal) -> None:
         if signal.kind is SignalKind.WORK:

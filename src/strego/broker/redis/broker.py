@@ -46,6 +46,7 @@ from strego.broker.redis.connection import (
     text,
     with_retries,
 )
+from strego.broker.redis.handoff import RedisHandoff, handed_deliveries
 from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
 from strego.broker.redis.limiter import RedisLimiter, fetch_limit_args
 from strego.broker.redis.periodic import RedisPeriodics
@@ -124,6 +125,11 @@ class RedisBroker:
         self._waiter: ResultWaiter | None = None
         self.limits = RedisLimiter(self)  # global limits' state (issue 16)
         self._periodics: RedisPeriodics | None = None
+        # One-hop idle pickup (issue 21): see handoff.py.
+        self._handoff_withdraw: int | str = "-"  # '-': this consumer never offered
+        self.handoff = RedisHandoff(
+            self.redis, self.config.prefix, self.config.consumer, self.config.socket_timeout_s
+        )
 
     # -- shared -----------------------------------------------------------------
 
@@ -412,11 +418,24 @@ class RedisBroker:
         return await self._presence.hand_over(queue, self.consumer, remove=False)
 
     async def fetch(
-        self, wants: Sequence[tuple[str, int]], *, _retrying: bool = False
+        self,
+        wants: Sequence[tuple[str, int]],
+        *,
+        offer: bool = False,
+        unblock: bool = False,
+        _retrying: bool = False,
     ) -> dict[str, list[Delivery] | None]:
         """Up to ``count`` tasks per queue (one pipeline); None for a paused queue,
-        :class:`Held` for one whose queue-wide limit allows nothing now."""
+        :class:`Held` for one whose queue-wide limit allows nothing now.
+
+        ``offer``: a queue that has nothing registers this consumer for a hand-off of
+        ``count`` tasks (see handoff.py); every such fetch first withdraws the earlier
+        registration and returns what was handed over meanwhile. ``unblock``: release
+        this worker's BLPOP still waiting on the inbox."""
         idle_ttl_ms = int(self.config.block_s * 2000)
+        if offer:  # from now on every fetch withdraws first (0: withdraw, don't offer)
+            self._handoff_withdraw = 0
+        handoff_ttl_ms = self.handoff.registration_ttl_ms
         calls: list[ScriptCall] = []
         for queue, count in wants:
             keys = self.keys(queue)
@@ -424,8 +443,19 @@ class RedisBroker:
             calls.append(
                 (
                     self.scripts.fetch,
-                    [*keys.streams, keys.paused, keys.idle, *limit_keys],
-                    [self.group, self.config.consumer, count, idle_ttl_ms, queue, *limit_args],
+                    [*keys.streams, keys.paused, keys.idle, keys.handoff, *limit_keys],
+                    [
+                        self.group,
+                        self.config.consumer,
+                        count,
+                        idle_ttl_ms,
+                        queue,
+                        # Not with queue-wide limits: the fetch script must apply them.
+                        count if offer and not limit_keys else self._handoff_withdraw,
+                        handoff_ttl_ms,
+                        int(unblock),
+                        *limit_args,
+                    ],
                 )
             )
         replies = await self.scripts.run_many(self.redis, calls)
@@ -435,7 +465,7 @@ class RedisBroker:
             # The group is gone (Redis lost its data, or someone deleted the stream):
             # recreate it and read again at once rather than after a whole `block`.
             await self.prepare([q for q, _ in regroup])
-            found.update(await self.fetch(regroup, _retrying=True))
+            found.update(await self.fetch(regroup, offer=offer, _retrying=True))
         for (queue, _), reply in zip(wants, replies, strict=True):
             if is_no_group(reply):
                 found.setdefault(queue, [])
@@ -443,6 +473,8 @@ class RedisBroker:
                 raise reply
             elif isinstance(reply, list) and len(reply) == 2 and reply[0] == -2:
                 found[queue] = Held(int(reply[1]) / 1e6)  # µs; bands are >= 0: unambiguous
+            elif isinstance(reply, list) and reply and reply[0] == -3:
+                found[queue] = handed_deliveries(queue, reply[1:])  # handed meanwhile
             else:
                 found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found

@@ -48,7 +48,7 @@ __all__ = [
 
 def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
     message = request.message
-    streams, index, bodies, scheduled, stats, tag, idle, channel = _enqueue_keys(
+    streams, index, bodies, scheduled, stats, tag, idle, channel, handoff, paused = _enqueue_keys(
         broker.config.prefix, message.queue
     )
     delay_ms = -1 if request.delay_s is None else int(request.delay_s * 1000)
@@ -67,6 +67,8 @@ def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
             keys.unique(message.unique_key) if keys and message.unique_key else tag,
             keys.processed(message.id) if keys and message.explicit_id else tag,
             idle,
+            handoff,
+            paused,
         ],
         [
             message.id,
@@ -83,7 +85,9 @@ def enqueue_call(broker: RedisBroker, request: EnqueueRequest) -> ScriptCall:
 
 
 @functools.lru_cache(maxsize=1024)
-def _enqueue_keys(prefix: str, queue: str) -> tuple[list[str], str, str, str, str, str, str, str]:
+def _enqueue_keys(
+    prefix: str, queue: str
+) -> tuple[list[str], str, str, str, str, str, str, str, str, str]:
     """The fixed keys of one queue's enqueue call, built once (per-task f-strings were a
     measurable share of the single-enqueue path). Callers must not mutate them."""
     keys = QueueKeys(prefix, queue)
@@ -96,6 +100,8 @@ def _enqueue_keys(prefix: str, queue: str) -> tuple[list[str], str, str, str, st
         keys.tag,
         keys.idle,
         keys.channel,
+        keys.handoff,
+        keys.paused,
     )
 
 

@@ -44,6 +44,10 @@ key                                holds
                                    by the first worker (one group per queue)
 ``P:{q}:paused``                   exists while the queue is paused
 ``P:{q}:idle``                     exists while some worker waits for this queue
+``P:{q}:handoff``                  hash consumer → "slots|deadline ms|group": idle
+                                   workers a new task is handed to directly; expires
+``P:{q}:handoff:<consumer>``       list: that worker's inbox of tasks handed to it
+                                   (already delivered to it); expires
 ``P:{q}:events``                   pub/sub channel: wake-ups, cancel requests
 ``P:{q}:sync``                     written right before WAIT (``wait_replicas``), so
                                    the WAIT covers this client's writes; expires
@@ -216,6 +220,14 @@ class QueueKeys:
     @property
     def idle(self) -> str:
         return f"{self.tag}:idle"
+
+    @property
+    def handoff(self) -> str:
+        return f"{self.tag}:handoff"
+
+    def inbox(self, consumer: str) -> str:
+        """Lua builds this name from :attr:`handoff` (fetch.lua, hand_off in _lib.lua)."""
+        return f"{self.handoff}:{consumer}"
 
     @property
     def channel(self) -> str:

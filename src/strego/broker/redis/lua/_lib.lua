@@ -241,6 +241,51 @@ local function notify_due(delayed, channel, tid, due)
   end
 end
 
+-- One-hop hand-off of a new pending task to an idle worker (fetch.lua registers idle
+-- workers in the hash `handoff`: consumer -> "slots|deadline ms|group"). The entry is
+-- delivered to that consumer here, as its own XREADGROUP would (delivery count 1, the
+-- same fence), highest band first so priority stays exact (a band above `band` may hold
+-- an entry a promote or retry added without a hand-off), and pushed onto its inbox list
+-- as "band entry-id" then the fields as length-prefixed strings. Not while paused.
+-- Returns true when it handed an entry over (then nobody needs a wake-up).
+local function hand_off(handoff, paused, stream, band)
+  if redis.call('EXISTS', paused) == 1 then return false end
+  local now = now_ms()
+  local consumer, slots, deadline, group
+  for _ = 1, 3 do  -- a few picks: a lapsed registration is removed, not used
+    local pick = redis.call('HRANDFIELD', handoff, 1, 'WITHVALUES')
+    consumer = pick[1]
+    if not consumer then return false end
+    slots, deadline, group = string.match(pick[2], '^(%d+)|(%d+)|(.*)$')
+    if slots and tonumber(deadline) >= now then break end
+    redis.call('HDEL', handoff, consumer)  -- a worker that died idle, or garbage
+    consumer = nil
+  end
+  if not consumer then return false end
+  local base = string.sub(stream, 1, #stream - #tostring(band))
+  for b = 10, band, -1 do
+    local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1,
+                        'STREAMS', base .. b, '>')
+    if ok and r then
+      local eid, fields = r[1][2][1][1], r[1][2][1][2]
+      local parts = {b, ' ', eid, ' '}
+      for _, f in ipairs(fields) do
+        parts[#parts + 1] = #f .. ':' .. f
+      end
+      local inbox = handoff .. ':' .. consumer
+      redis.call('RPUSH', inbox, table.concat(parts))
+      redis.call('PEXPIRE', inbox, tonumber(deadline) - now + 60000)
+      if tonumber(slots) > 1 then
+        redis.call('HSET', handoff, consumer, (slots - 1) .. '|' .. deadline .. '|' .. group)
+      else
+        redis.call('HDEL', handoff, consumer)
+      end
+      return true
+    end
+  end
+  return false
+end
+
 local function wake_workers(idle, channel)
   if redis.call('EXISTS', idle) == 1 then
     redis.call('DEL', idle)

@@ -1,6 +1,6 @@
 -- Enqueue one task, atomically with its unique key and index record.
 -- KEYS: 1 stream (the task's band)  2 index  3 bodies  4 scheduled  5 stats
---       6 unique key  7 processed marker  8 idle
+--       6 unique key  7 processed marker  8 idle  9 hand-off registry  10 paused
 --       (6 and 7 are always passed, so every key is in the queue's cluster slot: when
 --       the task has no unique key / no explicit id they are placeholders: see ARGV 8, 9)
 -- ARGV: 1 task id  2 blob  3 band  4 delay ms (-1: none)  5 process_at ms (-1: none)
@@ -15,5 +15,10 @@ if status then return {status, ref} end
 local woke
 status, ref, woke = enqueue_write(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], unique,
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7])
-if woke then wake_workers(KEYS[8], ARGV[7]) end
+-- An idle worker registered for a hand-off gets the task straight away (one hop);
+-- else idle workers are woken by pub/sub and fetch it.
+if woke and not (redis.call('EXISTS', KEYS[9]) == 1 and hand_off(KEYS[9], KEYS[10], KEYS[1],
+    tonumber(ARGV[3]))) then
+  wake_workers(KEYS[8], ARGV[7])
+end
 return {status, ref}
