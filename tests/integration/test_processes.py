@@ -91,3 +91,24 @@ async def test_sigterm_lets_running_handler_finish(
 async def _wait_exit(proc: subprocess.Popen[bytes]) -> int:
     await wait_until(lambda: proc.poll() is not None, timeout=20)
     return proc.returncode
+
+
+async def test_sigkill_of_an_idle_worker_strands_nothing(
+    spawn: object, client: strego.Client, broker: strego.RedisBroker
+) -> None:
+    """An idle worker SIGKILLed while registered for a hand-off (handoff.py): a task
+    enqueued right after is handed to the dead worker, which holds it like any delivery
+    it took; a live worker reclaims it after claim_stale_after (1 s here) and runs it
+    once. Tasks enqueued after the registration lapsed go to the live worker directly."""
+    log: Path = spawn.log  # type: ignore[attr-defined]
+    victim = spawn(0.0)  # type: ignore[operator]
+    key = broker.keys("default").handoff
+    await wait_until(lambda: broker.redis.hlen(key), timeout=15)  # registered
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    stranded = await client.enqueue(strego.Task("work"))
+    spawn(0.0)  # type: ignore[operator]
+    await wait_until(lambda: stranded.id in lines(log, "done"), timeout=20)
+    later = await client.enqueue(strego.Task("work"))
+    await wait_until(lambda: later.id in lines(log, "done"), timeout=10)
+    assert sorted(lines(log, "start")) == sorted([stranded.id, later.id])
