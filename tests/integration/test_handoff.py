@@ -60,20 +60,16 @@ async def test_a_new_task_is_handed_to_the_registered_idle_worker(
 async def test_priority_stays_exact_when_a_higher_band_waits(
     idle: strego.RedisBroker, client: strego.Client
 ) -> None:
-    """A higher band that got entries without a hand-off (enqueue_many, a promote) is
-    served first: the hand-off delivers the highest waiting entry, not the new one."""
+    """A stream write that hands nothing over (enqueue_many here; a promote, a release)
+    ends every registration, so a later enqueue never hands a low-priority task to a
+    worker while a higher band waits: the worker fetches, highest band first."""
     await register(idle, 1)
-    # enqueue_many never hands over: these wait in band 9
-    urgent = await client.enqueue_many([strego.Task("w", priority=9) for _ in range(2)])
-    low = await client.enqueue(strego.Task("w", priority=1))
-    handed = await idle.handoff.receive(Q)
-    assert [d.band for d in handed] == [9]
-    first = urgent[0]
-    assert isinstance(first, strego.TaskInfo)
-    assert first.id.encode() in (handed[0].blob or b"")
-    found = await idle.fetch([(Q, 5)])
-    assert [d.band for d in found[Q] or []] == [9, 1], "the rest, highest band first"
-    assert low.id.encode() in ((found[Q] or [])[1].blob or b"")
+    await client.enqueue_many([strego.Task("w", priority=9) for _ in range(2)])
+    assert not await idle.redis.exists(idle.keys(Q).handoff), "registrations ended"
+    await client.enqueue(strego.Task("w", priority=1))
+    assert await idle.redis.llen(idle.keys(Q).inbox(idle.consumer)) == 0, "not handed over"
+    found = await idle.fetch([(Q, 5)], offer=True)
+    assert [d.band for d in found[Q] or []] == [9, 9, 1]
 
 
 async def test_nothing_is_handed_over_while_paused(

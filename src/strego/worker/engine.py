@@ -394,6 +394,8 @@ class Engine:
         # Fetch again now: to take what else was handed, or to renew the registration
         # (a receive ends empty when it times out, shortly before it would lapse).
         self._dry.discard(self._queues[0])
+        if handed:
+            await asyncio.sleep(0)  # let the handler start before the next fetch is written
 
     async def _withdraw_handoff(self) -> None:
         """At shutdown: no more hand-offs. Anything handed meanwhile is this consumer's

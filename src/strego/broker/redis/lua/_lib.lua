@@ -241,12 +241,19 @@ local function notify_due(delayed, channel, tid, due)
   end
 end
 
+-- The hand-off registry (fetch.lua) next to the idle marker `idle` ('...:idle').
+local function handoff_of(idle)
+  return string.sub(idle, 1, -5) .. 'handoff'
+end
+
 -- One-hop hand-off of a new pending task to an idle worker (fetch.lua registers idle
 -- workers in the hash `handoff`: consumer -> "slots|deadline ms|group"). The entry is
 -- delivered to that consumer here, as its own XREADGROUP would (delivery count 1, the
--- same fence), highest band first so priority stays exact (a band above `band` may hold
--- an entry a promote or retry added without a hand-off), and pushed onto its inbox list
--- as "band entry-id" then the fields as length-prefixed strings. Not while paused.
+-- same fence), and pushed onto its inbox list as "band entry-id " then the fields as
+-- length-prefixed strings. Not while paused. Reading only the task's own band keeps
+-- priority exact: a registration means "nothing was waiting", and every stream write
+-- that does not hand its entry over ends all registrations (wake_workers, release.lua),
+-- so while one exists no other band holds an undelivered entry.
 -- Returns true when it handed an entry over (then nobody needs a wake-up).
 local function hand_off(handoff, paused, stream, band)
   if redis.call('EXISTS', paused) == 1 then return false end
@@ -262,33 +269,30 @@ local function hand_off(handoff, paused, stream, band)
     consumer = nil
   end
   if not consumer then return false end
-  local base = string.sub(stream, 1, #stream - #tostring(band))
-  for b = 10, band, -1 do
-    local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1,
-                        'STREAMS', base .. b, '>')
-    if ok and r then
-      local eid, fields = r[1][2][1][1], r[1][2][1][2]
-      local parts = {b, ' ', eid, ' '}
-      for _, f in ipairs(fields) do
-        parts[#parts + 1] = #f .. ':' .. f
-      end
-      local inbox = handoff .. ':' .. consumer
-      redis.call('RPUSH', inbox, table.concat(parts))
-      redis.call('PEXPIRE', inbox, tonumber(deadline) - now + 60000)
-      if tonumber(slots) > 1 then
-        redis.call('HSET', handoff, consumer, (slots - 1) .. '|' .. deadline .. '|' .. group)
-      else
-        redis.call('HDEL', handoff, consumer)
-      end
-      return true
-    end
+  local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1,
+                      'STREAMS', stream, '>')
+  if not ok or not r then return false end
+  local eid, fields = r[1][2][1][1], r[1][2][1][2]
+  local parts = {band, ' ', eid, ' '}
+  for _, f in ipairs(fields) do
+    parts[#parts + 1] = #f .. ':' .. f
   end
-  return false
+  local inbox = handoff .. ':' .. consumer
+  redis.call('RPUSH', inbox, table.concat(parts))
+  redis.call('PEXPIRE', inbox, tonumber(deadline) - now + 60000)
+  if tonumber(slots) > 1 then
+    redis.call('HSET', handoff, consumer, (slots - 1) .. '|' .. deadline .. '|' .. group)
+  else
+    redis.call('HDEL', handoff, consumer)
+  end
+  return true
 end
 
 local function wake_workers(idle, channel)
   if redis.call('EXISTS', idle) == 1 then
-    redis.call('DEL', idle)
+    -- Registered workers hear this too (a registration implies the marker): they fetch,
+    -- and register again only if nothing waits (see hand_off).
+    redis.call('DEL', idle, handoff_of(idle))
     redis.call('PUBLISH', channel, 'w')
   end
 end

@@ -40,7 +40,7 @@ for i = 8, #ARGV, 4 do
   end
 end
 if released > 0 then
-  redis.call('DEL', KEYS[Q.idle])
+  redis.call('DEL', KEYS[Q.idle], handoff_of(KEYS[Q.idle]))  -- see hand_off in _lib.lua
   redis.call('PUBLISH', ARGV[3], 'w')
 end
 return released
