@@ -16,9 +16,12 @@ local woke
 status, ref, woke = enqueue_write(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], unique,
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7])
 -- An idle worker registered for a hand-off gets the task straight away (one hop);
--- else idle workers are woken by pub/sub and fetch it.
-if woke and not (redis.call('EXISTS', KEYS[9]) == 1 and hand_off(KEYS[9], KEYS[10], KEYS[1],
-    tonumber(ARGV[3]))) then
-  wake_workers(KEYS[8], ARGV[7])
+-- else idle workers are woken by pub/sub and fetch it. A registration implies the idle
+-- marker (fetch.lua sets both), so with no marker there is nothing to check: one call.
+if woke and redis.call('EXISTS', KEYS[8]) == 1
+    and not (redis.call('EXISTS', KEYS[9]) == 1
+             and hand_off(KEYS[9], KEYS[10], KEYS[1], tonumber(ARGV[3]))) then
+  redis.call('DEL', KEYS[8], KEYS[9])  -- as wake_workers: see hand_off in _lib.lua
+  redis.call('PUBLISH', ARGV[7], 'w')
 end
 return {status, ref}
