@@ -241,3 +241,26 @@ def broker_of(server: strego.Server) -> strego.RedisBroker:
 async def _finished(inspector: strego.Inspector, task_id: str) -> bool:
     record = await inspector.get_task(task_id)
     return record is not None and record.state in ("completed", "cancelled")
+
+
+async def test_a_wake_up_while_registered_is_served_at_concurrency_1(
+    make_server: ServerFactory, client: strego.Client, broker: strego.RedisBroker
+) -> None:
+    """Concurrency 1, idle and registered (its only slot offered, a receive waiting): a
+    due scheduled task arrives by pub/sub, not by hand-off. The worker withdraws
+    (releasing its receive), runs it, and is handed the next task as before."""
+    started: dict[str, float] = {}
+
+    async def work(task: strego.Task) -> None:
+        started[task.id] = time.monotonic()
+
+    server = await make_server({"w": work}, concurrency=1)
+    consumer = broker_of(server).consumer
+    await wait_until(lambda: broker.redis.hexists(broker.keys(Q).handoff, consumer))
+    due = await client.enqueue(strego.Task("w", process_in=0.3))
+    sent = time.monotonic()
+    await wait_until(lambda: due.id in started, timeout=5)
+    assert started[due.id] - sent < 1.5, "promoted and run without waiting out `block`"
+    await wait_until(lambda: broker.redis.hexists(broker.keys(Q).handoff, consumer))
+    nxt = await client.enqueue(strego.Task("w"))
+    await wait_until(lambda: nxt.id in started, timeout=5)
