@@ -540,6 +540,7 @@ class RedisAdmin:
             keys.stats,
             keys.paused,
             keys.idle,
+            keys.handoff,  # (an idle worker's inbox expires on its own)
             keys.sync,
             keys.group,
             keys.flow_outbox,  # workflow graphs (flow:<id>) expire with their results
