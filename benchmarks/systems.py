@@ -122,8 +122,8 @@ SYSTEMS: tuple[System, ...] = (
         settings="RedisHuey(blocking=True [BRPOP, read_timeout=1], results=False, "
         "store_none=False, utc=True, immediate=False); consumer worker_type='thread', "
         "workers=C, periodic=False, initial_delay=0.01, backoff=1.15, max_delay=0.1 s "
-        "[defaults 0.1, 1.15, 10; a blocking storage only sleeps after a failed read]; "
-        "bulk: 100 sequential enqueues (no bulk API)",
+        "[defaults 0.1, 1.15, 10; a blocking storage only sleeps after a failed read], "
+        "pool of C+10 connections; bulk: 100 sequential enqueues (no bulk API)",
     ),
     System(
         name="rq",
