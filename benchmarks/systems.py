@@ -113,6 +113,19 @@ SYSTEMS: tuple[System, ...] = (
         "worker_timeout=100 ms [default 1000]); bulk: 100 sequential send (no bulk API)",
     ),
     System(
+        name="huey",
+        label="Huey (RedisHuey)",
+        kind="peer",
+        adapter="peer_huey.py",
+        workloads=PEER_WORKLOADS | SLEEP_SYNC,
+        requirements=("huey", "redis[hiredis]"),
+        settings="RedisHuey(blocking=True [BRPOP, read_timeout=1], results=False, "
+        "store_none=False, utc=True, immediate=False); consumer worker_type='thread', "
+        "workers=C, periodic=False, initial_delay=0.01, backoff=1.15, max_delay=0.1 s "
+        "[defaults 0.1, 1.15, 10; a blocking storage only sleeps after a failed read], "
+        "pool of C+10 connections; bulk: 100 sequential enqueues (no bulk API)",
+    ),
+    System(
         name="rq",
         label="RQ",
         kind="peer",
