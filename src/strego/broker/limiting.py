@@ -7,8 +7,8 @@ the broker keeps each limiter's state and answers one question at a time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from strego.limits import ConcurrencyLimit, Limit
 
@@ -73,6 +73,13 @@ class LimitBroker(Protocol):
         rate limiter reserves a start up to ``max_wait_s`` ahead. Asking again for the
         same task or delivery is idempotent (a crash between asking and parking loses
         nothing)."""
+
+    def take_ahead(self, limit: Limit) -> str | None:
+        """A start (``''``) or concurrency slot (its member) taken ahead for the tasks
+        of the last fetch, for an unkeyed task-type limit; None: ask."""
+
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> Awaitable[Any]:
+        """:meth:`release`, queued at once (the next fetch may carry it)."""
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         """Free concurrency slots (every outcome of the task, whatever it was).

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from strego.broker.base import Delivery, WorkerBroker
 from strego.broker.limiting import Slot, Verdict
@@ -59,7 +61,7 @@ class LimitGate:
         self._slots: dict[Lease, list[Slot]] = {}
         self._fetched: set[Lease] = set()  # its queue limits were applied by the fetch
         self._holds: dict[str, float] = {}  # queue → clock time its queue limit allows more
-        self._releases: set[asyncio.Task[None]] = set()
+        self._releases: set[asyncio.Future[Any]] = set()
         # Tasks sitting out a short wait hold worker slots: at most half of them may,
         # so one limited backlog cannot keep other tasks from being fetched.
         self._waiting = 0
@@ -130,11 +132,14 @@ class LimitGate:
             checks += [(lim, delivery.queue, "") for lim in own]
         type_limits = self._type_limits.get(message.type, ())
         if type_limits:
-            task = Task.received(message, payload, None)  # what key functions are given
-            try:
-                checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
-            except Exception as exc:  # the user's key function: retrying cannot fix it
-                return _bad_key(message, exc)
+            if all(lim.key is None for lim in type_limits):
+                checks += [(lim, None, "") for lim in type_limits]
+            else:
+                task = Task.received(message, payload, None)  # what key functions are given
+                try:
+                    checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+                except Exception as exc:  # the user's key function: retrying cannot fix it
+                    return _bad_key(message, exc)
         if not checks:
             return None
         member = slot_member(delivery)
@@ -174,6 +179,13 @@ class LimitGate:
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
+            if scope is None and limit.key is None:
+                # Taken ahead by the fetch that brought this task: no round trip.
+                ahead = self._broker.limits.take_ahead(limit)
+                if ahead is not None:
+                    if isinstance(limit, ConcurrencyLimit):
+                        held.append(Slot(limit, scope, key, ahead))
+                    continue
             # A rate limiter may reserve a start a little ahead, for a task that can
             # wait here: at most half the worker's slots wait, so one limited backlog
             # never keeps other tasks from being fetched.
@@ -228,21 +240,35 @@ class LimitGate:
         if not slots:
             return
         try:
-            await self._broker.limits.release(slots, ran=ran)
+            await self._broker.limits.release_soon(slots, ran=ran)
         except Exception as exc:
             log.warning("could not release limit slots (%s); they expire on their own", exc)
+        self._released(slots)
+
+    def release_soon(self, lease: Lease) -> None:
+        """:meth:`release` without waiting for it (the handler's slot frees now). The
+        release is queued at once, so the next fetch (usually built in this very loop
+        turn, for the worker slot this task frees) carries it."""
+        self._fetched.discard(lease)
+        slots = self._slots.pop(lease, None)
+        if not slots:
+            return
+        sent = asyncio.ensure_future(self._broker.limits.release_soon(slots, ran=lease.ran))
+        self._releases.add(sent)
+        sent.add_done_callback(functools.partial(self._release_done, slots))
+
+    def _release_done(self, slots: list[Slot], sent: asyncio.Future[Any]) -> None:
+        self._releases.discard(sent)
+        exc = None if sent.cancelled() else sent.exception()
+        if exc is not None:
+            log.warning("could not release limit slots (%s); they expire on their own", exc)
+        self._released(slots)
+
+    def _released(self, slots: list[Slot]) -> None:
         if any(slot.scope is not None for slot in slots):
             for slot in slots:
                 self._holds.pop(slot.scope or "", None)
             self._wake()
-
-    def release_soon(self, lease: Lease) -> None:
-        """:meth:`release` without waiting for it (the handler's slot frees now)."""
-        if lease not in self._slots and lease not in self._fetched:
-            return
-        task = asyncio.create_task(self.release(lease, ran=lease.ran))
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
 
     async def drain(self) -> None:
         """Wait for releases in flight (at shutdown)."""
