@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import time
@@ -55,6 +54,12 @@ class LimitGate:
     ) -> None:
         self._broker = broker
         self._type_limits = dict(type_limits)
+        # Task types whose limits all take no key: checked without decoding a Task.
+        self._unkeyed = {
+            task_type
+            for task_type, limits in self._type_limits.items()
+            if all(limit.key is None for limit in limits)
+        }
         self._queue_limits = dict(queue_limits)
         self._clock = clock
         self._wake = wake  # a queue's hold ended early: let the fetch loop look again
@@ -126,14 +131,21 @@ class LimitGate:
         """None when the task may start (its slots held), else how to park it (or, when
         a limit's key function fails on it, its dead letter)."""
         delivery = lease.delivery
-        checks: list[tuple[Limit, str | None, str]] = []
-        if lease not in self._fetched:  # reclaimed: the fetch script did not check these
-            own = self._queue_limits.get(delivery.queue, ())
-            checks += [(lim, delivery.queue, "") for lim in own]
         type_limits = self._type_limits.get(message.type, ())
+        own = () if lease in self._fetched else self._queue_limits.get(delivery.queue, ())
+        taken = 0
+        if type_limits and message.type in self._unkeyed and not own:
+            # The usual case, without a round trip: the fetch that brought the task
+            # took its starts and slots ahead.
+            taken = self._take_ahead(lease, type_limits)
+            if taken == len(type_limits):
+                return None
+        checks: list[tuple[Limit, str | None, str]] = []
+        if own:  # reclaimed: the fetch script did not check these
+            checks += [(lim, delivery.queue, "") for lim in own]
         if type_limits:
-            if all(lim.key is None for lim in type_limits):
-                checks += [(lim, None, "") for lim in type_limits]
+            if message.type in self._unkeyed:
+                checks += [(lim, None, "") for lim in type_limits[taken:]]
             else:
                 task = Task.received(message, payload, None)  # what key functions are given
                 try:
@@ -145,7 +157,7 @@ class LimitGate:
         member = slot_member(delivery)
         tokens: list[None] = []  # one per place taken among the tasks waiting here
         try:
-            answer = await self._ask_all(lease, checks, message.id, member, tokens)
+            answer = await self._ask_all(lease, checks, message.id, member, tokens, not taken)
             if isinstance(answer, float):
                 if answer > 0:  # a start reserved for us: wait for it here, then start
                     await asyncio.sleep(answer)
@@ -171,6 +183,7 @@ class LimitGate:
         task_id: str,
         member: str,
         tokens: list[None],
+        try_ahead: bool,
     ) -> float | tuple[Limit, float]:
         """Seconds until the task may start (reservations), or the limit that refused
         it and when to come back."""
@@ -179,7 +192,7 @@ class LimitGate:
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
-            if scope is None and limit.key is None:
+            if try_ahead and scope is None and limit.key is None:
                 # Taken ahead by the fetch that brought this task: no round trip.
                 ahead = self._broker.limits.take_ahead(limit)
                 if ahead is not None:
@@ -205,6 +218,19 @@ class LimitGate:
             elif isinstance(limit, ConcurrencyLimit):
                 held.append(Slot(limit, scope, key, member))
         return start_in
+
+    def _take_ahead(self, lease: Lease, limits: tuple[Limit, ...]) -> int:
+        """How many of ``limits`` (unkeyed, in order) the fetch took ahead for this
+        task; the slots taken are held by the lease."""
+        taken = 0
+        for limit in limits:
+            ahead = self._broker.limits.take_ahead(limit)
+            if ahead is None:
+                break
+            if isinstance(limit, ConcurrencyLimit):
+                self._slots.setdefault(lease, []).append(Slot(limit, None, "", ahead))
+            taken += 1
+        return taken
 
     async def _ask(
         self,
@@ -254,15 +280,17 @@ class LimitGate:
         if not slots:
             return
         sent = asyncio.ensure_future(self._broker.limits.release_soon(slots, ran=lease.ran))
-        self._releases.add(sent)
-        sent.add_done_callback(functools.partial(self._release_done, slots))
+        if any(slot.scope is not None for slot in slots):  # a queue's hold may end
+            sent.add_done_callback(lambda _: self._released(slots))
+        if sent not in self._releases:  # releases sent together share one future
+            self._releases.add(sent)
+            sent.add_done_callback(self._release_done)
 
-    def _release_done(self, slots: list[Slot], sent: asyncio.Future[Any]) -> None:
+    def _release_done(self, sent: asyncio.Future[Any]) -> None:
         self._releases.discard(sent)
         exc = None if sent.cancelled() else sent.exception()
         if exc is not None:
             log.warning("could not release limit slots (%s); they expire on their own", exc)
-        self._released(slots)
 
     def _released(self, slots: list[Slot]) -> None:
         if any(slot.scope is not None for slot in slots):

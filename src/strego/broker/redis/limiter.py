@@ -44,13 +44,30 @@ Arg = str | int | float
 
 
 @dataclasses.dataclass(slots=True)
-class _Request:
+class _Call:
+    """One script call for one limiter key, gathering every request queued for it
+    until it is sent."""
+
     script: Script
     keys: tuple[str, ...]
-    head: tuple[Arg, ...]  # the arguments every request of one call shares
-    items: tuple[Arg, ...]  # this request's own (one task, or members to release)
-    reply: asyncio.Future[Any]
-    one_each: bool  # the script answers one value per request (else: nothing needed)
+    head: tuple[Arg, ...]  # the arguments every request of the call shares
+    one_each: bool  # the script answers one value per request (an ask), else none needed
+    items: list[Arg] = dataclasses.field(default_factory=list)  # the requests' own
+    # One per request when one_each (reply n answers request n), else one for all.
+    replies: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
+
+    def settle(self, reply: Any) -> None:
+        if isinstance(reply, BaseException):
+            self.fail(reply)
+            return
+        for n, future in enumerate(self.replies):
+            if not future.done():
+                future.set_result(reply[n] if self.one_each else None)
+
+    def fail(self, exc: BaseException) -> None:
+        for future in self.replies:
+            if not future.done():
+                future.set_exception(exc)
 
 
 @dataclasses.dataclass(slots=True)
@@ -70,12 +87,14 @@ class RedisLimiter:
         self._prefix = broker.config.prefix
         # Queue-wide limits this worker declared: fetch.lua checks them (see fetch()).
         self.queue_limits: dict[str, list[Limit]] = {}
-        self._queued: list[_Request] = []
+        self._queued: dict[tuple[Script, tuple[str, ...], tuple[Arg, ...]], _Call] = {}
+        self._keys: dict[tuple[str, str | None, str], tuple[str, ...]] = {}
         self._sender: asyncio.Task[None] | None = None
         # Taking ahead (see ride_along): per unkeyed task-type limit, the tasks that
         # asked it since the last fetch; what the last fetch took ahead; its size.
-        self._wanted: dict[Limit, int] = {}
-        self._ahead: dict[Limit, _Ahead] = {}
+        self._wanted: dict[str, int] = {}  # by limit name
+        self._limits: dict[str, Limit] = {}
+        self._ahead: dict[str, _Ahead] = {}
         self._fetched = 0
         self._tag = f"a|{broker.config.consumer}|{os.urandom(3).hex()}|"
         self._seq = 0
@@ -121,7 +140,7 @@ class RedisLimiter:
         max_wait_s: float = 0.0,
     ) -> Verdict:
         scripts = self._broker.scripts
-        keys = tuple(self.keys(limit, scope).per_key(key))
+        keys = self._key_names(limit, scope, key)
         booking = f"{queue}|{task_id}"
         if isinstance(limit, RateLimit):
             interval = limit.interval_ms
@@ -129,9 +148,8 @@ class RedisLimiter:
                 f"{interval:.6f}",
                 f"{interval * (limit.burst - 1):.6f}",
                 key,
-                f"{max_wait_s * 1000:.3f}",
             )
-            items: tuple[Arg, ...] = (booking, int(max_wait_s > 0))
+            items: tuple[Arg, ...] = (booking, f"{max_wait_s * 1000:.3f}")
             us = int(await self._request(scripts.limit_rate, keys, head, items, True))
         else:
             head = (limit.limit, self._lease_ms, key)
@@ -141,22 +159,43 @@ class RedisLimiter:
         return Verdict(abs(us) / 1e6, reserved=us > 0)
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
-        await self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+        await self.release_soon(slots, ran=ran)
 
     def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
         """:meth:`release`, queued now (not on the caller's next turn): a fetch built
-        in this loop turn carries it (see :meth:`ride_along`)."""
-        script = self._broker.scripts.limit_release
+        in this loop turn carries it (see :meth:`ride_along`). Releases queued together
+        share one call per limiter key, and one future."""
+        return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+
+    async def renew(self, slots: Sequence[Slot]) -> None:
+        await self._per_key(self._broker.scripts.limit_renew, slots, (self._lease_ms,))
+
+    def _per_key(
+        self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]
+    ) -> asyncio.Future[Any]:
+        if len(slots) == 1:  # the usual release: one task's one slot
+            slot = slots[0]
+            keys = self._key_names(slot.limit, slot.scope, slot.key)
+            return self._request(script, keys, head, (slot.member,), False)
         grouped: dict[tuple[str, ...], list[str]] = {}
         for slot in slots:
-            keys = tuple(self.keys(slot.limit, slot.scope).per_key(slot.key))
+            keys = self._key_names(slot.limit, slot.scope, slot.key)
             grouped.setdefault(keys, []).append(slot.member)
-        head = (int(ran),)
-        replies = [
+        replies = {
             self._request(script, keys, head, tuple(members), False)
             for keys, members in grouped.items()
-        ]
-        return replies[0] if len(replies) == 1 else asyncio.gather(*replies)
+        }
+        return replies.pop() if len(replies) == 1 else asyncio.gather(*replies)
+
+    def _key_names(self, limit: Limit, scope: str | None, key: str) -> tuple[str, ...]:
+        """A limiter key's Redis keys (kept: asked for every task)."""
+        found = self._keys.get((limit.name, scope, key))
+        if found is None:
+            if len(self._keys) > 4096:  # keyed limiters: many keys, each used a while
+                self._keys.clear()
+            found = tuple(self.keys(limit, scope).per_key(key))
+            self._keys[(limit.name, scope, key)] = found
+        return found
 
     # -- taking ahead, riding on the fetch ---------------------------------------------
 
@@ -164,8 +203,11 @@ class RedisLimiter:
         """A start (``''``) or a slot (its member) the last fetch took ahead for
         ``limit`` (an unkeyed task-type limit), or None: then ask. Counts the demand
         that decides what the next fetch takes ahead."""
-        self._wanted[limit] = self._wanted.get(limit, 0) + 1
-        ahead = self._ahead.get(limit)
+        name = limit.name  # a limiter is its name (hashing the dataclass costs more)
+        if name not in self._limits:
+            self._limits[name] = limit
+        self._wanted[name] = self._wanted.get(name, 0) + 1
+        ahead = self._ahead.get(name)
         if ahead is None:
             return None
         if ahead.starts > 0:
@@ -184,33 +226,28 @@ class RedisLimiter:
             self._fetch_args[queue] = found
         return found
 
-    def ride_along(self, count: int) -> list[tuple[ScriptCall, list[_Request] | _Ahead]]:
+    def ride_along(self, count: int) -> list[tuple[ScriptCall, _Call | _Ahead]]:
         """Script calls for a fetch of ``count`` tasks to carry in its pipeline: the
         releases queued now, and takes ahead for the unkeyed task-type limits the
         previous fetch's tasks asked (for the same share of this fetch's tasks)."""
-        calls: list[tuple[ScriptCall, list[_Request] | _Ahead]] = []
+        calls: list[tuple[ScriptCall, _Call | _Ahead]] = []
         if self._queued:
-            asks: list[_Request] = []
-            grouped: dict[tuple[Script, tuple[str, ...], tuple[Arg, ...]], list[_Request]] = {}
-            for request in self._queued:
-                if request.one_each:  # an ask: sent on its own (its tasks wait for it)
-                    asks.append(request)
+            asks = {}
+            for found, call in self._queued.items():
+                if call.one_each:  # an ask: sent on its own (its tasks wait for it)
+                    asks[found] = call
                 else:
-                    grouped.setdefault((request.script, request.keys, request.head), []).append(
-                        request
-                    )
+                    calls.append(((call.script, call.keys, [*call.head, *call.items]), call))
             self._queued = asks
-            for (script, keys, head), requests in grouped.items():
-                items = [arg for r in requests for arg in r.items]
-                calls.append(((script, keys, [*head, *items]), requests))
         wanted, fetched = self._wanted, self._fetched
         self._wanted, self._fetched = {}, count
         if not wanted or fetched <= 0:
             return calls
         script = self._broker.scripts.limit_ahead
-        for limit, asked in wanted.items():
+        for name, asked in wanted.items():
+            limit = self._limits[name]
             n = min(count, math.ceil(count * asked / fetched))
-            keys = tuple(self.keys(limit, None).per_key(""))
+            keys = self._key_names(limit, None, "")
             ahead = _Ahead(limit, keys)
             if isinstance(limit, RateLimit):
                 interval = limit.interval_ms
@@ -223,41 +260,37 @@ class RedisLimiter:
         return calls
 
     def settle_ride_along(
-        self, calls: Sequence[tuple[ScriptCall, list[_Request] | _Ahead]], replies: Sequence[Any]
+        self, calls: Sequence[tuple[ScriptCall, _Call | _Ahead]], replies: Sequence[Any]
     ) -> None:
         """Hand the replies to what rode along; what was taken ahead is usable until the
         fetch's tasks have asked (two loop turns: they start on the next), then given
         back."""
-        taken: dict[Limit, _Ahead] = {}
+        taken: dict[str, _Ahead] = {}
         for (_, rider), reply in zip(calls, replies, strict=True):
-            if isinstance(rider, list):
-                if isinstance(reply, Exception):
-                    _fail(rider, reply)
-                    continue
-                for request in rider:
-                    if not request.reply.done():
-                        request.reply.set_result(None)
+            if isinstance(rider, _Call):
+                if isinstance(reply, Exception):  # a script error: sending again won't help
+                    rider.fail(reply)
+                else:
+                    rider.settle(reply)
             elif isinstance(reply, Exception):
                 continue  # nothing taken ahead: its tasks ask
             elif isinstance(rider.limit, RateLimit):
                 rider.starts, rider.fence = int(reply[0]), _text(reply[1])
                 if rider.starts:
-                    taken[rider.limit] = rider
+                    taken[rider.limit.name] = rider
             elif int(reply):
-                taken[rider.limit] = rider
+                taken[rider.limit.name] = rider
         self._ahead = taken
         if taken:
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._give_back, taken)
 
     def fail_ride_along(
-        self, calls: Sequence[tuple[ScriptCall, list[_Request] | _Ahead]], exc: BaseException
+        self, calls: Sequence[tuple[ScriptCall, _Call | _Ahead]], exc: BaseException
     ) -> None:
-        for _, rider in calls:
-            if isinstance(rider, list):
-                _fail(rider, exc)
+        self._requeue([rider for _, rider in calls if isinstance(rider, _Call)])
 
-    def _give_back(self, taken: dict[Limit, _Ahead]) -> None:
+    def _give_back(self, taken: dict[str, _Ahead]) -> None:
         """Return what a fetch took ahead and its tasks did not use."""
         if self._ahead is taken:
             self._ahead = {}
@@ -274,21 +307,6 @@ class RedisLimiter:
                 _quiet(self._request(scripts.limit_release, ahead.keys, head, members, False))
             ahead.starts, ahead.members = 0, []
 
-    async def renew(self, slots: Sequence[Slot]) -> None:
-        await self._per_key(self._broker.scripts.limit_renew, slots, (self._lease_ms,))
-
-    async def _per_key(self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]) -> None:
-        grouped: dict[tuple[str, ...], list[str]] = {}
-        for slot in slots:
-            keys = tuple(self.keys(slot.limit, slot.scope).per_key(slot.key))
-            grouped.setdefault(keys, []).append(slot.member)
-        await asyncio.gather(
-            *[
-                self._request(script, keys, head, tuple(members), False)
-                for keys, members in grouped.items()
-            ]
-        )
-
     def _request(
         self,
         script: Script,
@@ -297,35 +315,45 @@ class RedisLimiter:
         items: tuple[Arg, ...],
         one_each: bool,
     ) -> asyncio.Future[Any]:
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queued.append(_Request(script, keys, head, items, reply, one_each))
-        if self._sender is None or self._sender.done():
+        call = self._queued.get((script, keys, head))
+        if call is None:
+            call = self._queued[(script, keys, head)] = _Call(script, keys, head, one_each)
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.create_task(self._send())
+        call.items += items
+        if one_each or not call.replies:
+            call.replies.append(asyncio.get_running_loop().create_future())
+        return call.replies[-1]
+
+    def _requeue(self, calls: Sequence[_Call]) -> None:
+        """Calls a fetch carried whose answer was lost: sent again on their own (every
+        limiter call a fetch carries may run twice: releases and give-backs do)."""
+        for call in calls:
+            queued = self._queued.get((call.script, call.keys, call.head))
+            if queued is None:
+                self._queued[(call.script, call.keys, call.head)] = call
+            else:
+                queued.items += call.items
+                queued.replies += call.replies
+        if self._queued and (self._sender is None or self._sender.done()):
             self._sender = asyncio.create_task(self._send())
-        return reply
 
     async def _send(self) -> None:
         await asyncio.sleep(0)  # let the tasks of this loop iteration add their requests
         while self._queued:
-            batch, self._queued = self._queued, []
-            calls: dict[tuple[Script, tuple[str, ...], tuple[Arg, ...]], list[_Request]] = {}
-            for request in batch:
-                calls.setdefault((request.script, request.keys, request.head), []).append(request)
+            batch = list(self._queued.values())
+            self._queued = {}
             script_calls: list[ScriptCall] = [
-                (script, keys, [*head, *[arg for r in requests for arg in r.items]])
-                for (script, keys, head), requests in calls.items()
+                (call.script, call.keys, [*call.head, *call.items]) for call in batch
             ]
             try:
                 replies = await self._broker.scripts.run_many(self._broker.redis, script_calls)
             except Exception as exc:
-                _fail(batch, exc)
+                for call in batch:
+                    call.fail(exc)
                 continue
-            for requests, reply in zip(calls.values(), replies, strict=True):
-                if isinstance(reply, Exception):
-                    _fail(requests, reply)
-                    continue
-                for n, request in enumerate(requests):
-                    if not request.reply.done():
-                        request.reply.set_result(reply[n] if request.one_each else None)
+            for call, reply in zip(batch, replies, strict=True):
+                call.settle(reply)
 
 
 def _text(value: Any) -> str:
@@ -335,12 +363,6 @@ def _text(value: Any) -> str:
 def _quiet(reply: asyncio.Future[Any]) -> None:
     """A give-back that fails leaves the start spent or the slot to expire: safe."""
     reply.add_done_callback(lambda done: done.cancelled() or done.exception())
-
-
-def _fail(requests: Sequence[_Request], exc: BaseException) -> None:
-    for request in requests:
-        if not request.reply.done():
-            request.reply.set_exception(exc)
 
 
 def limit_meta(limit: Limit, scope: str | None) -> dict[str, str]:

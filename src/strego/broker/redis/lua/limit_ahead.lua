@@ -3,12 +3,14 @@
 -- key of a task-type limit. Quantity-aware: one call for many tasks.
 -- KEYS: one limiter key's keys (LK in _limits.lua)
 -- ARGV: 1 kind, then
---   'r' (rate): 2 interval ms  3 tau ms  4 how many. Grants as many as conform now
---       (GCRA, at most `how many`; never a reservation, never a booking).
---       Returns {granted, the arrival time it left} (the give-back's fence).
---   'c' (concurrency): 2 limit  3 lease ms  4.. slot members (one per task). All or
---       none: only while at least twice as many slots are free, so near the limit
---       every task asks for itself as before. Returns how many were taken.
+--   'r' (rate): 2 interval ms  3 tau ms  4 how many. Starts that conform now (GCRA;
+--       never a reservation, never a booking). Returns {granted, the arrival time it
+--       left} (the give-back's fence).
+--   'c' (concurrency): 2 limit  3 lease ms  4.. slot members (one per task). Returns
+--       how many were taken.
+--   Both all or none: only while the limiter has room for at least twice as many
+--   right now, so near its limit every task asks for itself as before (reservations,
+--   bookings, fair spacing) and nothing taken ahead can go to waste there.
 --   'g' (give back unused rate starts): 2 interval ms  3 how many  4 the arrival time
 --       'r' left. Only when nobody was granted since (the time is unchanged): then the
 --       state is exactly as if they had never been taken; else they stay spent (the
@@ -27,8 +29,8 @@ if kind == 'r' then
   local interval, tau, want = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
   local stored = lim_num(state, 't')
   local room, tat = lim_rate_room(state, now, interval, tau)
-  local granted = math.min(room, want)
-  if granted <= 0 then return {0, ''} end
+  if room < 2 * want then return {0, ''} end
+  local granted = want
   local left = lim_fmt(tat + granted * interval)
   redis.call('HSET', state, 't', left)
   local book = lim_num(state, 'b') or 0
