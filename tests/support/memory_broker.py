@@ -146,8 +146,8 @@ class NoLimits:
     def take_ahead(self, limit: Limit) -> str | None:
         return None
 
-    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> Awaitable[Any]:
-        return self.release(slots, ran=ran)
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(self.release(slots, ran=ran))
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         return None

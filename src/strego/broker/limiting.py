@@ -6,8 +6,9 @@ the broker keeps each limiter's state and answers one question at a time.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from strego.limits import ConcurrencyLimit, Limit
@@ -78,7 +79,7 @@ class LimitBroker(Protocol):
         """A start (``''``) or concurrency slot (its member) taken ahead for the tasks
         of the last fetch, for an unkeyed task-type limit; None: ask."""
 
-    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> Awaitable[Any]:
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
         """:meth:`release`, queued at once (the next fetch may carry it)."""
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:

@@ -279,7 +279,7 @@ class LimitGate:
         slots = self._slots.pop(lease, None)
         if not slots:
             return
-        sent = asyncio.ensure_future(self._broker.limits.release_soon(slots, ran=lease.ran))
+        sent = self._broker.limits.release_soon(slots, ran=lease.ran)
         if any(slot.scope is not None for slot in slots):  # a queue's hold may end
             sent.add_done_callback(lambda _: self._released(slots))
         if sent not in self._releases:  # releases sent together share one future

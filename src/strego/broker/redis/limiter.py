@@ -53,6 +53,7 @@ class _Call:
     head: tuple[Arg, ...]  # the arguments every request of the call shares
     one_each: bool  # the script answers one value per request (an ask), else none needed
     items: list[Arg] = dataclasses.field(default_factory=list)  # the requests' own
+    sent: bool = False  # taken from the queue: add nothing more to it
     # One per request when one_each (reply n answers request n), else one for all.
     replies: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
 
@@ -89,6 +90,9 @@ class RedisLimiter:
         self.queue_limits: dict[str, list[Limit]] = {}
         self._queued: dict[tuple[Script, tuple[str, ...], tuple[Arg, ...]], _Call] = {}
         self._keys: dict[tuple[str, str | None, str], tuple[str, ...]] = {}
+        # The release call queued per (limit name, scope, key, ran): found without
+        # building its keys (see release_soon).
+        self._releasing: dict[tuple[str, str | None, str, bool], _Call] = {}
         self._sender: asyncio.Task[None] | None = None
         # Taking ahead (see ride_along): per unkeyed task-type limit, the tasks that
         # asked it since the last fetch; what the last fetch took ahead; its size.
@@ -165,7 +169,22 @@ class RedisLimiter:
         """:meth:`release`, queued now (not on the caller's next turn): a fetch built
         in this loop turn carries it (see :meth:`ride_along`). Releases queued together
         share one call per limiter key, and one future."""
-        return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+        if len(slots) != 1:
+            return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+        slot = slots[0]  # the usual: one task's one slot, queued many times a second
+        found = (slot.limit.name, slot.scope, slot.key, ran)
+        call = self._releasing.get(found)
+        if call is not None and not call.sent:
+            call.items.append(slot.member)
+            return call.replies[0]
+        keys = self._key_names(slot.limit, slot.scope, slot.key)
+        head = (int(ran),)
+        script = self._broker.scripts.limit_release
+        reply = self._request(script, keys, head, (slot.member,), False)
+        if len(self._releasing) > 4096:
+            self._releasing.clear()
+        self._releasing[found] = self._queued[(script, keys, head)]
+        return reply
 
     async def renew(self, slots: Sequence[Slot]) -> None:
         await self._per_key(self._broker.scripts.limit_renew, slots, (self._lease_ms,))
@@ -237,6 +256,7 @@ class RedisLimiter:
                 if call.one_each:  # an ask: sent on its own (its tasks wait for it)
                     asks[found] = call
                 else:
+                    call.sent = True
                     calls.append(((call.script, call.keys, [*call.head, *call.items]), call))
             self._queued = asks
         wanted, fetched = self._wanted, self._fetched
@@ -331,6 +351,7 @@ class RedisLimiter:
         for call in calls:
             queued = self._queued.get((call.script, call.keys, call.head))
             if queued is None:
+                call.sent = False
                 self._queued[(call.script, call.keys, call.head)] = call
             else:
                 queued.items += call.items
@@ -343,6 +364,8 @@ class RedisLimiter:
         while self._queued:
             batch = list(self._queued.values())
             self._queued = {}
+            for call in batch:
+                call.sent = True
             script_calls: list[ScriptCall] = [
                 (call.script, call.keys, [*call.head, *call.items]) for call in batch
             ]

@@ -8,9 +8,11 @@
 --       left} (the give-back's fence).
 --   'c' (concurrency): 2 limit  3 lease ms  4.. slot members (one per task). Returns
 --       how many were taken.
---   Both all or none: only while the limiter has room for at least twice as many
---   right now, so near its limit every task asks for itself as before (reservations,
---   bookings, fair spacing) and nothing taken ahead can go to waste there.
+--   Both all or none, and only far from the limit: a rate limiter must have more
+--   starts that conform now than asked for, a concurrency limiter at least twice as
+--   many free slots (a slot taken for a task that did not come blocks others until it
+--   is given back). Near its limit every task asks for itself as before
+--   (reservations, bookings, fair spacing).
 --   'g' (give back unused rate starts): 2 interval ms  3 how many  4 the arrival time
 --       'r' left. Only when nobody was granted since (the time is unchanged): then the
 --       state is exactly as if they had never been taken; else they stay spent (the
@@ -29,7 +31,7 @@ if kind == 'r' then
   local interval, tau, want = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
   local stored = lim_num(state, 't')
   local room, tat = lim_rate_room(state, now, interval, tau)
-  if room < 2 * want then return {0, ''} end
+  if room <= want then return {0, ''} end
   local granted = want
   local left = lim_fmt(tat + granted * interval)
   redis.call('HSET', state, 't', left)
