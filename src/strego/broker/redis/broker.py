@@ -438,9 +438,8 @@ class RedisBroker:
         except BaseException as exc:
             self.limits.fail_ride_along(riders, exc)
             raise
-        if riders:
-            self.limits.settle_ride_along(riders, replies[len(calls) :])
-            replies = replies[: len(calls)]
+        self.limits.settle_ride_along(riders, replies[len(calls) :])
+        replies = replies[: len(calls)]
         found: dict[str, list[Delivery] | None] = {}
         regroup = [(q, n) for (q, n), r in zip(wants, replies, strict=True) if is_no_group(r)]
         if regroup and not _retrying:

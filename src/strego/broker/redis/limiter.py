@@ -103,6 +103,12 @@ class RedisLimiter:
         self._tag = f"a|{broker.config.consumer}|{os.urandom(3).hex()}|"
         self._seq = 0
         self._fetch_args: dict[str, tuple[list[str], list[str | int]]] = {}
+        # Slots taken ahead whose task ended: still held in Redis, passed to the tasks
+        # of the next fetch if one is built within two loop turns, else released.
+        self._spares: dict[str, list[Slot]] = {}  # by limit name
+        self._spared: asyncio.Future[Any] | None = None  # resolved when they are settled
+        self._kept: dict[str, _Ahead] = {}  # spares the fetch in flight will hand out
+        self._lost: set[str] = set()  # taken-ahead members a renewal found gone
 
     @property
     def _lease_ms(self) -> int:
@@ -170,8 +176,16 @@ class RedisLimiter:
         in this loop turn carries it (see :meth:`ride_along`). Releases queued together
         share one call per limiter key, and one future."""
         if len(slots) != 1:
-            return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+            rest = [s for s in slots if not (s.member.startswith(self._tag) and self._spare(s))]
+            release = self._per_key(self._broker.scripts.limit_release, rest, (int(ran),))
+            spared = self._spared
+            if spared is None or len(rest) == len(slots):
+                return release
+            return spared if not rest else asyncio.gather(release, spared)
         slot = slots[0]  # the usual: one task's one slot, queued many times a second
+        if slot.member.startswith(self._tag) and self._spare(slot):
+            assert self._spared is not None
+            return self._spared
         found = (slot.limit.name, slot.scope, slot.key, ran)
         call = self._releasing.get(found)
         if call is not None and not call.sent:
@@ -187,11 +201,61 @@ class RedisLimiter:
         return reply
 
     async def renew(self, slots: Sequence[Slot]) -> None:
-        await self._per_key(self._broker.scripts.limit_renew, slots, (self._lease_ms,))
+        spares = [slot for found in self._spares.values() for slot in found]
+        script = self._broker.scripts.limit_renew
+        head = (self._lease_ms,)
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for slot in [*slots, *spares]:
+            grouped.setdefault(self._key_names(slot.limit, slot.scope, slot.key), []).append(
+                slot.member
+            )
+        calls: list[ScriptCall] = [
+            (script, keys, [*head, *found]) for keys, found in grouped.items()
+        ]
+        for reply in await self._broker.scripts.run_many(self._broker.redis, calls):
+            if isinstance(reply, Exception):
+                raise reply
+            # A slot taken ahead that is gone (its keys were deleted) is not passed on.
+            self._lost.update(m for m in map(_text, reply) if m.startswith(self._tag))
+
+    def _spare(self, slot: Slot) -> bool:
+        """Keep a slot taken ahead for the next fetch's tasks (False: it was lost)."""
+        if slot.member in self._lost:
+            self._lost.discard(slot.member)
+            return False
+        self._spares.setdefault(slot.limit.name, []).append(slot)
+        if self._spared is None:
+            self._spared = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._release_spares)
+        return True
+
+    def _release_spares(self) -> None:
+        """Release the spares no fetch took (two loop turns after the first one)."""
+        spared, spares = self._spared, self._spares
+        self._spared, self._spares = None, {}
+        assert spared is not None
+        members: dict[tuple[str, ...], list[str]] = {}
+        for found in spares.values():
+            for slot in found:
+                members.setdefault(self._key_names(slot.limit, None, ""), []).append(slot.member)
+        script = self._broker.scripts.limit_release
+        replies = [
+            self._request(script, keys, (0,), tuple(m), False) for keys, m in members.items()
+        ]
+        if not replies:
+            spared.set_result(None)
+            return
+        sent = replies[0] if len(replies) == 1 else asyncio.gather(*replies)
+        sent.add_done_callback(lambda done: _chain(done, spared))
 
     def _per_key(
         self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]
     ) -> asyncio.Future[Any]:
+        if not slots:
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         if len(slots) == 1:  # the usual release: one task's one slot
             slot = slots[0]
             keys = self._key_names(slot.limit, slot.scope, slot.key)
@@ -272,11 +336,19 @@ class RedisLimiter:
             if isinstance(limit, RateLimit):
                 interval = limit.interval_ms
                 args: list[Arg] = ["r", f"{interval:.6f}", f"{interval * (limit.burst - 1):.6f}", n]
-            else:
+                calls.append(((script, keys, args), ahead))
+                continue
+            spares = self._spares.get(name)
+            if spares:  # slots the last tasks held: passed on without asking Redis
+                kept = _Ahead(limit, keys, members=[s.member for s in spares[-n:]])
+                del spares[-n:]
+                self._kept[name] = kept
+                n -= len(kept.members)
+            if n > 0:
                 self._seq += 1
                 ahead.members = [f"{self._tag}{self._seq}.{i}" for i in range(n)]
                 args = ["c", limit.limit, self._lease_ms, *ahead.members]
-            calls.append(((script, keys, args), ahead))
+                calls.append(((script, keys, args), ahead))
         return calls
 
     def settle_ride_along(
@@ -285,7 +357,9 @@ class RedisLimiter:
         """Hand the replies to what rode along; what was taken ahead is usable until the
         fetch's tasks have asked (two loop turns: they start on the next), then given
         back."""
-        taken: dict[str, _Ahead] = {}
+        if not calls and not self._kept:
+            return
+        taken, self._kept = self._kept, {}
         for (_, rider), reply in zip(calls, replies, strict=True):
             if isinstance(rider, _Call):
                 if isinstance(reply, Exception):  # a script error: sending again won't help
@@ -299,6 +373,9 @@ class RedisLimiter:
                 if rider.starts:
                     taken[rider.limit.name] = rider
             elif int(reply):
+                kept = taken.get(rider.limit.name)
+                if kept is not None:
+                    rider.members += kept.members
                 taken[rider.limit.name] = rider
         self._ahead = taken
         if taken:
@@ -309,6 +386,12 @@ class RedisLimiter:
         self, calls: Sequence[tuple[ScriptCall, _Call | _Ahead]], exc: BaseException
     ) -> None:
         self._requeue([rider for _, rider in calls if isinstance(rider, _Call)])
+        kept, self._kept = self._kept, {}
+        for ahead in kept.values():  # spares it would have handed out: released
+            members = tuple(ahead.members)
+            _quiet(
+                self._request(self._broker.scripts.limit_release, ahead.keys, (0,), members, False)
+            )
 
     def _give_back(self, taken: dict[str, _Ahead]) -> None:
         """Return what a fetch took ahead and its tasks did not use."""
@@ -381,6 +464,17 @@ class RedisLimiter:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _chain(done: asyncio.Future[Any], to: asyncio.Future[Any]) -> None:
+    if to.done():
+        return
+    if done.cancelled():
+        to.cancel()
+    elif done.exception() is not None:
+        to.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        to.set_result(None)
 
 
 def _quiet(reply: asyncio.Future[Any]) -> None:
