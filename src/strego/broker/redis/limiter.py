@@ -80,6 +80,7 @@ class _Ahead:
     starts: int = 0  # a rate limiter's starts left
     fence: str = ""  # the arrival time the take left (the give-back's fence)
     members: list[str] = dataclasses.field(default_factory=list)  # concurrency slots left
+    reused: int = 0  # of them, spares passed on (at the end: handed out first)
 
 
 class RedisLimiter:
@@ -109,6 +110,7 @@ class RedisLimiter:
         self._spared: asyncio.Future[Any] | None = None  # resolved when they are settled
         self._kept: dict[str, _Ahead] = {}  # spares the fetch in flight will hand out
         self._lost: set[str] = set()  # taken-ahead members a renewal found gone
+        self._reused: dict[str, int] = {}  # starts on passed-on slots, not yet counted
 
     @property
     def _lease_ms(self) -> int:
@@ -212,11 +214,23 @@ class RedisLimiter:
         calls: list[ScriptCall] = [
             (script, keys, [*head, *found]) for keys, found in grouped.items()
         ]
-        for reply in await self._broker.scripts.run_many(self._broker.redis, calls):
+        count = self._broker.scripts.limit_ahead
+        calls += [(count, keys, args) for keys, args in self._counts()]
+        replies = await self._broker.scripts.run_many(self._broker.redis, calls)
+        for reply in replies[: len(grouped)]:
             if isinstance(reply, Exception):
                 raise reply
             # A slot taken ahead that is gone (its keys were deleted) is not passed on.
             self._lost.update(m for m in map(_text, reply) if m.startswith(self._tag))
+
+    def _counts(self) -> list[tuple[tuple[str, ...], tuple[Arg, ...]]]:
+        """Add the starts on passed-on slots to their limiters' ``granted`` totals
+        (with the renewals, or when the worker goes idle: Inspector's totals lag by
+        that much)."""
+        reused, self._reused = self._reused, {}
+        return [
+            (self._key_names(self._limits[name], None, ""), ("n", n)) for name, n in reused.items()
+        ]
 
     def _spare(self, slot: Slot) -> bool:
         """Keep a slot taken ahead for the next fetch's tasks (False: it was lost)."""
@@ -243,6 +257,8 @@ class RedisLimiter:
         replies = [
             self._request(script, keys, (0,), tuple(m), False) for keys, m in members.items()
         ]
+        for keys, args in self._counts():
+            _quiet(self._request(self._broker.scripts.limit_ahead, keys, args, (), False))
         if not replies:
             spared.set_result(None)
             return
@@ -296,7 +312,12 @@ class RedisLimiter:
         if ahead.starts > 0:
             ahead.starts -= 1
             return ""
-        return ahead.members.pop() if ahead.members else None
+        if not ahead.members:
+            return None
+        if ahead.reused:  # a start Redis did not see: counted on the next call
+            ahead.reused -= 1
+            self._reused[name] = self._reused.get(name, 0) + 1
+        return ahead.members.pop()
 
     def fetch_args(self, queue: str) -> tuple[list[str], list[str | int]]:
         """The extra KEYS and ARGV of fetch.lua for ``queue``'s own limits (cached)."""
@@ -341,6 +362,7 @@ class RedisLimiter:
             spares = self._spares.get(name)
             if spares:  # slots the last tasks held: passed on without asking Redis
                 kept = _Ahead(limit, keys, members=[s.member for s in spares[-n:]])
+                kept.reused = len(kept.members)
                 del spares[-n:]
                 self._kept[name] = kept
                 n -= len(kept.members)
@@ -376,6 +398,7 @@ class RedisLimiter:
                 kept = taken.get(rider.limit.name)
                 if kept is not None:
                     rider.members += kept.members
+                    rider.reused = kept.reused
                 taken[rider.limit.name] = rider
         self._ahead = taken
         if taken:
@@ -405,10 +428,15 @@ class RedisLimiter:
                 head: tuple[Arg, ...] = ("g", interval, ahead.starts, ahead.fence)
                 _quiet(self._request(scripts.limit_ahead, ahead.keys, head, (), False))
             elif ahead.members:
-                head = (0,)
-                members = tuple(ahead.members)
-                _quiet(self._request(scripts.limit_release, ahead.keys, head, members, False))
-            ahead.starts, ahead.members = 0, []
+                # Handed out last first: the spares passed on are at the end.
+                fresh = len(ahead.members) - ahead.reused
+                if fresh:
+                    unused = ("u", *ahead.members[:fresh])
+                    _quiet(self._request(scripts.limit_ahead, ahead.keys, unused, (), False))
+                if ahead.reused:
+                    spares = tuple(ahead.members[fresh:])
+                    _quiet(self._request(scripts.limit_release, ahead.keys, (0,), spares, False))
+            ahead.starts, ahead.members, ahead.reused = 0, [], 0
 
     def _request(
         self,

@@ -13,12 +13,29 @@
 --   many free slots (a slot taken for a task that did not come blocks others until it
 --   is given back). Near its limit every task asks for itself as before
 --   (reservations, bookings, fair spacing).
+--   'u' (unused slots): 2.. members taken ahead that no task used: released, and no
+--       longer counted as granted.
+--   'n' (count): 2 how many starts the worker made on slots passed on from task to
+--       task (Redis did not see them): added to the limiter's granted total.
 --   'g' (give back unused rate starts): 2 interval ms  3 how many  4 the arrival time
 --       'r' left. Only when nobody was granted since (the time is unchanged): then the
 --       state is exactly as if they had never been taken; else they stay spent (the
 --       limit errs on the safe side). Returns 1 given back, 0 not.
 local kind, now = ARGV[1], lim_now()
 local state = KEYS[LK.state]
+if kind == 'u' then  -- unused slots: released, and their grants uncounted
+  local freed = 0
+  for i = 2, #ARGV do
+    freed = freed + redis.call('ZREM', KEYS[LK.holders], ARGV[i])
+    redis.call('HDEL', KEYS[LK.acquired], ARGV[i])
+  end
+  lim_count(KEYS[LK.counters], 'granted', -(#ARGV - 1))
+  return freed
+end
+if kind == 'n' then
+  lim_count(KEYS[LK.counters], 'granted', tonumber(ARGV[2]))
+  return 1
+end
 if kind == 'g' then
   local ok, tat = pcall(redis.call, 'HGET', state, 't')
   if not ok or tat ~= ARGV[4] then return 0 end
