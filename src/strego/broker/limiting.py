@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from strego.limits import ConcurrencyLimit, Limit
 
@@ -29,9 +29,9 @@ class Held(list["Delivery"]):
         self.wait_s = wait_s
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Slot:
-    """A concurrency slot one delivery holds; ``member`` names that delivery."""
+class Slot(NamedTuple):  # a tuple: built for every task a limit applies to
+    """A concurrency slot one delivery holds; ``member`` names that delivery (or, for
+    a slot a fetch took ahead, the worker that took it)."""
 
     limit: ConcurrencyLimit
     scope: str | None  # a queue-wide limit: its queue (its keys live in that slot)

@@ -280,7 +280,9 @@ class LimitGate:
         if not slots:
             return
         sent = self._broker.limits.release_soon(slots, ran=lease.ran)
-        if any(slot.scope is not None for slot in slots):  # a queue's hold may end
+        if slots[0].scope is not None or (
+            len(slots) > 1 and any(slot.scope is not None for slot in slots)
+        ):  # a queue's hold may end
             sent.add_done_callback(lambda _: self._released(slots))
         if sent not in self._releases:  # releases sent together share one future
             self._releases.add(sent)

@@ -257,11 +257,13 @@ class RedisLimiter:
         replies = [
             self._request(script, keys, (0,), tuple(m), False) for keys, m in members.items()
         ]
-        for keys, args in self._counts():
-            _quiet(self._request(self._broker.scripts.limit_ahead, keys, args, (), False))
         if not replies:
             spared.set_result(None)
             return
+        # Going idle (no fetch took them): the starts made on passed-on slots are
+        # counted now rather than at the next renewal.
+        for keys, args in self._counts():
+            _quiet(self._request(self._broker.scripts.limit_ahead, keys, args, (), False))
         sent = replies[0] if len(replies) == 1 else asyncio.gather(*replies)
         sent.add_done_callback(lambda done: _chain(done, spared))
 
