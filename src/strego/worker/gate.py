@@ -308,8 +308,7 @@ class LimitGate:
 
     async def _renew(self) -> None:
         slots = [slot for slots in self._slots.values() for slot in slots]
-        if slots:
-            await self._broker.limits.renew(slots)
+        await self._broker.limits.renew(slots)  # (with none: what the limiter keeps)
 
 
 def _bad_key(message: TaskMessage, exc: Exception) -> Dead:

@@ -438,6 +438,8 @@ class RedisLimiter:
                 if ahead.reused:
                     spares = tuple(ahead.members[fresh:])
                     _quiet(self._request(scripts.limit_release, ahead.keys, (0,), spares, False))
+                    for keys, args in self._counts():  # as when spares are released
+                        _quiet(self._request(scripts.limit_ahead, keys, args, (), False))
             ahead.starts, ahead.members, ahead.reused = 0, [], 0
 
     def _request(
