@@ -223,12 +223,18 @@ class LimitGate:
         """How many of ``limits`` (unkeyed, in order) the fetch took ahead for this
         task; the slots taken are held by the lease."""
         taken = 0
+        take = self._broker.limits.take_ahead
         for limit in limits:
-            ahead = self._broker.limits.take_ahead(limit)
+            ahead = take(limit)
             if ahead is None:
                 break
-            if isinstance(limit, ConcurrencyLimit):
-                self._slots.setdefault(lease, []).append(Slot(limit, None, "", ahead))
+            if ahead:  # a slot (a start is '')
+                assert isinstance(limit, ConcurrencyLimit)
+                slots = self._slots.get(lease)
+                if slots is None:
+                    self._slots[lease] = [Slot(limit, None, "", ahead)]
+                else:
+                    slots.append(Slot(limit, None, "", ahead))
             taken += 1
         return taken
 

@@ -81,6 +81,7 @@ class _Ahead:
     fence: str = ""  # the arrival time the take left (the give-back's fence)
     members: list[str] = dataclasses.field(default_factory=list)  # concurrency slots left
     reused: int = 0  # of them, spares passed on (at the end: handed out first)
+    total: int = 0  # how many members there were
 
 
 class RedisLimiter:
@@ -314,12 +315,7 @@ class RedisLimiter:
         if ahead.starts > 0:
             ahead.starts -= 1
             return ""
-        if not ahead.members:
-            return None
-        if ahead.reused:  # a start Redis did not see: counted on the next call
-            ahead.reused -= 1
-            self._reused[name] = self._reused.get(name, 0) + 1
-        return ahead.members.pop()
+        return ahead.members.pop() if ahead.members else None
 
     def fetch_args(self, queue: str) -> tuple[list[str], list[str | int]]:
         """The extra KEYS and ARGV of fetch.lua for ``queue``'s own limits (cached)."""
@@ -403,6 +399,8 @@ class RedisLimiter:
                     rider.reused = kept.reused
                 taken[rider.limit.name] = rider
         self._ahead = taken
+        for ahead in taken.values():
+            ahead.total = len(ahead.members)
         if taken:
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._give_back, taken)
@@ -429,8 +427,14 @@ class RedisLimiter:
                 interval = f"{rate.interval_ms:.6f}" if isinstance(rate, RateLimit) else "0"
                 head: tuple[Arg, ...] = ("g", interval, ahead.starts, ahead.fence)
                 _quiet(self._request(scripts.limit_ahead, ahead.keys, head, (), False))
-            elif ahead.members:
-                # Handed out last first: the spares passed on are at the end.
+            elif ahead.total:
+                # Handed out last first: the spares passed on are at the end. Starts
+                # on them Redis did not see: counted with the next call.
+                used = ahead.total - len(ahead.members)
+                if min(used, ahead.reused):
+                    name = ahead.limit.name
+                    self._reused[name] = self._reused.get(name, 0) + min(used, ahead.reused)
+                ahead.reused -= min(used, ahead.reused)
                 fresh = len(ahead.members) - ahead.reused
                 if fresh:
                     unused = ("u", *ahead.members[:fresh])
@@ -440,7 +444,7 @@ class RedisLimiter:
                     _quiet(self._request(scripts.limit_release, ahead.keys, (0,), spares, False))
                     for keys, args in self._counts():  # as when spares are released
                         _quiet(self._request(scripts.limit_ahead, keys, args, (), False))
-            ahead.starts, ahead.members, ahead.reused = 0, [], 0
+            ahead.starts, ahead.members, ahead.reused, ahead.total = 0, [], 0, 0
 
     def _request(
         self,
