@@ -58,7 +58,6 @@ class TakeAhead:
         self._limits: dict[str, Limit] = {}
         self._fetched = 0  # how many tasks the last fetch asked for
         self._ahead: dict[str, Ahead] = {}  # what the last fetch took, until given back
-        self._kept: dict[str, Ahead] = {}  # spares the fetch in flight will hand out
         # Slots taken ahead whose task ended: still held in Redis (see spare()).
         self._spares: dict[str, list[Slot]] = {}
         self._spared: asyncio.Future[Any] | None = None  # resolved when they are settled
@@ -80,13 +79,15 @@ class TakeAhead:
             return ""
         return ahead.members.pop() if ahead.members else None
 
-    def requests(self, count: int) -> list[tuple[ScriptCall, Ahead]]:
+    def requests(self, count: int) -> tuple[list[tuple[ScriptCall, Ahead]], dict[str, Ahead]]:
         """The takes a fetch of ``count`` tasks carries: for each limit the previous
-        fetch's tasks asked, the same share of this fetch's tasks (spares first)."""
+        fetch's tasks asked, the same share of this fetch's tasks; and the spares it
+        will hand out first (taken from the pool now, for that fetch only)."""
         wanted, fetched = self._wanted, self._fetched
         self._wanted, self._fetched = {}, count
+        kept: dict[str, Ahead] = {}
         if not wanted or fetched <= 0:
-            return []
+            return [], kept
         script = self._broker.scripts.limit_ahead
         lease_ms = int(self._broker.config.claim_stale_after_s * 1000)
         calls: list[tuple[ScriptCall, Ahead]] = []
@@ -102,24 +103,25 @@ class TakeAhead:
                 continue
             spares = self._spares.get(name)
             if spares:  # slots the last tasks held: passed on without asking Redis
-                kept = Ahead(limit, keys, members=[s.member for s in spares[-n:]])
-                kept.reused = len(kept.members)
+                passed = Ahead(limit, keys, members=[s.member for s in spares[-n:]])
+                passed.reused = len(passed.members)
                 del spares[-n:]
-                self._kept[name] = kept
-                n -= len(kept.members)
+                kept[name] = passed
+                n -= len(passed.members)
             if n > 0:
                 self._seq += 1
                 ahead.members = [f"{self.tag}{self._seq}.{i}" for i in range(n)]
                 args = ["c", limit.limit, lease_ms, *ahead.members]
                 calls.append(((script, keys, args), ahead))
-        return calls
+        return calls, kept
 
-    def settle(self, answered: list[tuple[Ahead, Any]]) -> None:
-        """The fetch's answers: what was taken is usable until the fetch's tasks have
-        asked (two loop turns: they start on the next), then given back."""
-        if not answered and not self._kept:
+    def settle(self, answered: list[tuple[Ahead, Any]], kept: dict[str, Ahead]) -> None:
+        """The fetch's answers: what was taken (and the spares ``kept`` for it) is
+        usable until the fetch's tasks have asked (two loop turns: they start on the
+        next), then given back."""
+        if not answered and not kept:
             return
-        taken, self._kept = self._kept, {}
+        taken = dict(kept)
         for ahead, reply in answered:
             if isinstance(reply, Exception):
                 continue  # nothing taken ahead: its tasks ask
@@ -128,10 +130,10 @@ class TakeAhead:
                 if ahead.starts:
                     taken[ahead.limit.name] = ahead
             elif int(reply):
-                kept = taken.get(ahead.limit.name)
-                if kept is not None:
-                    ahead.members += kept.members
-                    ahead.reused = kept.reused
+                passed = taken.get(ahead.limit.name)
+                if passed is not None:
+                    ahead.members += passed.members
+                    ahead.reused = passed.reused
                 taken[ahead.limit.name] = ahead
         self._ahead = taken
         for ahead in taken.values():
@@ -140,9 +142,8 @@ class TakeAhead:
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._give_back, taken)
 
-    def fail(self) -> None:
+    def fail(self, kept: dict[str, Ahead]) -> None:
         """The fetch failed: the spares it would have handed out are released."""
-        kept, self._kept = self._kept, {}
         release = self._broker.scripts.limit_release
         for ahead in kept.values():
             quiet(self._calls.request(release, ahead.keys, (0,), tuple(ahead.members), False))

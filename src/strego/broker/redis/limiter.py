@@ -33,6 +33,13 @@ _META_TTL_S = 86400 * 7
 Rider = tuple[ScriptCall, Call | Ahead]
 
 
+class Riders(list[Rider]):
+    """What a fetch carries for the limiter: script calls (sent in the fetch's
+    pipeline) and ``kept``, the spare slots handed to that fetch's tasks."""
+
+    kept: dict[str, Ahead]
+
+
 class RedisLimiter:
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
@@ -203,14 +210,15 @@ class RedisLimiter:
             self._fetch_args[queue] = found
         return found
 
-    def ride_along(self, count: int) -> list[Rider]:
+    def ride_along(self, count: int) -> Riders:
         """Script calls for a fetch of ``count`` tasks to carry in its pipeline: the
         releases (and give-backs) queued now, and the takes ahead for its tasks."""
-        riders: list[Rider] = [(call.script_call, call) for call in self._calls.take_riders()]
-        riders += self._ahead.requests(count)
+        riders = Riders((call.script_call, call) for call in self._calls.take_riders())
+        takes, riders.kept = self._ahead.requests(count)
+        riders += takes
         return riders
 
-    def settle_ride_along(self, riders: Sequence[Rider], replies: Sequence[Any]) -> None:
+    def settle_ride_along(self, riders: Riders, replies: Sequence[Any]) -> None:
         """Hand the fetch pipeline's replies to what rode along."""
         answered: list[tuple[Ahead, Any]] = []
         for (_, rider), reply in zip(riders, replies, strict=True):
@@ -218,12 +226,12 @@ class RedisLimiter:
                 rider.settle(reply)  # a script error: sending it again would not help
             else:
                 answered.append((rider, reply))
-        self._ahead.settle(answered)
+        self._ahead.settle(answered, riders.kept)
 
-    def fail_ride_along(self, riders: Sequence[Rider], exc: BaseException) -> None:
+    def fail_ride_along(self, riders: Riders, exc: BaseException) -> None:
         """The fetch failed (or was cancelled): what rode along is sent on its own."""
         self._calls.requeue([rider for _, rider in riders if isinstance(rider, Call)])
-        self._ahead.fail()
+        self._ahead.fail(riders.kept)
 
 
 def limit_meta(limit: Limit, scope: str | None) -> dict[str, str]:
