@@ -148,6 +148,14 @@ class TakeAhead:
         for ahead in kept.values():
             quiet(self._calls.request(release, ahead.keys, (0,), tuple(ahead.members), False))
 
+    def give_back_now(self) -> None:
+        """Before the next fetch takes: give back what the last one left (its tasks
+        have asked by now: they ran before the fetch loop came round), so the give-back
+        rides ahead of the new take, before it changes the limiter's state (a rate
+        give-back is fenced on that state)."""
+        if self._ahead:
+            self._give_back(self._ahead)
+
     def _give_back(self, taken: dict[str, Ahead]) -> None:
         """Return what a fetch took ahead and its tasks did not use."""
         if self._ahead is taken:

@@ -213,6 +213,7 @@ class RedisLimiter:
     def ride_along(self, count: int) -> Riders:
         """Script calls for a fetch of ``count`` tasks to carry in its pipeline: the
         releases (and give-backs) queued now, and the takes ahead for its tasks."""
+        self._ahead.give_back_now()
         riders = Riders((call.script_call, call) for call in self._calls.take_riders())
         takes, riders.kept = self._ahead.requests(count)
         riders += takes
