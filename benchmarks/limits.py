@@ -10,7 +10,9 @@ On a private redis-server:
    100,000/s on the task type, a ConcurrencyLimit of 1,000 on it, and a queue-wide
    RateLimit (checked inside the fetch script). Interleaved over ``--rounds``, medians;
    the raw redis-py ceiling (XADD, XREADGROUP COUNT 100, pipelined XACK) of the same run
-   is the reference.
+   is the reference. Also the worker process' CPU time per task (medians): on a shared
+   machine its throughput swings by half between runs (when it and redis-server share
+   a core), its CPU time per task hardly moves, so that is the steadier comparison.
 2. **Achieved vs configured rate**: RateLimit 100/s and 1,000/s (burst 1) on a backlog
    drained by two worker processes at concurrency 50; the rate is (starts - 1) /
    (last start - first start).
@@ -67,11 +69,12 @@ def _server(broker: strego.RedisBroker, config: str, concurrency: int, rate: int
 
 async def run_worker(
     url: str, prefix: str, tasks: int, config: str, concurrency: int, rate: int, fill: bool
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], float]:
     """In this (child) process: drain ``tasks`` (pre-filled here when ``fill``); return
-    (tasks per second of wall time, handler start times)."""
+    (tasks per second of wall time, handler start times, CPU µs per task)."""
     if fill:
         await _fill(url, prefix, tasks)
+    cpu = time.process_time()
     starts: list[float] = []
     finished = asyncio.Event()
     broker = strego.RedisBroker(url, prefix=prefix, group="bench")
@@ -92,9 +95,10 @@ async def run_worker(
                 await asyncio.wait_for(finished.wait(), 0.2)
             if not fill and (await inspector.queue_info("default")).size == 0:
                 break
+    cpu_us = (time.process_time() - cpu) * 1e6 / max(1, len(starts))
     await broker.aclose()
     elapsed = max(starts) - min(starts) if len(starts) > 1 else 1.0
-    return len(starts) / elapsed, starts
+    return len(starts) / elapsed, starts, cpu_us
 
 
 def _child(args: list[Any]) -> subprocess.Popen[str]:
@@ -106,10 +110,10 @@ def _child(args: list[Any]) -> subprocess.Popen[str]:
     )
 
 
-def _result(proc: subprocess.Popen[str]) -> tuple[float, list[float]]:
+def _result(proc: subprocess.Popen[str]) -> tuple[float, list[float], float]:
     out, _ = proc.communicate(timeout=900)
-    rate, starts = json.loads(out.strip().splitlines()[-1])
-    return rate, starts
+    rate, starts, cpu_us = json.loads(out.strip().splitlines()[-1])
+    return rate, starts, cpu_us
 
 
 async def ceiling(url: str, tasks: int) -> float:
@@ -136,15 +140,20 @@ async def ceiling(url: str, tasks: int) -> float:
     return rate
 
 
-def checking_cost(url: str, tasks: int, rounds: int) -> dict[str, float]:
+def checking_cost(url: str, tasks: int, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
     rates: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    cpus: dict[str, list[float]] = {c: [] for c in CONFIGS}
     for round_no in range(rounds):
         for config in CONFIGS:
             proc = _child([url, f"c{round_no}{config}", tasks, config, 10, 0, True])
-            rate, _ = _result(proc)
+            rate, _, cpu_us = _result(proc)
             rates[config].append(rate)
-            print(f"  round {round_no + 1} {config:12} {rate:9,.0f} tasks/s")
-    return {config: statistics.median(found) for config, found in rates.items()}
+            cpus[config].append(cpu_us)
+            print(f"  round {round_no + 1} {config:12} {rate:9,.0f} tasks/s {cpu_us:6.1f} µs CPU")
+    return (
+        {config: statistics.median(found) for config, found in rates.items()},
+        {config: statistics.median(found) for config, found in cpus.items()},
+    )
 
 
 def achieved(url: str, rate: int, tasks: int) -> float:
@@ -170,11 +179,12 @@ def main() -> None:
         raw = asyncio.run(ceiling(server.url, args.tasks))
         print(f"raw redis-py ceiling: {raw:,.0f} tasks/s")
         print(f"1. checking cost, {args.tasks} no-op tasks, concurrency 10 (medians):")
-        medians = checking_cost(server.url, args.tasks, args.rounds)
+        medians, cpus = checking_cost(server.url, args.tasks, args.rounds)
         for config, rate in medians.items():
             print(
                 f"  {config:12} {rate:9,.0f} tasks/s  {rate / medians['none']:6.1%} of no limit"
-                f"  {rate / raw:6.1%} of the ceiling"
+                f"  {rate / raw:6.1%} of the ceiling  {cpus[config]:5.1f} µs CPU/task"
+                f" (+{cpus[config] / cpus['none'] - 1:5.1%})"
             )
         print("2. achieved vs configured rate (2 processes x concurrency 50, burst 1):")
         for rate, tasks in ((100, 1500), (1000, 10_000)):

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 from strego.broker.base import (
     Delivery,
@@ -141,6 +142,12 @@ class NoLimits:
         max_wait_s: float = 0.0,
     ) -> Verdict:
         return Verdict(0.0)
+
+    def take_ahead(self, limit: Limit) -> str | None:
+        return None
+
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(self.release(slots, ran=ran))
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         return None

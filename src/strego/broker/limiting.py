@@ -6,9 +6,10 @@ the broker keeps each limiter's state and answers one question at a time.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from strego.limits import ConcurrencyLimit, Limit
 
@@ -28,9 +29,9 @@ class Held(list["Delivery"]):
         self.wait_s = wait_s
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Slot:
-    """A concurrency slot one delivery holds; ``member`` names that delivery."""
+class Slot(NamedTuple):  # a tuple: built for every task a limit applies to
+    """A concurrency slot one delivery holds; ``member`` names that delivery (or, for
+    a slot a fetch took ahead, the worker that took it)."""
 
     limit: ConcurrencyLimit
     scope: str | None  # a queue-wide limit: its queue (its keys live in that slot)
@@ -73,6 +74,13 @@ class LimitBroker(Protocol):
         rate limiter reserves a start up to ``max_wait_s`` ahead. Asking again for the
         same task or delivery is idempotent (a crash between asking and parking loses
         nothing)."""
+
+    def take_ahead(self, limit: Limit) -> str | None:
+        """A start (``''``) or concurrency slot (its member) taken ahead for the tasks
+        of the last fetch, for an unkeyed task-type limit; None: ask."""
+
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
+        """:meth:`release`, queued at once (the next fetch may carry it)."""
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
         """Free concurrency slots (every outcome of the task, whatever it was).

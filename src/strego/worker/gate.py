@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from strego.broker.base import Delivery, WorkerBroker
 from strego.broker.limiting import Slot, Verdict
@@ -53,13 +54,19 @@ class LimitGate:
     ) -> None:
         self._broker = broker
         self._type_limits = dict(type_limits)
+        # Task types whose limits all take no key: checked without decoding a Task.
+        self._unkeyed = {
+            task_type
+            for task_type, limits in self._type_limits.items()
+            if all(limit.key is None for limit in limits)
+        }
         self._queue_limits = dict(queue_limits)
         self._clock = clock
         self._wake = wake  # a queue's hold ended early: let the fetch loop look again
         self._slots: dict[Lease, list[Slot]] = {}
         self._fetched: set[Lease] = set()  # its queue limits were applied by the fetch
         self._holds: dict[str, float] = {}  # queue → clock time its queue limit allows more
-        self._releases: set[asyncio.Task[None]] = set()
+        self._releases: set[asyncio.Future[Any]] = set()
         # Tasks sitting out a short wait hold worker slots: at most half of them may,
         # so one limited backlog cannot keep other tasks from being fetched.
         self._waiting = 0
@@ -124,23 +131,33 @@ class LimitGate:
         """None when the task may start (its slots held), else how to park it (or, when
         a limit's key function fails on it, its dead letter)."""
         delivery = lease.delivery
-        checks: list[tuple[Limit, str | None, str]] = []
-        if lease not in self._fetched:  # reclaimed: the fetch script did not check these
-            own = self._queue_limits.get(delivery.queue, ())
-            checks += [(lim, delivery.queue, "") for lim in own]
         type_limits = self._type_limits.get(message.type, ())
+        own = () if lease in self._fetched else self._queue_limits.get(delivery.queue, ())
+        taken = 0
+        if type_limits and message.type in self._unkeyed and not own:
+            # The usual case, without a round trip: the fetch that brought the task
+            # took its starts and slots ahead.
+            taken = self._take_ahead(lease, type_limits)
+            if taken == len(type_limits):
+                return None
+        checks: list[tuple[Limit, str | None, str]] = []
+        if own:  # reclaimed: the fetch script did not check these
+            checks += [(lim, delivery.queue, "") for lim in own]
         if type_limits:
-            task = Task.received(message, payload, None)  # what key functions are given
-            try:
-                checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
-            except Exception as exc:  # the user's key function: retrying cannot fix it
-                return _bad_key(message, exc)
+            if message.type in self._unkeyed:
+                checks += [(lim, None, "") for lim in type_limits[taken:]]
+            else:
+                task = Task.received(message, payload, None)  # what key functions are given
+                try:
+                    checks += [(lim, None, limit_key(lim, task)) for lim in type_limits]
+                except Exception as exc:  # the user's key function: retrying cannot fix it
+                    return _bad_key(message, exc)
         if not checks:
             return None
         member = slot_member(delivery)
         tokens: list[None] = []  # one per place taken among the tasks waiting here
         try:
-            answer = await self._ask_all(lease, checks, message.id, member, tokens)
+            answer = await self._ask_all(lease, checks, message.id, member, tokens, not taken)
             if isinstance(answer, float):
                 if answer > 0:  # a start reserved for us: wait for it here, then start
                     await asyncio.sleep(answer)
@@ -166,6 +183,7 @@ class LimitGate:
         task_id: str,
         member: str,
         tokens: list[None],
+        try_ahead: bool,
     ) -> float | tuple[Limit, float]:
         """Seconds until the task may start (reservations), or the limit that refused
         it and when to come back."""
@@ -174,6 +192,13 @@ class LimitGate:
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
+            if try_ahead and scope is None and limit.key is None:
+                # Taken ahead by the fetch that brought this task: no round trip.
+                ahead = self._broker.limits.take_ahead(limit)
+                if ahead is not None:
+                    if isinstance(limit, ConcurrencyLimit):
+                        held.append(Slot(limit, scope, key, ahead))
+                    continue
             # A rate limiter may reserve a start a little ahead, for a task that can
             # wait here: at most half the worker's slots wait, so one limited backlog
             # never keeps other tasks from being fetched.
@@ -193,6 +218,25 @@ class LimitGate:
             elif isinstance(limit, ConcurrencyLimit):
                 held.append(Slot(limit, scope, key, member))
         return start_in
+
+    def _take_ahead(self, lease: Lease, limits: tuple[Limit, ...]) -> int:
+        """How many of ``limits`` (unkeyed, in order) the fetch took ahead for this
+        task; the slots taken are held by the lease."""
+        taken = 0
+        take = self._broker.limits.take_ahead
+        for limit in limits:
+            ahead = take(limit)
+            if ahead is None:
+                break
+            if ahead:  # a slot (a start is '')
+                assert isinstance(limit, ConcurrencyLimit)
+                slots = self._slots.get(lease)
+                if slots is None:
+                    self._slots[lease] = [Slot(limit, None, "", ahead)]
+                else:
+                    slots.append(Slot(limit, None, "", ahead))
+            taken += 1
+        return taken
 
     async def _ask(
         self,
@@ -228,21 +272,39 @@ class LimitGate:
         if not slots:
             return
         try:
-            await self._broker.limits.release(slots, ran=ran)
+            await self._broker.limits.release_soon(slots, ran=ran)
         except Exception as exc:
             log.warning("could not release limit slots (%s); they expire on their own", exc)
+        self._released(slots)
+
+    def release_soon(self, lease: Lease) -> None:
+        """:meth:`release` without waiting for it (the handler's slot frees now). The
+        release is queued at once, so the next fetch (usually built in this very loop
+        turn, for the worker slot this task frees) carries it."""
+        self._fetched.discard(lease)
+        slots = self._slots.pop(lease, None)
+        if not slots:
+            return
+        sent = self._broker.limits.release_soon(slots, ran=lease.ran)
+        if slots[0].scope is not None or (
+            len(slots) > 1 and any(slot.scope is not None for slot in slots)
+        ):  # a queue's hold may end
+            sent.add_done_callback(lambda _: self._released(slots))
+        if sent not in self._releases:  # releases sent together share one future
+            self._releases.add(sent)
+            sent.add_done_callback(self._release_done)
+
+    def _release_done(self, sent: asyncio.Future[Any]) -> None:
+        self._releases.discard(sent)
+        exc = None if sent.cancelled() else sent.exception()
+        if exc is not None:
+            log.warning("could not release limit slots (%s); they expire on their own", exc)
+
+    def _released(self, slots: list[Slot]) -> None:
         if any(slot.scope is not None for slot in slots):
             for slot in slots:
                 self._holds.pop(slot.scope or "", None)
             self._wake()
-
-    def release_soon(self, lease: Lease) -> None:
-        """:meth:`release` without waiting for it (the handler's slot frees now)."""
-        if lease not in self._slots and lease not in self._fetched:
-            return
-        task = asyncio.create_task(self.release(lease, ran=lease.ran))
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
 
     async def drain(self) -> None:
         """Wait for releases in flight (at shutdown)."""
@@ -252,8 +314,7 @@ class LimitGate:
 
     async def _renew(self) -> None:
         slots = [slot for slots in self._slots.values() for slot in slots]
-        if slots:
-            await self._broker.limits.renew(slots)
+        await self._broker.limits.renew(slots)  # (with none: what the limiter keeps)
 
 
 def _bad_key(message: TaskMessage, exc: Exception) -> Dead:

@@ -48,7 +48,7 @@ from strego.broker.redis.connection import (
 )
 from strego.broker.redis.handoff import RedisHandoff, handed_deliveries
 from strego.broker.redis.keys import HANDOVER_CONSUMER, GlobalKeys, QueueKeys
-from strego.broker.redis.limiter import RedisLimiter, fetch_limit_args
+from strego.broker.redis.limiter import RedisLimiter
 from strego.broker.redis.periodic import RedisPeriodics
 from strego.broker.redis.presence import Presence
 from strego.broker.redis.replies import is_no_group, is_wrong_group, recorded_group
@@ -439,7 +439,7 @@ class RedisBroker:
         calls: list[ScriptCall] = []
         for queue, count in wants:
             keys = self.keys(queue)
-            limit_keys, limit_args = self._fetch_limits(queue)
+            limit_keys, limit_args = self.limits.fetch_args(queue)
             calls.append(
                 (
                     self.scripts.fetch,
@@ -458,7 +458,18 @@ class RedisBroker:
                     ],
                 )
             )
-        replies = await self.scripts.run_many(self.redis, calls)
+        # Limiter requests ride along (releases; starts and slots taken ahead for the
+        # tasks of this fetch): no round trip of their own (see limiter.py).
+        riders = self.limits.ride_along(sum(count for _, count in wants))
+        try:
+            replies = await self.scripts.run_many(
+                self.redis, [*calls, *[call for call, _ in riders]]
+            )
+        except BaseException as exc:
+            self.limits.fail_ride_along(riders, exc)
+            raise
+        self.limits.settle_ride_along(riders, replies[len(calls) :])
+        replies = replies[: len(calls)]
         found: dict[str, list[Delivery] | None] = {}
         regroup = [(q, n) for (q, n), r in zip(wants, replies, strict=True) if is_no_group(r)]
         if regroup and not _retrying:
@@ -478,13 +489,6 @@ class RedisBroker:
             else:
                 found[queue] = None if reply == -1 else deliveries(queue, reply)
         return found
-
-    def _fetch_limits(self, queue: str) -> tuple[list[str], list[str | int]]:
-        limits = self.limits.queue_limits.get(queue)
-        if not limits:
-            return [], []
-        lease_ms = int(self.config.claim_stale_after_s * 1000)
-        return fetch_limit_args(self.config.prefix, queue, limits, lease_ms)
 
     async def apply(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> list[str]:
         """Apply outcomes in one pipeline; return task ids whose delivery was superseded.

@@ -5,20 +5,22 @@ every call is one script in one slot. The park that may follow a refusal is anot
 script in the queue's slot: the pair is made idempotent (bookings by task id, slots by
 delivery) rather than atomic, so it works on Redis Cluster too.
 
-Requests made while others are in flight are sent together: one script call per
-limiter key for all of them, every call in one pipeline (like the worker's acks). A
-busy worker asks for many tasks at the cost of about one.
+Calls are batched (limit_calls.py: one script call per limiter key for every request
+of a loop turn, all in one pipeline) and ride on the worker's fetch where they can
+(:meth:`RedisLimiter.ride_along`): the releases queued meanwhile, and the starts and
+slots taken ahead for the fetch's own tasks (limit_ahead.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from strego.broker.limiting import Slot, Verdict
 from strego.broker.redis.keys import LimitKeys
+from strego.broker.redis.limit_ahead import Ahead, TakeAhead
+from strego.broker.redis.limit_calls import Arg, Call, CallQueue, text
 from strego.broker.redis.scripts import Script, ScriptCall
 from strego.limits import ConcurrencyLimit, Limit, RateLimit
 
@@ -28,17 +30,14 @@ if TYPE_CHECKING:
 __all__ = ["RedisLimiter", "fetch_limit_args", "limit_meta"]
 
 _META_TTL_S = 86400 * 7
-Arg = str | int | float
+Rider = tuple[ScriptCall, Call | Ahead]
 
 
-@dataclasses.dataclass(slots=True)
-class _Request:
-    script: Script
-    keys: tuple[str, ...]
-    head: tuple[Arg, ...]  # the arguments every request of one call shares
-    items: tuple[Arg, ...]  # this request's own (one task, or members to release)
-    reply: asyncio.Future[Any]
-    one_each: bool  # the script answers one value per request (else: nothing needed)
+class Riders(list[Rider]):
+    """What a fetch carries for the limiter: script calls (sent in the fetch's
+    pipeline) and ``kept``, the spare slots handed to that fetch's tasks."""
+
+    kept: dict[str, Ahead]
 
 
 class RedisLimiter:
@@ -47,8 +46,13 @@ class RedisLimiter:
         self._prefix = broker.config.prefix
         # Queue-wide limits this worker declared: fetch.lua checks them (see fetch()).
         self.queue_limits: dict[str, list[Limit]] = {}
-        self._queued: list[_Request] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._fetch_args: dict[str, tuple[list[str], list[str | int]]] = {}
+        self._keys: dict[tuple[str, str | None, str], tuple[str, ...]] = {}
+        self._calls = CallQueue(broker)
+        self._ahead = TakeAhead(broker, self._calls, self._key_names)
+        # The release call queued per (limit name, scope, key, ran): found without
+        # building its keys (see release_soon).
+        self._releasing: dict[tuple[str, str | None, str, bool], Call] = {}
 
     @property
     def _lease_ms(self) -> int:
@@ -65,6 +69,7 @@ class RedisLimiter:
                 self.queue_limits.setdefault(scope, [])
                 if limit not in self.queue_limits[scope]:
                     self.queue_limits[scope].append(limit)
+                self._fetch_args.pop(scope, None)
         redis = self._broker.redis
         pipe = redis.pipeline(transaction=False)
         for limit, scope in limits:
@@ -89,7 +94,7 @@ class RedisLimiter:
         max_wait_s: float = 0.0,
     ) -> Verdict:
         scripts = self._broker.scripts
-        keys = tuple(self.keys(limit, scope).per_key(key))
+        keys = self._key_names(limit, scope, key)
         booking = f"{queue}|{task_id}"
         if isinstance(limit, RateLimit):
             interval = limit.interval_ms
@@ -97,78 +102,137 @@ class RedisLimiter:
                 f"{interval:.6f}",
                 f"{interval * (limit.burst - 1):.6f}",
                 key,
-                f"{max_wait_s * 1000:.3f}",
             )
-            items: tuple[Arg, ...] = (booking, int(max_wait_s > 0))
-            us = int(await self._request(scripts.limit_rate, keys, head, items, True))
+            items: tuple[Arg, ...] = (booking, f"{max_wait_s * 1000:.3f}")
+            us = int(await self._calls.request(scripts.limit_rate, keys, head, items, True))
         else:
             head = (limit.limit, self._lease_ms, key)
             items = (member, booking)
-            us = int(await self._request(scripts.limit_acquire, keys, head, items, True))
+            us = int(await self._calls.request(scripts.limit_acquire, keys, head, items, True))
         # The scripts answer 0 (now), > 0 (reserved: start then), < 0 (come back then).
         return Verdict(abs(us) / 1e6, reserved=us > 0)
 
     async def release(self, slots: Sequence[Slot], *, ran: bool = True) -> None:
-        await self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+        await self.release_soon(slots, ran=ran)
+
+    def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
+        """:meth:`release`, queued now (not on the caller's next turn): a fetch built
+        in this loop turn carries it (see :meth:`ride_along`). Releases queued together
+        share one call per limiter key, and one future. A slot taken ahead is kept for
+        the next fetch's tasks instead (see limit_ahead.py)."""
+        tag = self._ahead.tag
+        if len(slots) != 1:
+            spared = [self._ahead.spare(s) if s.member.startswith(tag) else None for s in slots]
+            rest = [s for s, kept in zip(slots, spared, strict=True) if kept is None]
+            kept = {future for future in spared if future is not None}
+            if not kept:
+                return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
+            release = self._per_key(self._broker.scripts.limit_release, rest, (int(ran),))
+            return asyncio.gather(release, *kept) if rest else kept.pop()
+        slot = slots[0]  # the usual: one task's one slot, queued many times a second
+        if slot.member.startswith(tag):
+            spared_one = self._ahead.spare(slot)
+            if spared_one is not None:
+                return spared_one
+        found = (slot.limit.name, slot.scope, slot.key, ran)
+        call = self._releasing.get(found)
+        if call is None or call.sent:
+            keys = self._key_names(slot.limit, slot.scope, slot.key)
+            call = self._calls.call(self._broker.scripts.limit_release, keys, (int(ran),), False)
+            if len(self._releasing) > 4096:
+                self._releasing.clear()
+            self._releasing[found] = call
+        call.items.append(slot.member)
+        return call.shared_reply()
 
     async def renew(self, slots: Sequence[Slot]) -> None:
-        await self._per_key(self._broker.scripts.limit_renew, slots, (self._lease_ms,))
+        """Renew slots (and the spares slots taken ahead left); add up the starts made
+        on passed-on slots."""
+        script = self._broker.scripts.limit_renew
+        head = (self._lease_ms,)
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for slot in [*slots, *self._ahead.spares()]:
+            keys = self._key_names(slot.limit, slot.scope, slot.key)
+            grouped.setdefault(keys, []).append(slot.member)
+        calls: list[ScriptCall] = [
+            (script, keys, [*head, *found]) for keys, found in grouped.items()
+        ]
+        count = self._broker.scripts.limit_ahead
+        calls += [(count, keys, args) for keys, args in self._ahead.counts()]
+        replies = await self._broker.scripts.run_many(self._broker.redis, calls)
+        for reply in replies[: len(grouped)]:
+            if isinstance(reply, Exception):
+                raise reply
+            self._ahead.lost([text(member) for member in reply])  # (its keys deleted)
 
-    async def _per_key(self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]) -> None:
+    def _per_key(
+        self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]
+    ) -> asyncio.Future[Any]:
+        if not slots:
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         grouped: dict[tuple[str, ...], list[str]] = {}
         for slot in slots:
-            keys = tuple(self.keys(slot.limit, slot.scope).per_key(slot.key))
+            keys = self._key_names(slot.limit, slot.scope, slot.key)
             grouped.setdefault(keys, []).append(slot.member)
-        await asyncio.gather(
-            *[
-                self._request(script, keys, head, tuple(members), False)
-                for keys, members in grouped.items()
-            ]
-        )
+        replies = {
+            self._calls.request(script, keys, head, tuple(members), False)
+            for keys, members in grouped.items()
+        }
+        return replies.pop() if len(replies) == 1 else asyncio.gather(*replies)
 
-    def _request(
-        self,
-        script: Script,
-        keys: tuple[str, ...],
-        head: tuple[Arg, ...],
-        items: tuple[Arg, ...],
-        one_each: bool,
-    ) -> asyncio.Future[Any]:
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queued.append(_Request(script, keys, head, items, reply, one_each))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send())
-        return reply
+    def _key_names(self, limit: Limit, scope: str | None, key: str) -> tuple[str, ...]:
+        """A limiter key's Redis keys (kept: asked for every task)."""
+        found = self._keys.get((limit.name, scope, key))
+        if found is None:
+            if len(self._keys) > 4096:  # keyed limiters: many keys, each used a while
+                self._keys.clear()
+            found = tuple(self.keys(limit, scope).per_key(key))
+            self._keys[(limit.name, scope, key)] = found
+        return found
 
-    async def _send(self) -> None:
-        await asyncio.sleep(0)  # let the tasks of this loop iteration add their requests
-        while self._queued:
-            batch, self._queued = self._queued, []
-            calls: dict[tuple[Script, tuple[str, ...], tuple[Arg, ...]], list[_Request]] = {}
-            for request in batch:
-                calls.setdefault((request.script, request.keys, request.head), []).append(request)
-            script_calls: list[ScriptCall] = [
-                (script, keys, [*head, *[arg for r in requests for arg in r.items]])
-                for (script, keys, head), requests in calls.items()
-            ]
-            try:
-                replies = await self._broker.scripts.run_many(self._broker.redis, script_calls)
-            except Exception as exc:
-                _fail(batch, exc)
-                continue
-            for requests, reply in zip(calls.values(), replies, strict=True):
-                if isinstance(reply, Exception):
-                    _fail(requests, reply)
-                    continue
-                for n, request in enumerate(requests):
-                    if not request.reply.done():
-                        request.reply.set_result(reply[n] if request.one_each else None)
+    # -- riding on the fetch -----------------------------------------------------------
 
+    def take_ahead(self, limit: Limit) -> str | None:
+        """A start (``''``) or a slot (its member) the last fetch took ahead for
+        ``limit`` (an unkeyed task-type limit), or None: then ask."""
+        return self._ahead.take(limit)
 
-def _fail(requests: Sequence[_Request], exc: Exception) -> None:
-    for request in requests:
-        if not request.reply.done():
-            request.reply.set_exception(exc)
+    def fetch_args(self, queue: str) -> tuple[list[str], list[str | int]]:
+        """The extra KEYS and ARGV of fetch.lua for ``queue``'s own limits (cached)."""
+        found = self._fetch_args.get(queue)
+        if found is None:
+            limits = self.queue_limits.get(queue)
+            found = ([], [])
+            if limits:
+                found = fetch_limit_args(self._prefix, queue, limits, self._lease_ms)
+            self._fetch_args[queue] = found
+        return found
+
+    def ride_along(self, count: int) -> Riders:
+        """Script calls for a fetch of ``count`` tasks to carry in its pipeline: the
+        releases (and give-backs) queued now, and the takes ahead for its tasks."""
+        self._ahead.give_back_now()
+        riders = Riders((call.script_call, call) for call in self._calls.take_riders())
+        takes, riders.kept = self._ahead.requests(count)
+        riders += takes
+        return riders
+
+    def settle_ride_along(self, riders: Riders, replies: Sequence[Any]) -> None:
+        """Hand the fetch pipeline's replies to what rode along."""
+        answered: list[tuple[Ahead, Any]] = []
+        for (_, rider), reply in zip(riders, replies, strict=True):
+            if isinstance(rider, Call):
+                rider.settle(reply)  # a script error: sending it again would not help
+            else:
+                answered.append((rider, reply))
+        self._ahead.settle(answered, riders.kept)
+
+    def fail_ride_along(self, riders: Riders, exc: BaseException) -> None:
+        """The fetch failed (or was cancelled): what rode along is sent on its own."""
+        self._calls.requeue([rider for _, rider in riders if isinstance(rider, Call)])
+        self._ahead.fail(riders.kept)
 
 
 def limit_meta(limit: Limit, scope: str | None) -> dict[str, str]:

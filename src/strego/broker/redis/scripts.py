@@ -96,13 +96,21 @@ class Scripts:
         # Global limits (issue 16): the fetch script checks queue-wide limits itself.
         # _limits.lua goes in whole (its constants sit between its functions).
         limits_lib = _read("_limits")
-        for name in ("fetch", "limit_rate", "limit_acquire", "limit_release", "limit_renew"):
+        for name in (
+            "fetch",
+            "limit_rate",
+            "limit_acquire",
+            "limit_release",
+            "limit_renew",
+            "limit_ahead",
+        ):
             loaded[name] = Script(name, with_lib(lib, limits_lib + _read(name)))
         loaded["park"] = Script("park", with_lib(lib, _read("park")))
         self.limit_rate = loaded["limit_rate"]
         self.limit_acquire = loaded["limit_acquire"]
         self.limit_release = loaded["limit_release"]
         self.limit_renew = loaded["limit_renew"]
+        self.limit_ahead = loaded["limit_ahead"]
         self.park = loaded["park"]
         self.enqueue = loaded["enqueue"]
         self.enqueue_many = loaded["enqueue_many"]

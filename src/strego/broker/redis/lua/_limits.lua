@@ -89,7 +89,8 @@ local function lim_rate_room(state, now, interval, tau)
   local tat = lim_num(state, 't') or now
   if tat < now then tat = now end
   if now < tat - tau then return 0, tat end
-  return math.floor((now - (tat - tau)) / interval) + 1, tat
+  -- (+1e-6: tau is (burst - 1) * interval in decimal; 0.19 / 0.01 is 18.999...)
+  return math.floor((now - (tat - tau)) / interval + 1e-6) + 1, tat
 end
 
 -- Drop expired concurrency holders (a crashed worker's slots), bounded per call.

@@ -6,28 +6,27 @@
 -- booked behind every task told so before it: parked tasks return spread out.
 -- KEYS: one limiter key's keys (LK in _limits.lua)
 -- ARGV: 1 interval ms (per / limit)  2 tau ms ((burst - 1) * interval)  3 limiter key
---       (for the registry and recent waits)  4 max wait ms, then per task 2 values:
---       member ('<queue>|<task id>'), '1' when it may wait in its worker else '0'
+--       (for the registry and recent waits), then per task 2 values: member
+--       ('<queue>|<task id>'), how long it may wait in its worker (ms; 0: not at all)
 -- Returns per task: 0 start now; > 0 reserved: start in this many microseconds;
 -- < 0 come back in minus this many microseconds. Asking again for a member before the
 -- time it was told gives the same answer (a worker that crashed between this and the
 -- park: the task is reclaimed and asks again; nothing is lost).
 local now = lim_now()
 local interval, tau, key = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local max_wait = tonumber(ARGV[4])
 local state, parked = KEYS[LK.state], KEYS[LK.parked]
 local stored, book = lim_rate_state(state)
 local tat = stored or now
 local recent = book > now - PARKED_FORGET_MS  -- someone was told to come back lately
 local out, granted, told, booked_more = {}, 0, 0, false
-for i = 5, #ARGV, 2 do
-  local member, may_wait = ARGV[i], ARGV[i + 1] == '1'
+for i = 4, #ARGV, 2 do
+  local member, max_wait = ARGV[i], tonumber(ARGV[i + 1])
   local booked = recent and tonumber(redis.call('ZSCORE', parked, member))
   if tat < now then tat = now end
   local at = math.max(tat - tau, now)  -- the next conforming start
   if booked and booked > now then
     out[#out + 1] = -lim_us(booked - now)
-  elseif at <= now or (may_wait and at - now <= max_wait) then
+  elseif at <= now or (max_wait > 0 and at - now <= max_wait) then
     tat = tat + interval
     granted = granted + 1
     if booked then redis.call('ZREM', parked, member) end

@@ -1,0 +1,188 @@
+"""Batched limit checks (docs/limits.md, "What checking costs"): many tasks asking in
+one loop turn share one script call per limiter key; a fetch takes starts and slots
+ahead for its tasks, all or none and only far from the limit; slots pass from task to
+task. Real Redis: grants are counted in Redis, never in a double."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import strego
+from strego.broker.limiting import Slot
+from tests.conftest import wait_until
+from tests.integration.conftest import ServerFactory
+from tests.integration.test_limits import OBSERVATION_SLACK
+
+
+async def _evalsha_calls(broker: strego.RedisBroker) -> int:
+    stats = await broker.redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def _turns(n: int = 3) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def _granted(inspector: strego.Inspector, name: str) -> int:
+    found = {lim.name: lim for lim in await inspector.limits()}
+    return found[name].granted if name in found else 0
+
+
+async def test_concurrency_asks_of_one_turn_grant_exactly_the_limit_in_one_call(
+    broker: strego.RedisBroker,
+) -> None:
+    """15 deliveries ask a ConcurrencyLimit(5) in the same loop turn: one script call,
+    exactly 5 slots granted, the other 10 told when to come back; released together
+    (one call), the slots are free again."""
+    pool = strego.ConcurrencyLimit("pool", 5)
+    members = [f"default|1-{i}|1" for i in range(15)]
+    await broker.limits.ask(pool, None, "", "default", "warm", "warm|0|1")  # script loaded
+    await broker.limits.release([Slot(pool, None, "", "warm|0|1")])
+    before = await _evalsha_calls(broker)
+    verdicts = await asyncio.gather(
+        *[broker.limits.ask(pool, None, "", "default", f"t{i}", m) for i, m in enumerate(members)]
+    )
+    assert await _evalsha_calls(broker) - before == 1
+    granted = [m for m, v in zip(members, verdicts, strict=True) if v.now]
+    assert len(granted) == 5
+    assert all(v.wait_s > 0 and not v.reserved for v in verdicts if not v.now)
+    before = await _evalsha_calls(broker)
+    await asyncio.gather(
+        *[broker.limits.release([Slot(pool, None, "", m)], ran=False) for m in granted]
+    )
+    assert await _evalsha_calls(broker) - before == 1
+    again = await broker.limits.ask(pool, None, "", "default", "late", "default|2-0|1")
+    assert again.now
+
+
+async def test_rate_asks_of_one_turn_respect_the_burst(broker: strego.RedisBroker) -> None:
+    """12 tasks ask a RateLimit(2/s, burst 4) at once, in one call: 4 start now (the
+    burst), none may wait here (max wait 0), the rest are booked 0.5 s apart."""
+    api = strego.RateLimit("api", 2, burst=4)
+    before = await _evalsha_calls(broker)
+    verdicts = await asyncio.gather(
+        *[broker.limits.ask(api, None, "", "default", f"t{i}", "") for i in range(12)]
+    )
+    assert await _evalsha_calls(broker) - before == 1
+    assert sum(v.now for v in verdicts) == 4
+    waits = sorted(v.wait_s for v in verdicts if not v.now)
+    assert len(waits) == 8 and not any(v.reserved for v in verdicts)
+    assert all(0.45 < b - a < 0.55 for a, b in itertools.pairwise(waits))  # one by one
+
+
+async def test_a_fetch_takes_rate_starts_ahead_and_gives_back_what_is_unused(
+    broker: strego.RedisBroker, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """After a wave of tasks asked an unkeyed RateLimit, the next fetch takes starts
+    ahead in its own pipeline: as many as it fetched tasks; the 3 its tasks did not
+    use are given back two loop turns later (the limiter's granted total is what was
+    used), and nothing is left to take after that."""
+    api = strego.RateLimit("api", 10_000, burst=100)
+    await broker.prepare(["default"])
+    await broker.limits.declare([(api, None)])
+    await client.enqueue_many([strego.Task("call") for _ in range(8)])
+    for _ in range(8):  # the previous wave: 8 tasks out of 8 asked this limiter
+        assert broker.limits.take_ahead(api) is None
+    broker.limits.ride_along(8)  # (what a fetch of 8 did: the demand is per fetch)
+    for _ in range(8):
+        broker.limits.take_ahead(api)
+    found = (await broker.fetch([("default", 8)]))["default"] or []
+    assert len(found) == 8
+    used = [broker.limits.take_ahead(api) for _ in range(5)]
+    assert used == [""] * 5
+    await _turns()
+    assert broker.limits.take_ahead(api) is None  # the rest was given back ...
+    await wait_until(lambda: _granted_is(inspector, "api", 5))  # ... in Redis too
+
+
+async def _granted_is(inspector: strego.Inspector, name: str, value: int) -> bool:
+    return await _granted(inspector, name) == value
+
+
+async def test_a_fetch_takes_slots_ahead_only_far_from_the_limit(
+    broker: strego.RedisBroker, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A concurrency take-ahead is all or none, and only while twice as many slots are
+    free: 6 tasks fetched against ConcurrencyLimit(10) take none (each asks as
+    before); against ConcurrencyLimit(100) they take 6, unused ones are released."""
+    near, far = strego.ConcurrencyLimit("near", 10), strego.ConcurrencyLimit("far", 100)
+    await broker.prepare(["default"])
+    await broker.limits.declare([(near, None), (far, None)])
+    await client.enqueue_many([strego.Task("call") for _ in range(12)])
+    for _ in range(6):
+        broker.limits.take_ahead(near)
+        broker.limits.take_ahead(far)
+    broker.limits.ride_along(6)
+    for _ in range(6):
+        broker.limits.take_ahead(near)
+        broker.limits.take_ahead(far)
+    assert len((await broker.fetch([("default", 6)]))["default"] or []) == 6
+    assert broker.limits.take_ahead(near) is None
+    taken = [broker.limits.take_ahead(far) for _ in range(4)]
+    assert all(m is not None and m.startswith("a|") for m in taken)
+    assert len(set(taken)) == 4
+    found = {lim.name: lim for lim in await inspector.limits()}
+    assert found["far"].in_use == 6 and found["near"].in_use == 0
+    await _turns()
+
+    async def released() -> bool:
+        found = {lim.name: lim for lim in await inspector.limits()}
+        far = found["far"]
+        return far.in_use == 4 and far.granted == 4  # the 2 unused: released, uncounted
+
+    await wait_until(released)
+
+
+async def test_slots_pass_from_task_to_task_and_are_released_when_idle(
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """A worker running many short tasks under a ConcurrencyLimit far from its limit
+    passes slots from finished tasks to the next fetch's: never more running than the
+    limit allows, every start counted in the limiter's granted total, and once idle
+    no slot is left held."""
+    running, peak, done = 0, 0, 0
+
+    async def call(task: strego.Task) -> None:
+        nonlocal running, peak, done
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        done += 1
+
+    server = await make_server({}, start=False, concurrency=10)
+    server.handle("call", call, limits=[strego.ConcurrencyLimit("pool", 25)])
+    await server.start()
+    await client.enqueue_many([strego.Task("call") for _ in range(300)])
+    await wait_until(lambda: done == 300, timeout=30)
+    assert peak <= 10
+
+    async def settled() -> bool:
+        found = {lim.name: lim for lim in await inspector.limits()}
+        return found["pool"].in_use == 0 and found["pool"].granted == 300
+
+    await wait_until(settled)
+
+
+async def test_rate_limit_taken_ahead_holds_the_window(
+    make_server: ServerFactory, client: strego.Client
+) -> None:
+    """A RateLimit(100/s, burst 30) that a fetch of 10 can take ahead for (more than
+    10 conform after a quiet spell): in any 1-second window the handlers start at
+    most limit + burst - 1 tasks (+ the observation slack of docs/limits.md)."""
+    starts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def call(task: strego.Task) -> None:
+        starts.append(loop.time())
+
+    server = await make_server({}, start=False, concurrency=10)
+    server.handle("call", call, limits=[strego.RateLimit("api", 100, burst=30)])
+    await server.start()
+    await client.enqueue_many([strego.Task("call") for _ in range(260)])
+    await wait_until(lambda: len(starts) == 260, timeout=30)
+    starts.sort()
+    most = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
+    assert most <= 100 + 30 - 1 + OBSERVATION_SLACK
