@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from strego.broker.base import (
     Delivery,
+    IdleHandoff,
     QueueSignal,
     Retention,
     SignalKind,
@@ -106,7 +107,7 @@ class Engine:
             broker.handoff if only is not None and not config.queue_limits.get(only) else None
         )
         self._offered = 0  # slots the last fetch registered for a hand-off
-        self._inbox: asyncio.Task[list[Delivery]] | None = None  # a receive() in flight
+        self._inbox: asyncio.Task[None] | None = None  # a _receive() in flight
         self._inbox_sent = 0.0
         self.registration = WorkerRegistration(
             name=broker.consumer,
@@ -355,7 +356,7 @@ class Engine:
             if self._handoff is not None and self._offered > 0 and self._inbox is None:
                 self._inbox_sent = self._clock()
                 self._inbox = asyncio.create_task(
-                    self._handoff.receive(self._queues[0]), name="strego-handoff"
+                    self._receive(self._handoff), name="strego-handoff"
                 )
             with contextlib.suppress(TimeoutError):
                 if self._inbox is None:
@@ -375,27 +376,30 @@ class Engine:
             self._dry.clear()  # `block` passed: look again (covers missed wake-ups)
         self._wake.clear()
 
+    async def _receive(self, handoff: IdleHandoff) -> None:
+        """Wait for a task handed over, and start it right here: dispatching from this
+        task rather than from the fetch loop it wakes saves that loop's wake-up (two
+        event-loop turns) between the reply and the handler's start."""
+        handed = await handoff.receive(self._queues[0])
+        self._offered = max(0, self._offered - len(handed))
+        for delivery in handed:
+            self._gate.adopt(self._dispatch(delivery, self._inbox_sent))
+
     async def _collect_inbox(self, *, wait: bool) -> None:
-        """Start what a finished receive() was handed. ``wait``: a fetch has just
-        released it (unblock), so it ends at once; wait for it."""
+        """Settle a finished receive(). ``wait``: a fetch has just released it
+        (unblock), so it ends at once; wait for it."""
         receive = self._inbox
         if receive is None or not (wait or receive.done()):
             return
         self._inbox = None
-        handed: list[Delivery] = []
         try:
             # Bounded: released by the fetch's unblock, else by its own timeout.
-            handed = await asyncio.wait_for(receive, self._timing.block_s + 5.0)
+            await asyncio.wait_for(receive, self._timing.block_s + 5.0)
         except Exception as exc:  # its connection failed: fetch again (re-registers)
             log.warning("waiting for a handed-over task failed (%s)", exc)
-        self._offered = max(0, self._offered - len(handed))
-        for delivery in handed:
-            self._gate.adopt(self._dispatch(delivery, self._inbox_sent))
         # Fetch again now: to take what else was handed, or to renew the registration
         # (a receive ends empty when it times out, shortly before it would lapse).
         self._dry.discard(self._queues[0])
-        if handed:
-            await asyncio.sleep(0)  # let the handler start before the next fetch is written
 
     async def _withdraw_handoff(self) -> None:
         """At shutdown: no more hand-offs. Anything handed meanwhile is this consumer's
