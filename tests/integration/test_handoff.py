@@ -114,7 +114,7 @@ async def test_the_next_fetch_withdraws_and_returns_what_was_handed(
 async def test_a_fetch_releases_a_waiting_receive(idle: strego.RedisBroker) -> None:
     await register(idle, 1)
     receive = asyncio.create_task(idle.handoff.receive(Q))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: _blocked_clients(idle))  # the BLPOP is waiting in Redis
     started = time.monotonic()
     await idle.fetch([(Q, 0)], offer=True, unblock=True)
     assert await asyncio.wait_for(receive, 0.5) == []
@@ -159,7 +159,7 @@ async def test_an_idle_server_starts_a_task_in_one_hop_and_renews_its_offer(
 
 
 async def test_concurrency_holds_with_hand_offs(
-    make_server: ServerFactory, client: strego.Client
+    make_server: ServerFactory, client: strego.Client, broker: strego.RedisBroker
 ) -> None:
     """Tasks arriving one by one at an idle worker of concurrency 2: never 3 at once."""
     running, peak, done = 0, 0, 0
@@ -172,8 +172,9 @@ async def test_concurrency_holds_with_hand_offs(
         running -= 1
         done += 1
 
-    await make_server({"w": work}, concurrency=2)
-    await asyncio.sleep(0.3)
+    server = await make_server({"w": work}, concurrency=2)
+    consumer = broker_of(server).consumer
+    await wait_until(lambda: broker.redis.hexists(broker.keys(Q).handoff, consumer))
     for _ in range(12):
         await client.enqueue(strego.Task("w"))
         await asyncio.sleep(0.01)
@@ -230,6 +231,10 @@ async def test_a_cancel_right_after_a_hand_off_ends_in_one_state(
     record = await inspector.get_task(info.id)
     assert record is not None and record.state == "cancelled"
     assert finished == [] and len(started) <= 1
+
+
+async def _blocked_clients(broker: strego.RedisBroker) -> int:
+    return int((await broker.redis.info("clients"))["blocked_clients"])
 
 
 def broker_of(server: strego.Server) -> strego.RedisBroker:
