@@ -144,3 +144,34 @@ async def test_queues_and_workers(
 
 async def _has_worker(inspector: strego.Inspector) -> bool:
     return len(await inspector.workers()) == 1
+
+
+async def test_get_task_never_loses_a_task_that_moves_while_read(
+    client: strego.Client, make_server: ServerFactory, inspector: strego.Inspector
+) -> None:
+    """get_task reads the index, then the task's entry: a task acknowledged in between
+    (its entry deleted, its record moved to the finished ring) must be read again where
+    it went, not reported unknown. Polled hard while tasks finish (seen once in CI: the
+    FastAPI example's status endpoint answered 404 for a task that was completing)."""
+
+    async def work(task: strego.Task) -> None:
+        await asyncio.sleep(0.001 * (hash(task.id) % 10))
+
+    await make_server({"w": work}, concurrency=20)
+    ids = [(await client.enqueue(strego.Task("w", process_in=0.3))).id for _ in range(300)]
+    missing: list[str] = []
+    finished: set[str] = set()
+
+    async def poll(share: list[str]) -> None:
+        while not finished.issuperset(share):
+            for task_id in share:
+                if task_id in finished:
+                    continue
+                record = await inspector.get_task(task_id)
+                if record is None:
+                    missing.append(task_id)
+                elif record.state == "completed":
+                    finished.add(task_id)
+
+    await asyncio.gather(*(poll(ids[n::6]) for n in range(6)))
+    assert missing == []

@@ -1,6 +1,9 @@
 """The built wheel is the whole package: installed alone in a clean venv, it runs a task
 (Lua scripts loaded from the package), renders the UI (templates and vendored assets)
-and knows its history migrations. Built and installed with uv, offline from its cache."""
+and knows its history migrations. Built with uv; its dependencies installed offline from
+uv's cache at the versions (and wheel URLs) of the committed lock, the wheel itself with
+``--no-deps``: resolving names offline needs index pages the cache may not hold (a fresh
+machine whose cache came from ``uv sync --frozen`` has none: seen failing in CI)."""
 
 from __future__ import annotations
 
@@ -34,8 +37,28 @@ SCRIPT = textwrap.dedent(
     """
     import asyncio, importlib.resources, sys
     import strego
-    from starlette.testclient import TestClient
     from strego.ui import create_app
+
+    async def get(app, path):
+        # One GET through the ASGI interface (no HTTP client needed in this venv).
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": [(b"host", b"localhost")],
+            "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
+        }
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return status, body.decode()
 
     async def main(url):
         async with strego.RedisBroker(url, prefix="wheel", group="wheel") as broker:
@@ -53,8 +76,8 @@ SCRIPT = textwrap.dedent(
 
     task_id = asyncio.run(main(sys.argv[1]))
     app = create_app(strego.RedisBroker(sys.argv[1], prefix="wheel"))
-    page = TestClient(app, base_url="http://localhost").get("/queues")  # an allowed Host
-    assert page.status_code == 200 and "default" in page.text, page.status_code
+    status, text = asyncio.run(get(app, "/queues"))  # an allowed Host
+    assert status == 200 and "default" in text, status
     sql = importlib.resources.files("strego") / "store/postgres/migrations/0001_initial.sql"
     assert sql.is_file()
     print("ran", task_id, "from", strego.__file__)
@@ -92,11 +115,18 @@ def test_the_wheel_installs_alone_and_runs_a_task(tmp_path: Path) -> None:
         [str(ROOT / "scripts/python")], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert _run(uv, "venv", str(venv), "--python", python, cwd=tmp_path).returncode == 0
-    installed = _run(
-        uv, "pip", "install", "--python", str(venv / "bin/python"),
-        f"{wheel}[ui]", "httpx", cwd=tmp_path,
+    locked = tmp_path / "pylock.toml"
+    exported = _run(
+        uv, "export", "--frozen", "--format", "pylock.toml", "--extra", "ui", "--no-dev",
+        "--no-emit-project", "--project", str(ROOT), "-o", str(locked), cwd=tmp_path,
     )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    target = ("--python", str(venv / "bin/python"))
+    installed = _run(uv, "pip", "install", *target, "-r", str(locked), cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr
+    installed = _run(uv, "pip", "install", *target, "--no-deps", str(wheel), cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+
     redis = start_redis()
     try:
         ran = _run(str(venv / "bin/python"), "-c", SCRIPT, redis.url, cwd=tmp_path)

@@ -273,10 +273,21 @@ class RedisAdmin:
 
     async def get_task(self, task_id: str, queue: str | None = None) -> TaskRecord | None:
         found = await self._broker.locate(task_id, queue)
-        if found is None:
-            return None
-        name, raw = found
-        (record,) = await self._load(name, [(task_id, text(raw))])
+        record: TaskRecord | None = None
+        for _ in range(3):
+            if found is None:
+                return None
+            name, raw = found
+            (record,) = await self._load(name, [(task_id, text(raw))])
+            if record is not None:
+                break
+            # The index said where the task was, but it moved before its entry was
+            # read (acknowledged, retried, dead-lettered): read it again where it went.
+            # An unreadable record that stays put (garbage) is None, as before.
+            moved = await self._broker.locate(task_id, name)
+            if moved == found:
+                return None
+            found = moved
         if record is not None and record.state is TaskState.COMPLETED:
             stored = await self._redis.get(self._keys(name).result(task_id))
             if isinstance(stored, bytes):
