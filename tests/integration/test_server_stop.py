@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import strego
 from strego.worker.engine import cancel_and_wait
 from tests.support.servers import start_redis
@@ -39,3 +41,36 @@ async def test_stop_right_after_start_returns_promptly() -> None:
                     pass
         finally:
             redis.cleanup()
+
+
+@pytest.mark.timeout(120)
+async def test_stop_is_not_lost_to_a_fast_reclaim_timer(redis_url: str) -> None:
+    """A worker whose reclaim timer ticks as often as stop() retries its cancel (0.1 s)
+    still stops: on Python 3.11 asyncio.wait_for dropped a cancellation that arrived as
+    the wake-up event was set, so every retry could be lost and stop() hung (seen in
+    CI, where the cluster suite's crashed-consumer test hung in teardown; a script of
+    that test's shape hung about one stop in six before the fix and 0 in 36 after; this
+    test, the same shape on one Redis, did not reproduce it here: it is the guard)."""
+    queues = ["a", "b", "c"]
+    ran: list[str] = []
+    for cycle in range(10):
+        prefix = f"stop{cycle}-{id(queues)}"
+        broker = strego.RedisBroker(
+            redis_url, prefix=prefix, group="tests", claim_stale_after=0.5, claim_check_interval=0.1
+        )
+        server = strego.Server(broker, queues=queues)
+        ran.clear()
+
+        async def work(task: strego.Task) -> None:
+            ran.append(task.id)
+
+        server.handle("w", work)
+        async with strego.Client(strego.RedisBroker(redis_url, prefix=prefix)) as client:
+            for queue in queues:
+                await client.enqueue(strego.Task("w", queue=queue))
+        await server.start()
+        while len(ran) < len(queues):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # idle, through a few reclaim ticks
+        await asyncio.wait_for(server.stop(), 10)
+        await broker.aclose()

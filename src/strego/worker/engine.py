@@ -358,20 +358,17 @@ class Engine:
                 self._inbox = asyncio.create_task(
                     self._receive(self._handoff), name="strego-handoff"
                 )
-            with contextlib.suppress(TimeoutError):
-                if self._inbox is None:
-                    await asyncio.wait_for(self._wake.wait(), remaining)
-                else:  # a wake-up, or a task handed over, whichever comes first
-                    woken = asyncio.ensure_future(self._wake.wait())
-                    try:
-                        await asyncio.wait(
-                            {woken, self._inbox},
-                            timeout=remaining,
-                            return_when=asyncio.FIRST_COMPLETED,
-                        )
-                    finally:
-                        woken.cancel()
-                    await self._collect_inbox(wait=False)
+            # A wake-up, or a task handed over, whichever comes first. asyncio.wait, not
+            # wait_for: on Python 3.11 wait_for drops a cancellation that arrives as the
+            # event is set, and a reclaim timer as fast as stop()'s cancel retries (0.1 s)
+            # made every retry land that way: stop() hung (seen in CI).
+            woken = asyncio.ensure_future(self._wake.wait())
+            waits = {woken} if self._inbox is None else {woken, self._inbox}
+            try:
+                await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+            await self._collect_inbox(wait=False)
         if self._clock() >= self._look_again_at:
             self._dry.clear()  # `block` passed: look again (covers missed wake-ups)
         self._wake.clear()
