@@ -269,3 +269,21 @@ async def test_a_wake_up_while_registered_is_served_at_concurrency_1(
     await wait_until(lambda: broker.redis.hexists(broker.keys(Q).handoff, consumer))
     nxt = await client.enqueue(strego.Task("w"))
     await wait_until(lambda: nxt.id in started, timeout=5)
+
+
+async def test_a_handed_task_reclaimed_meanwhile_is_not_returned_by_the_next_fetch(
+    idle: strego.RedisBroker, client: strego.Client, redis_url: str, prefix: str
+) -> None:
+    """A worker stalls right after a task is handed to it; another worker reclaims the
+    task. When the stalled worker resumes, its next fetch must not give it that task
+    (it would run twice at once; found by the model test)."""
+    await register(idle, 1)
+    await client.enqueue(strego.Task("w"))
+    other = strego.RedisBroker(redis_url, prefix=prefix, group="tests", consumer="other")
+    try:
+        reclaimed = (await other.claim_stale(Q, 0.0, 10)).deliveries
+        assert len(reclaimed) == 1
+    finally:
+        await other.aclose()
+    found = await idle.fetch([(Q, 1)], offer=True)
+    assert found[Q] == [], "the reclaimed task is not ours any more"

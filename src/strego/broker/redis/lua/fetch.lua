@@ -27,7 +27,13 @@ if handoff then
   if #handed > 0 then
     redis.call('DEL', inbox)
     for _, item in ipairs(handed) do
-      if item ~= 'u' then out[#out + 1] = item end
+      -- Only what is still ours at its first delivery: a worker that stalled after a
+      -- hand-off finds here entries another worker has since reclaimed (found by the
+      -- model test: the stalled worker ran one again after it resumed).
+      local band, eid = string.match(item, '^(%d+) (%S+) ')
+      local ok, mine = false, false
+      if band then ok, mine = pcall(owned, KEYS[tonumber(band) + 1], ARGV[1], eid, ARGV[2], 1) end
+      if ok and mine then out[#out + 1] = item end
     end
   end
   -- Release the worker's BLPOP (it then sees 'u'): it must not outlive the withdrawal.
