@@ -8,6 +8,7 @@ import pytest
 
 import strego
 from strego.worker.engine import cancel_and_wait
+from tests.conftest import wait_until
 from tests.support.servers import start_redis
 
 
@@ -69,8 +70,7 @@ async def test_stop_is_not_lost_to_a_fast_reclaim_timer(redis_url: str) -> None:
             for queue in queues:
                 await client.enqueue(strego.Task("w", queue=queue))
         await server.start()
-        while len(ran) < len(queues):
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: len(ran) == len(queues))
         await asyncio.sleep(0.3)  # idle, through a few reclaim ticks
         await asyncio.wait_for(server.stop(), 10)
         await broker.aclose()
