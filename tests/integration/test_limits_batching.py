@@ -1,7 +1,8 @@
 """Batched limit checks (docs/limits.md, "What checking costs"): many tasks asking in
 one loop turn share one script call per limiter key; a fetch takes starts and slots
-ahead for its tasks, all or none and only far from the limit; slots pass from task to
-task. Real Redis: grants are counted in Redis, never in a double."""
+ahead for its tasks, all or none and only far from the limit; a worker's pool of
+concurrency slots passes them from task to task. Real Redis: grants are counted in
+Redis, never in a double."""
 
 from __future__ import annotations
 
@@ -83,17 +84,16 @@ async def test_a_fetch_takes_rate_starts_ahead_and_gives_back_what_is_unused(
     await broker.prepare(["default"])
     await broker.limits.declare([(api, None)])
     await client.enqueue_many([strego.Task("call") for _ in range(8)])
-    for _ in range(8):  # the previous wave: 8 tasks out of 8 asked this limiter
-        assert broker.limits.take_ahead(api) is None
-    broker.limits.ride_along(8)  # (what a fetch of 8 did: the demand is per fetch)
-    for _ in range(8):
-        broker.limits.take_ahead(api)
+    await client.enqueue_many([strego.Task("call") for _ in range(8)])
+    assert len((await broker.fetch([("default", 8)]))["default"] or []) == 8
+    for _ in range(8):  # that fetch's wave: 8 tasks out of 8 asked this limiter
+        assert not broker.limits.take_ahead(api)
     found = (await broker.fetch([("default", 8)]))["default"] or []
     assert len(found) == 8
     used = [broker.limits.take_ahead(api) for _ in range(5)]
-    assert used == [""] * 5
+    assert used == [True] * 5
     await _turns()
-    assert broker.limits.take_ahead(api) is None  # the rest was given back ...
+    assert not broker.limits.take_ahead(api)  # the rest was given back ...
     await wait_until(lambda: _granted_is(inspector, "api", 5))  # ... in Redis too
 
 
@@ -101,38 +101,66 @@ async def _granted_is(inspector: strego.Inspector, name: str, value: int) -> boo
     return await _granted(inspector, name) == value
 
 
-async def test_a_fetch_takes_slots_ahead_only_far_from_the_limit(
+async def test_a_fetch_takes_pool_slots_only_far_from_the_limit(
     broker: strego.RedisBroker, client: strego.Client, inspector: strego.Inspector
 ) -> None:
-    """A concurrency take-ahead is all or none, and only while twice as many slots are
-    free: 6 tasks fetched against ConcurrencyLimit(10) take none (each asks as
-    before); against ConcurrencyLimit(100) they take 6, unused ones are released."""
+    """A concurrency take for the worker's pool is all or none, and only while twice as
+    many slots are free: a fetch of 6 tasks against ConcurrencyLimit(10) takes none
+    (each task asks as before); against ConcurrencyLimit(100) it takes 6. Slots no
+    task took are released once no fetch is in flight; the rest when their tasks put
+    them back, and only the starts made count as granted."""
     near, far = strego.ConcurrencyLimit("near", 10), strego.ConcurrencyLimit("far", 100)
     await broker.prepare(["default"])
     await broker.limits.declare([(near, None), (far, None)])
     await client.enqueue_many([strego.Task("call") for _ in range(12)])
-    for _ in range(6):
-        broker.limits.take_ahead(near)
-        broker.limits.take_ahead(far)
-    broker.limits.ride_along(6)
-    for _ in range(6):
-        broker.limits.take_ahead(near)
-        broker.limits.take_ahead(far)
     assert len((await broker.fetch([("default", 6)]))["default"] or []) == 6
-    assert broker.limits.take_ahead(near) is None
-    taken = [broker.limits.take_ahead(far) for _ in range(4)]
-    assert all(m is not None and m.startswith("a|") for m in taken)
-    assert len(set(taken)) == 4
-    found = {lim.name: lim for lim in await inspector.limits()}
-    assert found["far"].in_use == 6 and found["near"].in_use == 0
-    await _turns()
+    for _ in range(6):  # that fetch's tasks ask (nothing in the pools yet)
+        assert not broker.limits.take_ahead(near)
+        assert not broker.limits.take_ahead(far)
+    assert len((await broker.fetch([("default", 6)]))["default"] or []) == 6
+    assert not broker.limits.take_ahead(near)
+    assert [broker.limits.take_ahead(far) for _ in range(4)] == [True] * 4
 
-    async def released() -> bool:
+    async def far_use(in_use: int, granted: int) -> bool:
         found = {lim.name: lim for lim in await inspector.limits()}
-        far = found["far"]
-        return far.in_use == 4 and far.granted == 4  # the 2 unused: released, uncounted
+        assert found["near"].in_use == 0
+        return (found["far"].in_use, found["far"].granted) == (in_use, granted)
 
-    await wait_until(released)
+    await wait_until(lambda: far_use(4, 4))  # the 2 unused released, the starts counted
+    broker.limits.put_back([far] * 4)
+    await wait_until(lambda: far_use(0, 4))
+
+
+async def test_a_pool_holds_no_slot_while_the_worker_runs_other_tasks(
+    make_server: ServerFactory, client: strego.Client, inspector: strego.Inspector
+) -> None:
+    """After a burst of limited tasks, a worker whose capacity is taken by long tasks
+    of another type (no fetch in flight) holds none of the limiter's slots: a pool
+    slot never sits unused while the worker is not fetching."""
+    done = 0
+    release = asyncio.Event()
+
+    async def short(task: strego.Task) -> None:
+        nonlocal done
+        done += 1
+
+    async def long(task: strego.Task) -> None:
+        await release.wait()
+
+    server = await make_server({}, start=False, concurrency=4)
+    server.handle("short", short, limits=[strego.ConcurrencyLimit("pool", 100)])
+    server.handle("long", long)
+    await server.start()
+    await client.enqueue_many([strego.Task("short") for _ in range(200)])
+    await client.enqueue_many([strego.Task("long") for _ in range(4)])
+    await wait_until(lambda: done == 200, timeout=30)
+
+    async def none_held() -> bool:
+        found = {lim.name: lim for lim in await inspector.limits()}
+        return found["pool"].in_use == 0 and found["pool"].granted == 200
+
+    await wait_until(none_held)
+    release.set()
 
 
 async def test_slots_pass_from_task_to_task_and_are_released_when_idle(

@@ -143,7 +143,13 @@ class NoLimits:
     ) -> Verdict:
         return Verdict(0.0)
 
-    def take_ahead(self, limit: Limit) -> str | None:
+    def take_ahead(self, limit: Limit) -> bool:
+        return False
+
+    def put_back(self, limits: Sequence[Limit]) -> None:
+        return None
+
+    async def release_held(self) -> None:
         return None
 
     def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:

@@ -75,9 +75,16 @@ class LimitBroker(Protocol):
         same task or delivery is idempotent (a crash between asking and parking loses
         nothing)."""
 
-    def take_ahead(self, limit: Limit) -> str | None:
-        """A start (``''``) or concurrency slot (its member) taken ahead for the tasks
-        of the last fetch, for an unkeyed task-type limit; None: ask."""
+    def take_ahead(self, limit: Limit) -> bool:
+        """For a task of an unkeyed task-type limit: whether a start taken ahead for
+        the last fetch's tasks, or a slot of the worker's pool, was there (a slot is
+        then given back with :meth:`put_back`); False: ask."""
+
+    def put_back(self, limits: Sequence[Limit]) -> None:
+        """A task that took pool slots for ``limits`` ended (rate limits: ignored)."""
+
+    async def release_held(self) -> None:
+        """Release the slots the worker holds for no task (at shutdown)."""
 
     def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
         """:meth:`release`, queued at once (the next fetch may carry it)."""

@@ -64,6 +64,13 @@ class LimitGate:
         self._clock = clock
         self._wake = wake  # a queue's hold ended early: let the fetch loop look again
         self._slots: dict[Lease, list[Slot]] = {}
+        # Limits a delivery took a slot of the worker's pool for (put back at its end).
+        self._pooled: dict[Lease, tuple[Limit, ...]] = {}
+        self._slot_types = {
+            task_type
+            for task_type, limits in self._type_limits.items()
+            if any(isinstance(limit, ConcurrencyLimit) for limit in limits)
+        }
         self._fetched: set[Lease] = set()  # its queue limits were applied by the fetch
         self._holds: dict[str, float] = {}  # queue → clock time its queue limit allows more
         self._releases: set[asyncio.Future[Any]] = set()
@@ -136,8 +143,12 @@ class LimitGate:
         taken = 0
         if type_limits and message.type in self._unkeyed and not own:
             # The usual case, without a round trip: the fetch that brought the task
-            # took its starts and slots ahead.
-            taken = self._take_ahead(lease, type_limits)
+            # took its starts ahead, the worker's pool has its slots.
+            taken = self._take_ahead(type_limits)
+            if taken and message.type in self._slot_types:
+                self._pooled[lease] = (
+                    type_limits if taken == len(type_limits) else type_limits[:taken]
+                )
             if taken == len(type_limits):
                 return None
         checks: list[tuple[Limit, str | None, str]] = []
@@ -192,13 +203,16 @@ class LimitGate:
         for limit, scope, key in checks:
             if any(s.limit == limit and s.scope == scope and s.key == key for s in held):
                 continue
-            if try_ahead and scope is None and limit.key is None:
-                # Taken ahead by the fetch that brought this task: no round trip.
-                ahead = self._broker.limits.take_ahead(limit)
-                if ahead is not None:
-                    if isinstance(limit, ConcurrencyLimit):
-                        held.append(Slot(limit, scope, key, ahead))
-                    continue
+            # Taken ahead by the fetch that brought this task, or a pool slot:
+            if (
+                try_ahead
+                and scope is None
+                and limit.key is None
+                and self._broker.limits.take_ahead(limit)
+            ):
+                if isinstance(limit, ConcurrencyLimit):
+                    self._pooled[lease] = (*self._pooled.get(lease, ()), limit)
+                continue
             # A rate limiter may reserve a start a little ahead, for a task that can
             # wait here: at most half the worker's slots wait, so one limited backlog
             # never keeps other tasks from being fetched.
@@ -219,22 +233,14 @@ class LimitGate:
                 held.append(Slot(limit, scope, key, member))
         return start_in
 
-    def _take_ahead(self, lease: Lease, limits: tuple[Limit, ...]) -> int:
-        """How many of ``limits`` (unkeyed, in order) the fetch took ahead for this
-        task; the slots taken are held by the lease."""
+    def _take_ahead(self, limits: tuple[Limit, ...]) -> int:
+        """How many of ``limits`` (unkeyed, in order) had a start taken ahead or a
+        pool slot for this task."""
         taken = 0
         take = self._broker.limits.take_ahead
         for limit in limits:
-            ahead = take(limit)
-            if ahead is None:
+            if not take(limit):
                 break
-            if ahead:  # a slot (a start is '')
-                assert isinstance(limit, ConcurrencyLimit)
-                slots = self._slots.get(lease)
-                if slots is None:
-                    self._slots[lease] = [Slot(limit, None, "", ahead)]
-                else:
-                    slots.append(Slot(limit, None, "", ahead))
             taken += 1
         return taken
 
@@ -268,6 +274,9 @@ class LimitGate:
         """Free the delivery's slots: its handler ended (any outcome) or it must wait.
         A failure is logged; the slots then free when their lease expires."""
         self._fetched.discard(lease)
+        pooled = self._pooled.pop(lease, None)
+        if pooled is not None:
+            self._broker.limits.put_back(pooled)
         slots = self._slots.pop(lease, None)
         if not slots:
             return
@@ -282,6 +291,9 @@ class LimitGate:
         release is queued at once, so the next fetch (usually built in this very loop
         turn, for the worker slot this task frees) carries it."""
         self._fetched.discard(lease)
+        pooled = self._pooled.pop(lease, None)
+        if pooled is not None:
+            self._broker.limits.put_back(pooled)
         slots = self._slots.pop(lease, None)
         if not slots:
             return
@@ -307,10 +319,13 @@ class LimitGate:
             self._wake()
 
     async def drain(self) -> None:
-        """Wait for releases in flight (at shutdown)."""
+        """Wait for releases in flight, and release the worker's pool (at shutdown)."""
         if self._releases:
             with contextlib.suppress(Exception):
                 await asyncio.wait(set(self._releases), timeout=5)
+        if self.enabled:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._broker.limits.release_held(), 5)
 
     async def _renew(self) -> None:
         slots = [slot for slots in self._slots.values() for slot in slots]

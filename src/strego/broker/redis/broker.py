@@ -462,9 +462,7 @@ class RedisBroker:
         # tasks of this fetch): no round trip of their own (see limiter.py).
         riders = self.limits.ride_along(sum(count for _, count in wants))
         try:
-            replies = await self.scripts.run_many(
-                self.redis, [*calls, *[call for call, _ in riders]]
-            )
+            replies = await self.scripts.run_many(self.redis, [*calls, *riders.script_calls])
         except BaseException as exc:
             self.limits.fail_ride_along(riders, exc)
             raise

@@ -1,14 +1,22 @@
-"""Taking starts and slots ahead with the fetch, and passing slots from task to task.
+"""Taking starts ahead with the fetch, and a worker's pool of concurrency slots.
 
 For each unkeyed task-type limit the previous fetch's tasks asked, the worker's next
-fetch pipeline carries a request (lua/limit_ahead.lua) for the same share of its tasks:
-starts of a rate limiter when more than that conform now, slots of a concurrency
-limiter when at least twice as many are free, all or none (near the limit every task
-asks for itself). The tasks of that fetch use them without a round trip of their own,
-in the loop turns that handle the fetch (no start is kept for later); two turns later
-what they left is given back. A slot taken ahead whose task ended stays held in Redis
-and goes to the next fetch's tasks if one is built within two loop turns, else it is
-released. See docs/limits.md, "What checking costs".
+fetch pipeline carries what the same share of its tasks will need (lua/limit_ahead.lua):
+
+- a **rate** limiter's starts, when more than that conform now, all or none. The
+  fetch's tasks use them in the loop turns that handle the fetch (a start is never
+  kept for later: the window guarantee); two turns later what they left is given back.
+- a **concurrency** limiter's slots, into the worker's **pool**: slots held in Redis
+  in the worker's name (not a delivery's), taken only while at least twice as many
+  are free, all or none. A task starting takes one from the pool and puts it back
+  when it ends, without a call; the next fetch tops the pool up to what its tasks
+  will need, or releases what is beyond twice that. A slot sits in the pool without
+  a task only while the worker is fetching: two loop turns after a task put one back
+  (or a fetch's tasks took theirs) with no fetch in flight, every free slot is
+  released. Near the limit the take is refused and every task asks for itself as
+  before (bookings, fair spacing).
+
+See docs/limits.md, "What checking costs".
 """
 
 from __future__ import annotations
@@ -17,33 +25,49 @@ import asyncio
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from strego.broker.limiting import Slot
-from strego.broker.redis.limit_calls import Arg, CallQueue, chain, quiet, text
+from strego.broker.redis.limit_calls import Arg, CallQueue, quiet, text
 from strego.broker.redis.scripts import ScriptCall
-from strego.limits import Limit, RateLimit
+from strego.limits import ConcurrencyLimit, Limit, RateLimit
 
 if TYPE_CHECKING:
     from strego.broker.redis.broker import RedisBroker
 
-__all__ = ["Ahead", "TakeAhead"]
+__all__ = ["Ahead", "Pool", "TakeAhead"]
 
 KeyNames = Callable[[Limit, str | None, str], tuple[str, ...]]
 
 
 @dataclasses.dataclass(slots=True)
 class Ahead:
-    """Starts or slots one fetch took ahead for one limit, until its tasks have asked."""
+    """Starts one fetch took ahead for one rate limiter, until its tasks have asked."""
 
-    limit: Limit
+    limit: RateLimit
     keys: tuple[str, ...]
-    starts: int = 0  # a rate limiter's starts left
+    starts: int = 0  # starts left
     fence: str = ""  # the arrival time the take left (the give-back's fence)
-    members: list[str] = dataclasses.field(default_factory=list)  # concurrency slots left
-    reused: int = 0  # of them, spares passed on (at the end: handed out first)
-    total: int = 0  # how many members there were
+
+
+@dataclasses.dataclass(slots=True)
+class Pool:
+    """The slots of one unkeyed concurrency limit this worker holds for its tasks.
+    Members are interchangeable (they name the worker), so a task only counts."""
+
+    limit: ConcurrencyLimit
+    keys: tuple[str, ...]
+    members: list[str] = dataclasses.field(default_factory=list)  # held in Redis
+    in_use: int = 0  # of them, by tasks that started and have not ended
+    starts: int = 0  # tasks started on them, not yet added to the granted total
+    taking: int = 0  # members a fetch in flight asked for
+
+    @property
+    def free(self) -> int:
+        return len(self.members) - self.in_use
+
+
+Take = tuple[ScriptCall, Ahead | tuple[Pool, list[str]]]
 
 
 class TakeAhead:
@@ -51,194 +75,207 @@ class TakeAhead:
         self._broker = broker
         self._calls = calls
         self._key_names = key_names
-        # Members of slots taken ahead name the worker (never a delivery's).
-        self.tag = f"a|{broker.config.consumer}|{os.urandom(3).hex()}|"
+        self._tag = f"a|{broker.config.consumer}|{os.urandom(3).hex()}|"
         self._seq = 0
         self._wanted: dict[str, int] = {}  # by limit name: tasks asked since the fetch
         self._limits: dict[str, Limit] = {}
         self._fetched = 0  # how many tasks the last fetch asked for
-        self._ahead: dict[str, Ahead] = {}  # what the last fetch took, until given back
-        # Slots taken ahead whose task ended: still held in Redis (see spare()).
-        self._spares: dict[str, list[Slot]] = {}
-        self._spared: asyncio.Future[Any] | None = None  # resolved when they are settled
-        self._lost: set[str] = set()  # members a renewal found gone
-        self._reused: dict[str, int] = {}  # starts on passed-on slots, not yet counted
+        self._ahead: dict[str, Ahead] = {}  # rate starts the last fetch took, until given back
+        self._pools: dict[str, Pool] = {}
+        self._fetching = 0  # fetches in flight
+        self._check_due = False  # an idle check is scheduled
 
-    def take(self, limit: Limit) -> str | None:
-        """A start (``''``) or a slot (its member) the last fetch took ahead for
-        ``limit``, or None: then ask. Counts the demand the next fetch takes for."""
+    def take(self, limit: Limit) -> bool:
+        """Whether a start or a pool slot was there for a task of ``limit`` (an unkeyed
+        task-type limit; a slot is then put back with :meth:`put_back`); False: ask.
+        Counts the demand the next fetch takes for."""
         name = limit.name  # a limiter is its name (hashing the dataclass costs more)
+        wanted = self._wanted
+        wanted[name] = wanted.get(name, 0) + 1
+        pool = self._pools.get(name)
+        if pool is not None:
+            if len(pool.members) > pool.in_use:
+                pool.in_use += 1
+                pool.starts += 1
+                return True
+            return False
         if name not in self._limits:
-            self._limits[name] = limit
-        self._wanted[name] = self._wanted.get(name, 0) + 1
+            self._register(limit)
+            return False
         ahead = self._ahead.get(name)
-        if ahead is None:
-            return None
-        if ahead.starts > 0:
+        if ahead is not None and ahead.starts > 0:
             ahead.starts -= 1
-            return ""
-        return ahead.members.pop() if ahead.members else None
+            return True
+        return False
 
-    def requests(self, count: int) -> tuple[list[tuple[ScriptCall, Ahead]], dict[str, Ahead]]:
-        """The takes a fetch of ``count`` tasks carries: for each limit the previous
-        fetch's tasks asked, the same share of this fetch's tasks; and the spares it
-        will hand out first (taken from the pool now, for that fetch only)."""
+    def _register(self, limit: Limit) -> None:
+        self._limits[limit.name] = limit
+        if isinstance(limit, ConcurrencyLimit):
+            self._pools[limit.name] = Pool(limit, self._key_names(limit, None, ""))
+
+    def put_back(self, limits: Sequence[Limit]) -> None:
+        """A task that took pool slots (and maybe starts) for ``limits`` ended."""
+        pools = self._pools
+        for limit in limits:
+            pool = pools.get(limit.name)
+            if pool is not None:
+                pool.in_use -= 1
+        self._check_soon()
+
+    def requests(self, count: int) -> list[Take]:
+        """What a fetch of ``count`` tasks carries: for each limit the previous fetch's
+        tasks asked, what the same share of this fetch's tasks will need."""
+        self._fetching += 1
         wanted, fetched = self._wanted, self._fetched
         self._wanted, self._fetched = {}, count
-        kept: dict[str, Ahead] = {}
-        if not wanted or fetched <= 0:
-            return [], kept
+        calls: list[Take] = []
         script = self._broker.scripts.limit_ahead
-        lease_ms = int(self._broker.config.claim_stale_after_s * 1000)
-        calls: list[tuple[ScriptCall, Ahead]] = []
+        for pool in self._pools.values():
+            if pool.taking:  # (another fetch in flight: it tops the pool up)
+                continue
+            asked = wanted.get(pool.limit.name, 0)
+            n = min(count, math.ceil(count * asked / fetched)) if fetched else 0
+            free = pool.free
+            if free > 2 * n:  # more than the next tasks need: give the surplus back
+                self._release(pool, free - n)
+            elif free < n:
+                self._seq += 1
+                members = [f"{self._tag}{self._seq}.{i}" for i in range(n - free)]
+                pool.taking = len(members)
+                lease_ms = int(self._broker.config.claim_stale_after_s * 1000)
+                args: list[Arg] = ["c", pool.limit.limit, lease_ms, *members]
+                calls.append(((script, pool.keys, args), (pool, members)))
+        if not wanted or fetched <= 0:
+            return calls
         for name, asked in wanted.items():
             limit = self._limits[name]
-            n = min(count, math.ceil(count * asked / fetched))
-            keys = self._key_names(limit, None, "")
-            ahead = Ahead(limit, keys)
-            if isinstance(limit, RateLimit):
-                interval = limit.interval_ms
-                args: list[Arg] = ["r", f"{interval:.6f}", f"{interval * (limit.burst - 1):.6f}", n]
-                calls.append(((script, keys, args), ahead))
+            if not isinstance(limit, RateLimit):
                 continue
-            spares = self._spares.get(name)
-            if spares:  # slots the last tasks held: passed on without asking Redis
-                passed = Ahead(limit, keys, members=[s.member for s in spares[-n:]])
-                passed.reused = len(passed.members)
-                del spares[-n:]
-                kept[name] = passed
-                n -= len(passed.members)
-            if n > 0:
-                self._seq += 1
-                ahead.members = [f"{self.tag}{self._seq}.{i}" for i in range(n)]
-                args = ["c", limit.limit, lease_ms, *ahead.members]
-                calls.append(((script, keys, args), ahead))
-        return calls, kept
+            n = min(count, math.ceil(count * asked / fetched))
+            interval = limit.interval_ms
+            rate_args: list[Arg] = [
+                "r",
+                f"{interval:.6f}",
+                f"{interval * (limit.burst - 1):.6f}",
+                n,
+            ]
+            ahead = Ahead(limit, self._key_names(limit, None, ""))
+            calls.append(((script, ahead.keys, rate_args), ahead))
+        return calls
 
-    def settle(self, answered: list[tuple[Ahead, Any]], kept: dict[str, Ahead]) -> None:
-        """The fetch's answers: what was taken (and the spares ``kept`` for it) is
-        usable until the fetch's tasks have asked (two loop turns: they start on the
-        next), then given back."""
-        if not answered and not kept:
-            return
-        taken = dict(kept)
-        for ahead, reply in answered:
-            if isinstance(reply, Exception):
-                continue  # nothing taken ahead: its tasks ask
-            if isinstance(ahead.limit, RateLimit):
-                ahead.starts, ahead.fence = int(reply[0]), text(reply[1])
-                if ahead.starts:
-                    taken[ahead.limit.name] = ahead
-            elif int(reply):
-                passed = taken.get(ahead.limit.name)
-                if passed is not None:
-                    ahead.members += passed.members
-                    ahead.reused = passed.reused
-                taken[ahead.limit.name] = ahead
+    def settle(self, answered: Sequence[tuple[Take, Any]]) -> None:
+        """The fetch's answers: rate starts are usable until the fetch's tasks have
+        asked (they start on the next loop turns), then given back; slots join the pool."""
+        self._fetching -= 1
+        taken: dict[str, Ahead] = {}
+        for (_, taker), reply in answered:
+            if isinstance(taker, Ahead):
+                if not isinstance(reply, Exception) and int(reply[0]):
+                    taker.starts, taker.fence = int(reply[0]), text(reply[1])
+                    taken[taker.limit.name] = taker
+                continue
+            pool, members = taker
+            pool.taking = 0
+            if not isinstance(reply, Exception) and int(reply):
+                pool.members += members
         self._ahead = taken
-        for ahead in taken.values():
-            ahead.total = len(ahead.members)
         if taken:
             loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._give_back, taken)
+        self._check_soon()
 
-    def fail(self, kept: dict[str, Ahead]) -> None:
-        """The fetch failed: the spares it would have handed out are released."""
+    def fail(self, answered: Sequence[Take]) -> None:
+        """The fetch failed: slots it may have taken are released (by name: a no-op
+        for those it did not take)."""
+        self._fetching -= 1
         release = self._broker.scripts.limit_release
-        for ahead in kept.values():
-            quiet(self._calls.request(release, ahead.keys, (0,), tuple(ahead.members), False))
+        for _, taker in answered:
+            if not isinstance(taker, Ahead):
+                pool, members = taker
+                pool.taking = 0
+                quiet(self._calls.request(release, pool.keys, (0,), tuple(members), False))
+        self._check_soon()
 
     def give_back_now(self) -> None:
-        """Before the next fetch takes: give back what the last one left (its tasks
-        have asked by now: they ran before the fetch loop came round), so the give-back
-        rides ahead of the new take, before it changes the limiter's state (a rate
-        give-back is fenced on that state)."""
+        """Before the next fetch takes: give back the rate starts the last one left
+        (its tasks have asked by now: they ran before the fetch loop came round), so the
+        give-back rides ahead of the new take, before it changes the limiter's state (a
+        rate give-back is fenced on that state)."""
         if self._ahead:
             self._give_back(self._ahead)
 
     def _give_back(self, taken: dict[str, Ahead]) -> None:
-        """Return what a fetch took ahead and its tasks did not use."""
+        """Return the rate starts a fetch took ahead that its tasks did not use."""
         if self._ahead is taken:
             self._ahead = {}
-        scripts = self._broker.scripts
         for ahead in taken.values():
             if ahead.starts:
-                rate = ahead.limit
-                interval = f"{rate.interval_ms:.6f}" if isinstance(rate, RateLimit) else "0"
+                interval = f"{ahead.limit.interval_ms:.6f}"
                 head: tuple[Arg, ...] = ("g", interval, ahead.starts, ahead.fence)
-                quiet(self._calls.request(scripts.limit_ahead, ahead.keys, head, (), False))
-            elif ahead.total:
-                # Handed out last first: the spares passed on are at the end. Starts
-                # on them Redis did not see: counted with the next call.
-                used = min(ahead.total - len(ahead.members), ahead.reused)
-                if used:
-                    name = ahead.limit.name
-                    self._reused[name] = self._reused.get(name, 0) + used
-                ahead.reused -= used
-                fresh = len(ahead.members) - ahead.reused
-                if fresh:
-                    unused = ("u", *ahead.members[:fresh])
-                    quiet(self._calls.request(scripts.limit_ahead, ahead.keys, unused, (), False))
-                if ahead.reused:
-                    spares = tuple(ahead.members[fresh:])
-                    release = scripts.limit_release
-                    quiet(self._calls.request(release, ahead.keys, (0,), spares, False))
-                    self._send_counts()  # as when spares are released
-            ahead.starts, ahead.members, ahead.reused, ahead.total = 0, [], 0, 0
+                quiet(
+                    self._calls.request(
+                        self._broker.scripts.limit_ahead, ahead.keys, head, (), False
+                    )
+                )
+                ahead.starts = 0
 
-    # -- slots passed on ---------------------------------------------------------------
+    # -- the pool ------------------------------------------------------------------------
 
-    def spare(self, slot: Slot) -> asyncio.Future[Any] | None:
-        """Keep a slot taken ahead whose task ended for the next fetch's tasks; the
-        future settles when it is passed on or released. None: it was lost (a renewal
-        found it gone): release it as any other."""
-        if slot.member in self._lost:
-            self._lost.discard(slot.member)
-            return None
-        self._spares.setdefault(slot.limit.name, []).append(slot)
-        if self._spared is None:
+    def _check_soon(self) -> None:
+        """Two loop turns from now (a fetch is built by then when the worker is busy),
+        release the pools' free slots unless a fetch is in flight."""
+        if not self._check_due and self._pools:
+            self._check_due = True
             loop = asyncio.get_running_loop()
-            self._spared = loop.create_future()
-            loop.call_soon(loop.call_soon, self._release_spares)
-        return self._spared
+            loop.call_soon(loop.call_soon, self._check)
 
-    def spares(self) -> list[Slot]:
-        """The spares (renewed with the running tasks' slots)."""
-        return [slot for found in self._spares.values() for slot in found]
+    def _check(self) -> None:
+        self._check_due = False
+        if self._fetching:
+            return  # its settle looks again
+        for pool in self._pools.values():
+            if pool.free > 0:
+                self._release(pool, pool.free)
 
-    def lost(self, members: list[str]) -> None:
-        """Members a renewal found gone: those taken ahead are not passed on."""
-        self._lost.update(m for m in members if m.startswith(self.tag))
+    def _release(self, pool: Pool, n: int) -> asyncio.Future[Any]:
+        """Release ``n`` free slots of ``pool`` (and count the starts made on it)."""
+        members = tuple(pool.members[-n:])
+        del pool.members[-n:]
+        reply = self._calls.request(
+            self._broker.scripts.limit_release, pool.keys, (0,), members, False
+        )
+        quiet(reply)
+        self._send_counts(pool)
+        return reply
+
+    def _send_counts(self, pool: Pool) -> None:
+        if pool.starts:
+            args: tuple[Arg, ...] = ("n", pool.starts)
+            pool.starts = 0
+            quiet(self._calls.request(self._broker.scripts.limit_ahead, pool.keys, args, (), False))
+
+    def release_all(self) -> list[asyncio.Future[Any]]:
+        """Release every pool slot no task uses (at shutdown)."""
+        return [self._release(pool, pool.free) for pool in self._pools.values() if pool.free > 0]
+
+    def held(self) -> list[tuple[tuple[str, ...], list[str]]]:
+        """The pools' members by limiter keys (renewed with the running tasks' slots)."""
+        return [(pool.keys, list(pool.members)) for pool in self._pools.values() if pool.members]
+
+    def lost(self, keys: tuple[str, ...], members: list[str]) -> None:
+        """Members a renewal found gone (the limiter's keys deleted, or the worker
+        stalled past their lease): no task takes them any more."""
+        gone = set(members)
+        for pool in self._pools.values():
+            if pool.keys == keys and gone:
+                pool.members = [m for m in pool.members if m not in gone]
 
     def counts(self) -> list[tuple[tuple[str, ...], tuple[Arg, ...]]]:
-        """Add the starts on passed-on slots to their limiters' ``granted`` totals
-        (with the renewals, or when spares are released: Inspector's totals lag by
-        that much)."""
-        reused, self._reused = self._reused, {}
-        return [
-            (self._key_names(self._limits[name], None, ""), ("n", n)) for name, n in reused.items()
-        ]
-
-    def _send_counts(self) -> None:
-        for keys, args in self.counts():
-            quiet(self._calls.request(self._broker.scripts.limit_ahead, keys, args, (), False))
-
-    def _release_spares(self) -> None:
-        """Release the spares no fetch took (two loop turns after the first one)."""
-        spared, spares = self._spared, self._spares
-        self._spared, self._spares = None, {}
-        assert spared is not None
-        members: dict[tuple[str, ...], list[str]] = {}
-        for found in spares.values():
-            for slot in found:
-                members.setdefault(self._key_names(slot.limit, None, ""), []).append(slot.member)
-        release = self._broker.scripts.limit_release
-        replies = [
-            self._calls.request(release, k, (0,), tuple(m), False) for k, m in members.items()
-        ]
-        if not replies:
-            spared.set_result(None)
-            return
-        self._send_counts()  # going idle: counted now rather than at the next renewal
-        sent = replies[0] if len(replies) == 1 else asyncio.gather(*replies)
-        sent.add_done_callback(lambda done: chain(done, spared))
+        """Add the starts made on pool slots to their limiters' ``granted`` totals
+        (with the renewals: Inspector's totals lag by that much)."""
+        found: list[tuple[tuple[str, ...], tuple[Arg, ...]]] = []
+        for pool in self._pools.values():
+            if pool.starts:
+                found.append((pool.keys, ("n", pool.starts)))
+                pool.starts = 0
+        return found

@@ -14,12 +14,13 @@ slots taken ahead for the fetch's own tasks (limit_ahead.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from strego.broker.limiting import Slot, Verdict
 from strego.broker.redis.keys import LimitKeys
-from strego.broker.redis.limit_ahead import Ahead, TakeAhead
+from strego.broker.redis.limit_ahead import Take, TakeAhead
 from strego.broker.redis.limit_calls import Arg, Call, CallQueue, text
 from strego.broker.redis.scripts import Script, ScriptCall
 from strego.limits import ConcurrencyLimit, Limit, RateLimit
@@ -30,14 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["RedisLimiter", "fetch_limit_args", "limit_meta"]
 
 _META_TTL_S = 86400 * 7
-Rider = tuple[ScriptCall, Call | Ahead]
 
 
-class Riders(list[Rider]):
-    """What a fetch carries for the limiter: script calls (sent in the fetch's
-    pipeline) and ``kept``, the spare slots handed to that fetch's tasks."""
+@dataclasses.dataclass(slots=True)
+class Riders:
+    """What a fetch carries for the limiter, in its pipeline after its own calls."""
 
-    kept: dict[str, Ahead]
+    calls: list[Call]  # queued releases and give-backs
+    takes: list[Take]  # starts and slots taken ahead
+
+    @property
+    def script_calls(self) -> list[ScriptCall]:
+        return [call.script_call for call in self.calls] + [call for call, _ in self.takes]
 
 
 class RedisLimiter:
@@ -118,22 +123,10 @@ class RedisLimiter:
     def release_soon(self, slots: Sequence[Slot], *, ran: bool = True) -> asyncio.Future[Any]:
         """:meth:`release`, queued now (not on the caller's next turn): a fetch built
         in this loop turn carries it (see :meth:`ride_along`). Releases queued together
-        share one call per limiter key, and one future. A slot taken ahead is kept for
-        the next fetch's tasks instead (see limit_ahead.py)."""
-        tag = self._ahead.tag
+        share one call per limiter key, and one future."""
         if len(slots) != 1:
-            spared = [self._ahead.spare(s) if s.member.startswith(tag) else None for s in slots]
-            rest = [s for s, kept in zip(slots, spared, strict=True) if kept is None]
-            kept = {future for future in spared if future is not None}
-            if not kept:
-                return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
-            release = self._per_key(self._broker.scripts.limit_release, rest, (int(ran),))
-            return asyncio.gather(release, *kept) if rest else kept.pop()
+            return self._per_key(self._broker.scripts.limit_release, slots, (int(ran),))
         slot = slots[0]  # the usual: one task's one slot, queued many times a second
-        if slot.member.startswith(tag):
-            spared_one = self._ahead.spare(slot)
-            if spared_one is not None:
-                return spared_one
         found = (slot.limit.name, slot.scope, slot.key, ran)
         call = self._releasing.get(found)
         if call is None or call.sent:
@@ -145,25 +138,37 @@ class RedisLimiter:
         call.items.append(slot.member)
         return call.shared_reply()
 
+    def put_back(self, limits: Sequence[Limit]) -> None:
+        """A task that took pool slots with :meth:`take_ahead` ended (no call)."""
+        self._ahead.put_back(limits)
+
+    async def release_held(self) -> None:
+        """Release the pool slots no task uses (at shutdown)."""
+        released = self._ahead.release_all()
+        if released:
+            await asyncio.gather(*released, return_exceptions=True)
+
     async def renew(self, slots: Sequence[Slot]) -> None:
-        """Renew slots (and the spares slots taken ahead left); add up the starts made
-        on passed-on slots."""
+        """Renew slots (and the worker's pool slots); add up the starts made on pool
+        slots."""
         script = self._broker.scripts.limit_renew
         head = (self._lease_ms,)
         grouped: dict[tuple[str, ...], list[str]] = {}
-        for slot in [*slots, *self._ahead.spares()]:
+        for slot in slots:
             keys = self._key_names(slot.limit, slot.scope, slot.key)
             grouped.setdefault(keys, []).append(slot.member)
+        for keys, members in self._ahead.held():
+            grouped.setdefault(keys, []).extend(members)
         calls: list[ScriptCall] = [
             (script, keys, [*head, *found]) for keys, found in grouped.items()
         ]
         count = self._broker.scripts.limit_ahead
         calls += [(count, keys, args) for keys, args in self._ahead.counts()]
         replies = await self._broker.scripts.run_many(self._broker.redis, calls)
-        for reply in replies[: len(grouped)]:
+        for keys, reply in zip(grouped, replies, strict=False):
             if isinstance(reply, Exception):
                 raise reply
-            self._ahead.lost([text(member) for member in reply])  # (its keys deleted)
+            self._ahead.lost(keys, [text(member) for member in reply])  # (its keys deleted)
 
     def _per_key(
         self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]
@@ -194,9 +199,9 @@ class RedisLimiter:
 
     # -- riding on the fetch -----------------------------------------------------------
 
-    def take_ahead(self, limit: Limit) -> str | None:
-        """A start (``''``) or a slot (its member) the last fetch took ahead for
-        ``limit`` (an unkeyed task-type limit), or None: then ask."""
+    def take_ahead(self, limit: Limit) -> bool:
+        """Whether a start the last fetch took ahead, or a slot of the worker's pool,
+        was there for a task of ``limit`` (an unkeyed task-type limit); False: ask."""
         return self._ahead.take(limit)
 
     def fetch_args(self, queue: str) -> tuple[list[str], list[str | int]]:
@@ -212,27 +217,22 @@ class RedisLimiter:
 
     def ride_along(self, count: int) -> Riders:
         """Script calls for a fetch of ``count`` tasks to carry in its pipeline: the
-        releases (and give-backs) queued now, and the takes ahead for its tasks."""
+        releases (and give-backs) queued now, and what its tasks will need taken
+        ahead."""
         self._ahead.give_back_now()
-        riders = Riders((call.script_call, call) for call in self._calls.take_riders())
-        takes, riders.kept = self._ahead.requests(count)
-        riders += takes
-        return riders
+        takes = self._ahead.requests(count)  # (may queue pool releases: riders too)
+        return Riders(self._calls.take_riders(), takes)
 
     def settle_ride_along(self, riders: Riders, replies: Sequence[Any]) -> None:
         """Hand the fetch pipeline's replies to what rode along."""
-        answered: list[tuple[Ahead, Any]] = []
-        for (_, rider), reply in zip(riders, replies, strict=True):
-            if isinstance(rider, Call):
-                rider.settle(reply)  # a script error: sending it again would not help
-            else:
-                answered.append((rider, reply))
-        self._ahead.settle(answered, riders.kept)
+        for call, reply in zip(riders.calls, replies, strict=False):
+            call.settle(reply)  # a script error: sending it again would not help
+        self._ahead.settle(list(zip(riders.takes, replies[len(riders.calls) :], strict=True)))
 
     def fail_ride_along(self, riders: Riders, exc: BaseException) -> None:
         """The fetch failed (or was cancelled): what rode along is sent on its own."""
-        self._calls.requeue([rider for _, rider in riders if isinstance(rider, Call)])
-        self._ahead.fail(riders.kept)
+        self._calls.requeue(riders.calls)
+        self._ahead.fail(riders.takes)
 
 
 def limit_meta(limit: Limit, scope: str | None) -> dict[str, str]:

@@ -1,37 +1,27 @@
--- Take starts or slots ahead, for the tasks a fetch is about to hand this worker
--- (sent in the fetch's own pipeline: no round trip of its own). One unkeyed limiter
--- key of a task-type limit. Quantity-aware: one call for many tasks.
+-- Take starts ahead for the tasks a fetch is about to hand this worker, or slots for
+-- the worker's pool (sent in the fetch's own pipeline: no round trip of its own). One
+-- unkeyed limiter key of a task-type limit. Quantity-aware: one call for many tasks.
 -- KEYS: one limiter key's keys (LK in _limits.lua)
 -- ARGV: 1 kind, then
 --   'r' (rate): 2 interval ms  3 tau ms  4 how many. Starts that conform now (GCRA;
 --       never a reservation, never a booking). Returns {granted, the arrival time it
 --       left} (the give-back's fence).
---   'c' (concurrency): 2 limit  3 lease ms  4.. slot members (one per task). Returns
---       how many were taken.
+--   'c' (concurrency): 2 limit  3 lease ms  4.. slot members (the worker's pool).
+--       Returns how many were taken. Not counted as granted: the worker counts the
+--       starts made on them ('n').
 --   Both all or none, and only far from the limit: a rate limiter must have more
 --   starts that conform now than asked for, a concurrency limiter at least twice as
 --   many free slots (a slot taken for a task that did not come blocks others until it
 --   is given back). Near its limit every task asks for itself as before
 --   (reservations, bookings, fair spacing).
---   'u' (unused slots): 2.. members taken ahead that no task used: released, and no
---       longer counted as granted.
---   'n' (count): 2 how many starts the worker made on slots passed on from task to
---       task (Redis did not see them): added to the limiter's granted total.
+--   'n' (count): 2 how many starts the worker made on its pool's slots (Redis did not
+--       see them): added to the limiter's granted total.
 --   'g' (give back unused rate starts): 2 interval ms  3 how many  4 the arrival time
 --       'r' left. Only when nobody was granted since (the time is unchanged): then the
 --       state is exactly as if they had never been taken; else they stay spent (the
 --       limit errs on the safe side). Returns 1 given back, 0 not.
 local kind, now = ARGV[1], lim_now()
 local state = KEYS[LK.state]
-if kind == 'u' then  -- unused slots: released, and their grants uncounted
-  local freed = 0
-  for i = 2, #ARGV do
-    freed = freed + redis.call('ZREM', KEYS[LK.holders], ARGV[i])
-    redis.call('HDEL', KEYS[LK.acquired], ARGV[i])
-  end
-  lim_count(KEYS[LK.counters], 'granted', -(#ARGV - 1))
-  return freed
-end
 if kind == 'n' then
   lim_count(KEYS[LK.counters], 'granted', tonumber(ARGV[2]))
   return 1
@@ -71,6 +61,5 @@ for i = 4, #ARGV do
 end
 redis.call('PEXPIRE', holders, lease + 3600000)
 redis.call('PEXPIRE', acquired, lease + 3600000)
-lim_count(KEYS[LK.counters], 'granted', want)
 if held == 0 then lim_touch(KEYS, 1, '', now) end  -- (re)starting use: list it
 return want
