@@ -2,7 +2,8 @@
 
 STREGO_REDIS_URL, STREGO_PREFIX, WORKER_LOG (each handler start and end is appended,
 with time.time(), outside the system under test), LIMITS_MODE (rate, concurrency),
-CONCURRENCY, WORKER_SLEEP, CLAIM_STALE_AFTER.
+CONCURRENCY, WORKER_SLEEP (a task's payload may name its own: {"sleep": s}),
+CLAIM_STALE_AFTER, LIMIT (of the ConcurrencyLimit; 3 by default).
 Run: python -m tests.integration.limits_app
 """
 
@@ -38,12 +39,13 @@ def build() -> strego.Server:
     if mode == "rate":
         limit = strego.RateLimit("api", 10, 1.0)
     else:
-        limit = strego.ConcurrencyLimit("export", 3)
+        limit = strego.ConcurrencyLimit("export", int(os.environ.get("LIMIT", "3")))
 
     @server.handle("limited", limits=[limit])
     async def limited(task: strego.Task) -> None:
         _log("start", task)
-        await asyncio.sleep(sleep_s)
+        own = task.payload.get("sleep") if isinstance(task.payload, dict) else None
+        await asyncio.sleep(sleep_s if own is None else float(own))
         _log("end", task)
 
     return server

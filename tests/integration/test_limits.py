@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import strego
+from strego.broker.redis.keys import LimitKeys
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
 from tests.integration.probes import redis_broker
@@ -146,6 +147,38 @@ async def test_killed_workers_slots_free_within_claim_stale_after(
     # Slots free at `stale`; the survivor then finds them at its next reclaim check.
     assert later[0] - killed_at < stale + 3.0
     assert len({e[0] for e in events(log, "end")}) == 6
+
+
+async def test_killed_workers_pool_slots_free_within_claim_stale_after(
+    spawn: Any, client: strego.Client, prefix: str
+) -> None:
+    """A worker SIGKILLed while its tasks run on slots of its pool (a limit far from
+    reached: they are held in the worker's name, not the deliveries'): the slots free
+    within claim_stale_after like any other."""
+    log: Path = spawn.log
+    stale = 3.0
+    victim = spawn(LIMITS_MODE="concurrency", LIMIT="100", CONCURRENCY="4",
+                   WORKER_SLEEP="0.01", CLAIM_STALE_AFTER=str(stale))  # fmt: skip
+    # 40 short tasks, then 4 long ones: fetched while the worker is busy, they find the
+    # pool (a fetch after an idle spell takes nothing ahead: its tasks ask).
+    short = [strego.Task("limited") for _ in range(40)]
+    await client.enqueue_many([*short, *[strego.Task("limited", {"sleep": 60}) for _ in range(4)]])
+    await wait_until(lambda: len(events(log, "start")) == 44, timeout=30, interval=0.1)
+    redis = redis_broker(client).redis
+    holders = LimitKeys(prefix, "export").per_key("")[1]
+    pooled = [m for m in await redis.zrange(holders, 0, -1) if m.startswith(b"a|")]
+    assert len(pooled) == 4  # the running tasks use the pool (and only they hold one)
+    inspector = strego.Inspector(redis_broker(client))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.time()
+
+    async def freed() -> bool:
+        found = {lim.name: lim for lim in await inspector.limits()}
+        return found["export"].in_use == 0
+
+    await wait_until(freed, timeout=stale + 5, interval=0.1)
+    assert time.time() - killed_at < stale + 1.0
 
 
 async def test_per_key_limits_keep_tenants_apart(
