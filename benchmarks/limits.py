@@ -1,7 +1,7 @@
 """What global limits cost, and how exactly they hold a rate (issue #16). Not part of
 the test suite.
 
-    .venv/bin/python -m benchmarks.limits [--tasks 20000] [--rounds 3]
+    .venv/bin/python -m benchmarks.limits [--tasks 20000] [--rounds 3] [--configs ...]
 
 On a private redis-server:
 
@@ -10,9 +10,11 @@ On a private redis-server:
    100,000/s on the task type, a ConcurrencyLimit of 1,000 on it, and a queue-wide
    RateLimit (checked inside the fetch script). Interleaved over ``--rounds``, medians;
    the raw redis-py ceiling (XADD, XREADGROUP COUNT 100, pipelined XACK) of the same run
-   is the reference. Also the worker process' CPU time per task (medians): on a shared
-   machine its throughput swings by half between runs (when it and redis-server share
-   a core), its CPU time per task hardly moves, so that is the steadier comparison.
+   is the reference. Each round runs the configurations in a rotated order, so none
+   always runs first (the position in a round could skew a result by a few per cent).
+   Also the worker process' CPU time per task (medians): on a shared machine its
+   throughput swings by half between runs (when it and redis-server share a core), its
+   CPU time per task moves less, so that is the steadier comparison.
 2. **Achieved vs configured rate**: RateLimit 100/s and 1,000/s (burst 1) on a backlog
    drained by two worker processes at concurrency 50; the rate is (starts - 1) /
    (last start - first start).
@@ -140,11 +142,14 @@ async def ceiling(url: str, tasks: int) -> float:
     return rate
 
 
-def checking_cost(url: str, tasks: int, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
-    rates: dict[str, list[float]] = {c: [] for c in CONFIGS}
-    cpus: dict[str, list[float]] = {c: [] for c in CONFIGS}
+def checking_cost(
+    url: str, tasks: int, rounds: int, configs: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    rates: dict[str, list[float]] = {c: [] for c in configs}
+    cpus: dict[str, list[float]] = {c: [] for c in configs}
     for round_no in range(rounds):
-        for config in CONFIGS:
+        shift = round_no % len(configs)
+        for config in configs[shift:] + configs[:shift]:
             proc = _child([url, f"c{round_no}{config}", tasks, config, 10, 0, True])
             rate, _, cpu_us = _result(proc)
             rates[config].append(rate)
@@ -168,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="of " + ", ".join(CONFIGS))
     parser.add_argument("--child-worker")
     args = parser.parse_args()
     if args.child_worker:
@@ -179,7 +185,10 @@ def main() -> None:
         raw = asyncio.run(ceiling(server.url, args.tasks))
         print(f"raw redis-py ceiling: {raw:,.0f} tasks/s")
         print(f"1. checking cost, {args.tasks} no-op tasks, concurrency 10 (medians):")
-        medians, cpus = checking_cost(server.url, args.tasks, args.rounds)
+        configs = args.configs.split(",")
+        if "none" not in configs or not set(configs) <= set(CONFIGS):
+            parser.error(f"--configs: some of {', '.join(CONFIGS)}, with none")
+        medians, cpus = checking_cost(server.url, args.tasks, args.rounds, configs)
         for config, rate in medians.items():
             print(
                 f"  {config:12} {rate:9,.0f} tasks/s  {rate / medians['none']:6.1%} of no limit"
