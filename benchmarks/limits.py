@@ -14,7 +14,9 @@ On a private redis-server:
    always runs first (the position in a round could skew a result by a few per cent).
    Also the worker process' CPU time per task (medians): on a shared machine its
    throughput swings by half between runs (when it and redis-server share a core), its
-   CPU time per task moves less, so that is the steadier comparison.
+   CPU time per task moves less, so that is the steadier comparison. The machine also
+   has slower and faster spells of minutes: the ratios in brackets are the medians of
+   per-round ratios (each round's runs are close in time), the steadiest figures.
 2. **Achieved vs configured rate**: RateLimit 100/s and 1,000/s (burst 1) on a backlog
    drained by two worker processes at concurrency 50; the rate is (starts - 1) /
    (last start - first start).
@@ -142,9 +144,11 @@ async def ceiling(url: str, tasks: int) -> float:
     return rate
 
 
-def checking_cost(
-    url: str, tasks: int, rounds: int, configs: list[str]
-) -> tuple[dict[str, float], dict[str, float]]:
+Found = dict[str, list[float]]
+
+
+def checking_cost(url: str, tasks: int, rounds: int, configs: list[str]) -> tuple[Found, Found]:
+    """Each configuration's throughput and CPU µs per task, round by round."""
     rates: dict[str, list[float]] = {c: [] for c in configs}
     cpus: dict[str, list[float]] = {c: [] for c in configs}
     for round_no in range(rounds):
@@ -155,10 +159,13 @@ def checking_cost(
             rates[config].append(rate)
             cpus[config].append(cpu_us)
             print(f"  round {round_no + 1} {config:12} {rate:9,.0f} tasks/s {cpu_us:6.1f} µs CPU")
-    return (
-        {config: statistics.median(found) for config, found in rates.items()},
-        {config: statistics.median(found) for config, found in cpus.items()},
-    )
+    return rates, cpus
+
+
+def paired(found: Found, config: str) -> float:
+    """The median of the per-round ratios to no limit (runs of one round are
+    minutes apart at most: this cancels the machine's slower and faster spells)."""
+    return statistics.median(a / b for a, b in zip(found[config], found["none"], strict=True))
 
 
 def achieved(url: str, rate: int, tasks: int) -> float:
@@ -188,12 +195,14 @@ def main() -> None:
         configs = args.configs.split(",")
         if "none" not in configs or not set(configs) <= set(CONFIGS):
             parser.error(f"--configs: some of {', '.join(CONFIGS)}, with none")
-        medians, cpus = checking_cost(server.url, args.tasks, args.rounds, configs)
-        for config, rate in medians.items():
+        rates, cpus = checking_cost(server.url, args.tasks, args.rounds, configs)
+        print("  medians; in brackets the median of per-round ratios to no limit:")
+        for config in configs:
+            rate, cpu = statistics.median(rates[config]), statistics.median(cpus[config])
             print(
-                f"  {config:12} {rate:9,.0f} tasks/s  {rate / medians['none']:6.1%} of no limit"
-                f"  {rate / raw:6.1%} of the ceiling  {cpus[config]:5.1f} µs CPU/task"
-                f" (+{cpus[config] / cpus['none'] - 1:5.1%})"
+                f"  {config:16} {rate:9,.0f} tasks/s ({paired(rates, config):6.1%} of no limit)"
+                f"  {rate / raw:6.1%} of the ceiling  {cpu:5.1f} µs CPU/task"
+                f" ({paired(cpus, config) - 1:+5.1%})"
             )
         print("2. achieved vs configured rate (2 processes x concurrency 50, burst 1):")
         for rate, tasks in ((100, 1500), (1000, 10_000)):

@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 try:  # hiredis comes with redis[hiredis], a core dependency; stay correct without it
@@ -33,7 +35,13 @@ try:  # hiredis comes with redis[hiredis], a core dependency; stay correct witho
 except ImportError:  # pragma: no cover
     _hiredis_pack = None  # type: ignore[assignment]
 
-__all__ = ["FAST_CONNECTIONS", "FastConnection", "fast_connection_class", "missing_internals"]
+__all__ = [
+    "FAST_CONNECTIONS",
+    "FastConnection",
+    "fast_connection_class",
+    "lean_pipeline",
+    "missing_internals",
+]
 
 log = logging.getLogger("strego")
 
@@ -66,6 +74,50 @@ class FastConnection(Connection):
             raise RedisTimeoutError("Timeout writing to socket") from None
         finally:
             self.socket_timeout = timeout
+
+
+async def lean_pipeline(client: Any, commands: Sequence[Sequence[Any]]) -> list[Any] | None:
+    """Send ``commands`` in one write and read their replies, an error reply returned
+    in its place (as a redis-py pipeline with ``raise_on_error=False``); None when
+    ``client`` is not a plain or Sentinel-managed client on FastConnections (then use
+    redis-py's pipeline).
+
+    redis-py's asyncio pipeline costs more client CPU than the commands it sends
+    (measured: a fetch with one limiter call riding along spent ~25 µs more in the
+    pipeline than in two bare writes and reads). Same semantics where it matters:
+    the connection's retry policy retries a lost connection as the pipeline's does
+    (after a disconnect), every reply is read before the connection goes back to
+    the pool, and a connection left mid-reply (cancelled, or a reply that failed to
+    parse) is closed rather than handed to the next caller.
+    """
+    if not isinstance(client, Redis):
+        return None
+    pool: Any = client.connection_pool  # (get_connection is untyped in some releases)
+    if client.connection is not None or not issubclass(pool.connection_class, FastConnection):
+        return None
+    connection = await pool.get_connection()
+    try:
+        return await connection.retry.call_with_retry(  # type: ignore[no-any-return]
+            lambda: _send_and_read(connection, commands),
+            lambda _: connection.disconnect(),
+        )
+    finally:
+        await pool.release(connection)
+
+
+async def _send_and_read(connection: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    await connection.send_packed_command(connection.pack_commands(commands))
+    replies: list[Any] = []
+    try:
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    return replies
 
 
 def missing_internals(connection_class: type[Any]) -> list[str]:

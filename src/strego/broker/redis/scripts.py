@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from strego.broker.redis.fastconn import lean_pipeline
 from strego.broker.redis.topology import RedisClient
 
 __all__ = ["Script", "ScriptCall", "Scripts"]
@@ -163,6 +164,11 @@ class Scripts:
 
 
 async def _pipeline(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+    lean = await lean_pipeline(
+        client, [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
+    )
+    if lean is not None:
+        return [_classify(r) for r in lean]
     pipe = client.pipeline(transaction=False)
     for script, keys, args in calls:
         # execute_command, not pipe.evalsha: redis-py blocks the latter in cluster
