@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
 
 import strego
 from strego.broker.redis import fastconn
-from strego.broker.redis.fastconn import FastConnection, missing_internals
+from strego.broker.redis.fastconn import FastConnection, lean_pipeline, missing_internals
 from strego.testing import drain
 
 
@@ -62,3 +65,79 @@ async def test_tasks_run_on_either_connection(
         await drain(server)
     await broker.aclose()
     assert sorted(done) == list(range(51))
+
+
+async def _fast_client(redis_url: str) -> Any:
+    if not fastconn.FAST_CONNECTIONS:
+        pytest.skip("this redis-py lacks the internals FastConnection needs")
+    return Redis.from_url(redis_url, connection_class=FastConnection, socket_timeout=5)
+
+
+async def test_lean_pipeline_returns_error_replies_in_place(redis_url: str) -> None:
+    """Replies in order; an error reply is returned where it belongs, the others
+    still read (as redis-py's pipeline with raise_on_error=False)."""
+    client = await _fast_client(redis_url)
+    replies = await lean_pipeline(
+        client,
+        [
+            ("SET", "lean:a", "1"),
+            ("INCR", "lean:missing:x y"),
+            ("LPUSH", "lean:a", "x"),
+            ("GET", "lean:a"),
+        ],
+    )
+    assert replies is not None
+    assert replies[0] is True or replies[0] == b"OK"
+    assert replies[1] == 1
+    assert isinstance(replies[2], ResponseError) and "WRONGTYPE" in str(replies[2])
+    assert replies[3] == b"1"
+    await client.aclose()
+
+
+async def test_lean_pipeline_survives_a_killed_connection(redis_url: str) -> None:
+    """The pooled connection is killed by the server between two pipelines: the next
+    one reconnects (the connection's retry policy) and answers correctly."""
+    client = await _fast_client(redis_url)
+    found = await lean_pipeline(client, [("CLIENT", "ID")])
+    assert found is not None
+    admin = Redis.from_url(redis_url)
+    assert await admin.client_kill_filter(_id=found[0]) == 1
+    await admin.aclose()
+    replies = await lean_pipeline(client, [("SET", "lean:k", "v"), ("GET", "lean:k")])
+    assert replies is not None and replies[1] == b"v"
+    await client.aclose()
+
+
+async def test_lean_pipeline_cancelled_mid_reply_never_pools_a_dirty_connection(
+    redis_url: str,
+) -> None:
+    """Cancelled while Redis is still answering (a blocked command): the connection
+    is closed, not handed back with a reply still due, so the next caller reads its
+    own reply."""
+    client = await _fast_client(redis_url)
+    pending = asyncio.ensure_future(
+        lean_pipeline(client, [("SET", "lean:c", "first"), ("BLPOP", "lean:never", "2")])
+    )
+    await asyncio.sleep(0.2)
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+    for n in range(20):  # every pooled connection would answer
+        replies = await lean_pipeline(client, [("SET", "lean:c", str(n)), ("GET", "lean:c")])
+        assert replies is not None and replies[1] == str(n).encode()
+    await client.aclose()
+
+
+async def test_lean_pipeline_declines_clients_it_cannot_serve(redis_url: str) -> None:
+    """A client on redis-py's stock connections (or a single-connection client) is
+    left to redis-py's pipeline: None."""
+    stock = Redis.from_url(redis_url)
+    assert await lean_pipeline(stock, [("PING",)]) is None
+    await stock.aclose()
+    if fastconn.FAST_CONNECTIONS:
+        single = Redis.from_url(
+            redis_url, connection_class=FastConnection, single_connection_client=True
+        )
+        await single.ping()
+        assert await lean_pipeline(single, [("PING",)]) is None
+        await single.aclose()
