@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
+import time
+
+from redis import Redis
 
 import strego
 from strego.broker.limiting import Slot
+from strego.broker.redis.keys import LimitKeys
 from tests.conftest import wait_until
 from tests.integration.conftest import ServerFactory
+from tests.integration.probes import redis_broker
 from tests.integration.test_limits import OBSERVATION_SLACK
 
 
@@ -214,3 +220,53 @@ async def test_rate_limit_taken_ahead_holds_the_window(
     starts.sort()
     most = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
     assert most <= 100 + 30 - 1 + OBSERVATION_SLACK
+
+
+async def test_a_stalled_workers_pool_lends_no_slot_until_renewed(
+    make_server: ServerFactory, client: strego.Client, redis_url: str, prefix: str
+) -> None:
+    """The worker's event loop stalls longer than claim_stale_after while its pool
+    holds slots of ConcurrencyLimit(8): in Redis they expire, and others take all 8.
+    After the stall no limited task starts on the stale pool (each asks, and waits)
+    until the others let go; then all complete."""
+    stale = 1.0
+    holders = LimitKeys(prefix, "pool").per_key("")[1]
+    starts: list[float] = []
+    stall: dict[str, float] = {}
+
+    def others_take_every_slot() -> None:  # (a thread: runs while the loop is stalled)
+        time.sleep(stale + 0.6)  # the pool's slots expired by now
+        redis = Redis.from_url(redis_url)
+        seconds, micros = redis.time()
+        now_ms = seconds * 1000 + micros // 1000
+        redis.zremrangebyscore(holders, "-inf", now_ms)  # (what any acquire does)
+        redis.zadd(holders, {f"other|{i}": now_ms + 60_000 for i in range(8)})
+        redis.close()
+
+    async def limited(task: strego.Task) -> None:
+        starts.append(time.time())
+        await asyncio.sleep(0.01)
+
+    async def freeze(task: strego.Task) -> None:
+        threading.Thread(target=others_take_every_slot, daemon=True).start()
+        time.sleep(stale + 1.2)  # noqa: ASYNC251 (blocks the event loop: a stall)
+        stall["ended"] = time.time()
+
+    server = await make_server(
+        {"freeze": freeze},
+        start=False,
+        concurrency=4,
+        broker_options={"claim_stale_after": stale, "claim_check_interval": 0.2},
+    )
+    server.handle("limited", limited, limits=[strego.ConcurrencyLimit("pool", 8)])
+    await server.start()
+    tasks = [strego.Task("limited") for _ in range(100)]
+    tasks += [strego.Task("freeze"), *[strego.Task("limited") for _ in range(30)]]
+    await client.enqueue_many(tasks)
+    await wait_until(lambda: "ended" in stall, timeout=30)
+    await asyncio.sleep(1.0)
+    others_left = time.time()
+    await redis_broker(client).redis.zrem(holders, *[f"other|{i}" for i in range(8)])
+    await wait_until(lambda: len(starts) == 130, timeout=30)
+    during = [t for t in starts if stall["ended"] < t < others_left]
+    assert during == [], f"{len(during)} started on slots the pool no longer held"

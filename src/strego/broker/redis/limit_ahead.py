@@ -26,6 +26,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from strego.broker.redis.limit_calls import Arg, CallQueue, quiet, text
@@ -61,6 +62,12 @@ class Pool:
     in_use: int = 0  # of them, by tasks that started and have not ended
     starts: int = 0  # tasks started on them, not yet added to the granted total
     taking: int = 0  # members a fetch in flight asked for
+    taking_sent: float = 0.0  # when that fetch was sent (monotonic)
+    # When every member was last known held in Redis (the send time of the renewal or
+    # take that said so): a pool not confirmed for claim_stale_after / 2 (the worker
+    # stalled) lends nothing until its renewal answers, as a stalled delivery is
+    # verified before it starts.
+    confirmed_at: float = 0.0
 
     @property
     def free(self) -> int:
@@ -83,6 +90,7 @@ class TakeAhead:
         self._ahead: dict[str, Ahead] = {}  # rate starts the last fetch took, until given back
         self._pools: dict[str, Pool] = {}
         self._fetching = 0  # fetches in flight
+        self._fresh_s = broker.config.claim_stale_after_s / 2
         self._check_due = False  # an idle check is scheduled
 
     def take(self, limit: Limit) -> bool:
@@ -94,7 +102,7 @@ class TakeAhead:
         wanted[name] = wanted.get(name, 0) + 1
         pool = self._pools.get(name)
         if pool is not None:
-            if len(pool.members) > pool.in_use:
+            if len(pool.members) > pool.in_use and monotonic() - pool.confirmed_at < self._fresh_s:
                 pool.in_use += 1
                 pool.starts += 1
                 return True
@@ -130,6 +138,7 @@ class TakeAhead:
         self._wanted, self._fetched = {}, count
         calls: list[Take] = []
         script = self._broker.scripts.limit_ahead
+        sent = monotonic()
         for pool in self._pools.values():
             if pool.taking:  # (another fetch in flight: it tops the pool up)
                 continue
@@ -141,7 +150,7 @@ class TakeAhead:
             elif free < n:
                 self._seq += 1
                 members = [f"{self._tag}{self._seq}.{i}" for i in range(n - free)]
-                pool.taking = len(members)
+                pool.taking, pool.taking_sent = len(members), sent
                 lease_ms = int(self._broker.config.claim_stale_after_s * 1000)
                 args: list[Arg] = ["c", pool.limit.limit, lease_ms, *members]
                 calls.append(((script, pool.keys, args), (pool, members)))
@@ -177,6 +186,8 @@ class TakeAhead:
             pool, members = taker
             pool.taking = 0
             if not isinstance(reply, Exception) and int(reply):
+                if not pool.members:
+                    pool.confirmed_at = pool.taking_sent
                 pool.members += members
         self._ahead = taken
         if taken:
@@ -262,13 +273,16 @@ class TakeAhead:
         """The pools' members by limiter keys (renewed with the running tasks' slots)."""
         return [(pool.keys, list(pool.members)) for pool in self._pools.values() if pool.members]
 
-    def lost(self, keys: tuple[str, ...], members: list[str]) -> None:
-        """Members a renewal found gone (the limiter's keys deleted, or the worker
-        stalled past their lease): no task takes them any more."""
-        gone = set(members)
+    def renewed(self, keys: tuple[str, ...], lost: list[str], sent: float) -> None:
+        """A renewal sent at ``sent`` answered for ``keys``: the members it found gone
+        (the limiter's keys deleted, or the worker stalled past their lease) are
+        dropped; every member left is held as of ``sent`` (those taken since, later)."""
+        gone = set(lost)
         for pool in self._pools.values():
-            if pool.keys == keys and gone:
-                pool.members = [m for m in pool.members if m not in gone]
+            if pool.keys == keys:
+                if gone:
+                    pool.members = [m for m in pool.members if m not in gone]
+                pool.confirmed_at = max(pool.confirmed_at, sent)
 
     def counts(self) -> list[tuple[tuple[str, ...], tuple[Arg, ...]]]:
         """Add the starts made on pool slots to their limiters' ``granted`` totals

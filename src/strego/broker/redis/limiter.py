@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -164,11 +165,12 @@ class RedisLimiter:
         ]
         count = self._broker.scripts.limit_ahead
         calls += [(count, keys, args) for keys, args in self._ahead.counts()]
+        sent = time.monotonic()
         replies = await self._broker.scripts.run_many(self._broker.redis, calls)
         for keys, reply in zip(grouped, replies, strict=False):
             if isinstance(reply, Exception):
                 raise reply
-            self._ahead.lost(keys, [text(member) for member in reply])  # (its keys deleted)
+            self._ahead.renewed(keys, [text(member) for member in reply], sent)
 
     def _per_key(
         self, script: Script, slots: Sequence[Slot], head: tuple[Arg, ...]
