@@ -31,6 +31,9 @@ def test_check_names_every_missing_internal() -> None:
         "pack_command(*args)",
         "disconnect(nowait)",
         "__init__(socket_timeout)",
+        "__init__(retry)",
+        "pack_commands(commands)",
+        "read_response()",
     ]
 
 

@@ -11,7 +11,9 @@ asyncio Connection dominated the client side:
 
 Both lean on redis-py internals (the signatures of ``send_packed_command``,
 ``pack_command`` and ``disconnect``, and the ``socket_timeout`` attribute those
-read), which any redis-py release may change. So the class is only used when
+read; :func:`lean_pipeline` also on ``pack_commands``, ``read_response``, the
+connection's ``retry`` and the pool's ``get_connection`` and ``release``), which any
+redis-py release may change. So the class is only used when
 :func:`missing_internals` finds them all at import; otherwise the stock connection
 is used (a debug log says why) and strego is as correct, only slower. Both paths are
 tested (tests/integration/test_connections.py).
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -134,6 +136,13 @@ def missing_internals(connection_class: type[Any]) -> list[str]:
     initialisers = [vars(c).get("__init__") for c in getattr(connection_class, "__mro__", ())]
     if not any(_takes(init, "socket_timeout") for init in initialisers):
         missing.append("__init__(socket_timeout)")
+    # What lean_pipeline uses besides (the connection pool's side is checked below).
+    if not any(_takes(init, "retry") for init in initialisers):
+        missing.append("__init__(retry)")
+    if not _takes(getattr(connection_class, "pack_commands", None), "commands"):
+        missing.append("pack_commands(commands)")
+    if not callable(getattr(connection_class, "read_response", None)):
+        missing.append("read_response()")
     return missing
 
 
@@ -148,6 +157,11 @@ def _takes(function: Any, parameter: str) -> bool:
 
 def _check_stock_connection() -> bool:
     missing = missing_internals(Connection)
+    missing += [
+        f"ConnectionPool.{name}()"
+        for name in ("get_connection", "release")
+        if not callable(getattr(ConnectionPool, name, None))
+    ]
     if missing:
         log.debug(
             "redis-py's Connection lacks %s: using its stock connection (correct, slower)",
