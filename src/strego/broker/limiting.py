@@ -29,9 +29,9 @@ class Held(list["Delivery"]):
         self.wait_s = wait_s
 
 
-class Slot(NamedTuple):  # a tuple: built for every task a limit applies to
-    """A concurrency slot one delivery holds; ``member`` names that delivery (or, for
-    a slot a fetch took ahead, the worker that took it)."""
+class Slot(NamedTuple):  # a tuple: built for every task that asks for a slot
+    """A concurrency slot one delivery holds; ``member`` names that delivery. (Slots of
+    a worker's pool, see take_ahead, are the broker's to keep.)"""
 
     limit: ConcurrencyLimit
     scope: str | None  # a queue-wide limit: its queue (its keys live in that slot)

@@ -7,8 +7,9 @@ delivery) rather than atomic, so it works on Redis Cluster too.
 
 Calls are batched (limit_calls.py: one script call per limiter key for every request
 of a loop turn, all in one pipeline) and ride on the worker's fetch where they can
-(:meth:`RedisLimiter.ride_along`): the releases queued meanwhile, and the starts and
-slots taken ahead for the fetch's own tasks (limit_ahead.py).
+(:meth:`RedisLimiter.ride_along`): the releases queued meanwhile, the starts taken
+ahead for the fetch's own tasks, and the top-ups and releases of the worker's pool of
+concurrency slots (limit_ahead.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Riders:
     """What a fetch carries for the limiter, in its pipeline after its own calls."""
 
     calls: list[Call]  # queued releases and give-backs
-    takes: list[Take]  # starts and slots taken ahead
+    takes: list[Take]  # rate starts taken ahead, slots taken for the pool
 
     @property
     def script_calls(self) -> list[ScriptCall]:
