@@ -14,6 +14,7 @@ import strego
 from strego.broker.redis import fastconn
 from strego.broker.redis.fastconn import FastConnection, lean_pipeline, missing_internals
 from strego.testing import drain
+from tests.conftest import wait_until
 
 
 class _Bare:
@@ -121,7 +122,13 @@ async def test_lean_pipeline_cancelled_mid_reply_never_pools_a_dirty_connection(
     pending = asyncio.ensure_future(
         lean_pipeline(client, [("SET", "lean:c", "first"), ("BLPOP", "lean:never", "2")])
     )
-    await asyncio.sleep(0.2)
+
+    async def blpop_waiting() -> bool:  # the first reply is in, the second is due
+        return int((await admin.info("clients"))["blocked_clients"]) >= 1
+
+    admin = Redis.from_url(redis_url)
+    await wait_until(blpop_waiting, timeout=5, interval=0.02)
+    await admin.aclose()
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await pending

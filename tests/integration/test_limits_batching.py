@@ -235,10 +235,14 @@ async def test_a_stalled_workers_pool_lends_no_slot_until_renewed(
     stall: dict[str, float] = {}
 
     def others_take_every_slot() -> None:  # (a thread: runs while the loop is stalled)
-        time.sleep(stale + 0.6)  # the pool's slots expired by now
         redis = Redis.from_url(redis_url)
-        seconds, micros = redis.time()
-        now_ms = seconds * 1000 + micros // 1000
+        deadline = time.monotonic() + 10
+        while True:  # until every slot the stalled worker holds has expired in Redis
+            seconds, micros = redis.time()
+            now_ms = seconds * 1000 + micros // 1000
+            if not redis.zcount(holders, now_ms, "+inf") or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         redis.zremrangebyscore(holders, "-inf", now_ms)  # (what any acquire does)
         redis.zadd(holders, {f"other|{i}": now_ms + 60_000 for i in range(8)})
         redis.close()
@@ -264,7 +268,7 @@ async def test_a_stalled_workers_pool_lends_no_slot_until_renewed(
     tasks += [strego.Task("freeze"), *[strego.Task("limited") for _ in range(30)]]
     await client.enqueue_many(tasks)
     await wait_until(lambda: "ended" in stall, timeout=30)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the window watched: the others hold every slot for 1 s
     others_left = time.time()
     await redis_broker(client).redis.zrem(holders, *[f"other|{i}" for i in range(8)])
     await wait_until(lambda: len(starts) == 130, timeout=30)
