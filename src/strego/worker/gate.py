@@ -146,9 +146,7 @@ class LimitGate:
             # took its starts ahead, the worker's pool has its slots.
             taken = self._take_ahead(type_limits)
             if taken and message.type in self._slot_types:
-                self._pooled[lease] = (
-                    type_limits if taken == len(type_limits) else type_limits[:taken]
-                )
+                self._pooled[lease] = type_limits[:taken]  # (all: the same tuple)
             if taken == len(type_limits):
                 return None
         checks: list[tuple[Limit, str | None, str]] = []

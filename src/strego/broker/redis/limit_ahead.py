@@ -242,11 +242,8 @@ class TakeAhead:
 
     def _check(self) -> None:
         self._check_due = False
-        if self._fetching:
-            return  # its settle looks again
-        for pool in self._pools.values():
-            if pool.free > 0:
-                self._release(pool, pool.free)
+        if not self._fetching:  # (else its settle looks again)
+            self.release_all()
 
     def _release(self, pool: Pool, n: int) -> asyncio.Future[Any]:
         """Release ``n`` free slots of ``pool`` (and count the starts made on it)."""
@@ -260,9 +257,8 @@ class TakeAhead:
         return reply
 
     def _send_counts(self, pool: Pool) -> None:
-        if pool.starts:
-            args: tuple[Arg, ...] = ("n", pool.starts)
-            pool.starts = 0
+        args = _count_args(pool)
+        if args is not None:
             quiet(self._calls.request(self._broker.scripts.limit_ahead, pool.keys, args, (), False))
 
     def release_all(self) -> list[asyncio.Future[Any]]:
@@ -287,9 +283,15 @@ class TakeAhead:
     def counts(self) -> list[tuple[tuple[str, ...], tuple[Arg, ...]]]:
         """Add the starts made on pool slots to their limiters' ``granted`` totals
         (with the renewals: Inspector's totals lag by that much)."""
-        found: list[tuple[tuple[str, ...], tuple[Arg, ...]]] = []
-        for pool in self._pools.values():
-            if pool.starts:
-                found.append((pool.keys, ("n", pool.starts)))
-                pool.starts = 0
-        return found
+        found = [(pool.keys, _count_args(pool)) for pool in self._pools.values()]
+        return [(keys, args) for keys, args in found if args is not None]
+
+
+def _count_args(pool: Pool) -> tuple[Arg, ...] | None:
+    """The 'n' call's arguments for the starts made on ``pool`` since the last count
+    (taken: counted once), or None when there were none."""
+    if not pool.starts:
+        return None
+    args: tuple[Arg, ...] = ("n", pool.starts)
+    pool.starts = 0
+    return args
