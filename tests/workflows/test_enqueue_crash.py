@@ -148,3 +148,18 @@ async def test_producer_sigkilled_mid_enqueue(
         await wait_until(drained)
     assert len(outcomes) == 5  # each round ended in one of the two allowed ways
     assert outcomes[0] == "completed"
+
+
+async def test_result_waits_for_a_committed_flow_whose_parts_were_never_opened(
+    make_server: ServerFactory, broker: strego.RedisBroker, client: strego.Client
+) -> None:
+    """The producer died between the commit and opening the other queues' parts, and
+    no worker has drained the outbox yet: Client.result must wait for the flow (its
+    tasks exist), not answer "not found" because the output task has no record yet."""
+    graph = compile_flow(small_flow())
+    await put_parts(broker, graph, "wf_unopened")
+    await start_workflow(broker, graph, "wf_unopened")
+    with pytest.raises(strego.ResultTimeoutError):
+        await client.result("wf_unopened", timeout=0.2)
+    await make_server(handlers(), queues=list(QUEUES))
+    assert await client.result("wf_unopened", timeout=30) == 36

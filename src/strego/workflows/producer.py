@@ -24,6 +24,8 @@ class WorkflowProducer(Protocol):
 
     async def find_workflow(self, workflow_id: str) -> dict[str, Any] | None: ...
 
+    async def open_workflow(self, workflow_id: str, meta: dict[str, Any]) -> None: ...
+
 
 def plan(flow: Flow) -> Graph:
     """The flow's graph, refusing what a workflow cannot honour."""
@@ -60,6 +62,9 @@ async def workflow_result(
     meta = await broker.find_workflow(workflow_id)
     if meta is None:
         raise TaskNotFoundError(workflow_id)
+    # Committed, but its parts may not be open yet (a producer that died right after
+    # the commit): their tasks would read as unknown instead of waiting.
+    await broker.open_workflow(workflow_id, meta)
     ids: list[list[Any]] = meta["ids"]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
 

@@ -293,6 +293,13 @@ class RedisBroker:
     async def find_workflow(self, workflow_id: str) -> dict[str, Any] | None:
         return await flows.find_workflow(self, workflow_id)
 
+    async def open_workflow(self, workflow_id: str, meta: dict[str, Any]) -> None:
+        await with_retries(
+            "open workflow",
+            lambda: flows.open_workflow(self, workflow_id, meta),
+            attempts=self.config.enqueue_attempts,
+        )
+
     async def cancel_workflow(self, workflow_id: str) -> int:
         return await flows.cancel_workflow(self, workflow_id)
 

@@ -10,6 +10,7 @@ from strego.broker.redis.flows.store import (
     cancel_workflow,
     enqueue_workflow,
     find_workflow,
+    open_workflow,
     upstream_results,
 )
 from strego.broker.redis.flows.view import read_workflow
@@ -19,6 +20,7 @@ __all__ = [
     "cancel_workflow",
     "enqueue_workflow",
     "find_workflow",
+    "open_workflow",
     "read_workflow",
     "upstream_results",
 ]

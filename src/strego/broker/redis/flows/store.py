@@ -24,7 +24,13 @@ from strego.workflows.graph import Graph
 if TYPE_CHECKING:
     from strego.broker.redis.broker import RedisBroker
 
-__all__ = ["cancel_workflow", "enqueue_workflow", "find_workflow", "upstream_results"]
+__all__ = [
+    "cancel_workflow",
+    "enqueue_workflow",
+    "find_workflow",
+    "open_workflow",
+    "upstream_results",
+]
 
 _CHUNK = 500  # tasks per flow_put call
 PENDING_TTL_MS = 7 * 86400 * 1000  # an unfinished workflow's graph lives at most this
@@ -144,6 +150,17 @@ async def find_workflow(broker: RedisBroker, workflow_id: str) -> dict[str, Any]
             meta: dict[str, Any] = json.loads(text(raw))
             return meta
     return None
+
+
+async def open_workflow(broker: RedisBroker, workflow_id: str, meta: dict[str, Any]) -> None:
+    """Open every part of a committed workflow (idempotent, what the home queue's
+    outbox does later). A result waiter calls this first: if the producer died between
+    the commit and opening the parts, their tasks have no record yet and would read
+    as unknown instead of waiting."""
+    queues = sorted({entry[1] for entry in meta["ids"]})
+    _raise_any(await broker.scripts.run_many(
+        broker.redis, [open_call(broker, queue, workflow_id) for queue in queues]
+    ))  # fmt: skip
 
 
 async def upstream_results(
