@@ -213,12 +213,12 @@ class Client:
         timeout_s = optional_seconds(timeout, "timeout")
         # A workflow's result (SPEC 9); an explicit task id with this prefix still
         # works: no workflow by that id falls through to the task.
-        if (
-            task_id.startswith(WORKFLOW_ID_PREFIX)
-            and isinstance(self.broker, RedisBroker)
-            and await self.broker.find_workflow(task_id) is not None
-        ):
-            return await workflow_result(self.broker, task_id, self._one_result, timeout_s, type)
+        if task_id.startswith(WORKFLOW_ID_PREFIX) and isinstance(self.broker, RedisBroker):
+            meta = await self.broker.find_workflow(task_id)
+            if meta is not None:
+                return await workflow_result(
+                    self.broker, task_id, meta, self._one_result, timeout_s, type
+                )
         finished = await self.broker.wait_result(task_id, timeout_s)
         return self._value(finished, type)
 

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 
 import pydantic
 
-from strego.errors import TaskNotFoundError
 from strego.ids import new_task_id
 from strego.workflows import WorkflowInfo
 from strego.workflows.canvas import Flow
@@ -52,16 +51,14 @@ ResultOf = Callable[[str, float | None], Awaitable[Any]]
 async def workflow_result(
     broker: WorkflowProducer,
     workflow_id: str,
+    meta: dict[str, Any],
     result_of: ResultOf,
     timeout_s: float | None,
     type_: Any,
 ) -> Any:
     """The workflow's result: its last task's (chain), the list of its members'
-    (group), its callback's (chord); ``result_of(task_id, timeout)`` awaits one task.
-    Raises TaskNotFoundError when the workflow is unknown or expired."""
-    meta = await broker.find_workflow(workflow_id)
-    if meta is None:
-        raise TaskNotFoundError(workflow_id)
+    (group), its callback's (chord); ``meta`` is its record (``find_workflow``) and
+    ``result_of(task_id, timeout)`` awaits one task."""
     # Committed, but its parts may not be open yet (a producer that died right after
     # the commit): their tasks would read as unknown instead of waiting.
     await broker.open_workflow(workflow_id, meta)
