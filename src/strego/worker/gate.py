@@ -268,14 +268,19 @@ class LimitGate:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def release(self, lease: Lease, *, ran: bool = True) -> None:
-        """Free the delivery's slots: its handler ended (any outcome) or it must wait.
-        A failure is logged; the slots then free when their lease expires."""
+    def _forget(self, lease: Lease) -> list[Slot] | None:
+        """The delivery is done with its limits: its pool slots go back to the pool;
+        the slots it holds in its own name are returned for releasing."""
         self._fetched.discard(lease)
         pooled = self._pooled.pop(lease, None)
         if pooled is not None:
             self._broker.limits.put_back(pooled)
-        slots = self._slots.pop(lease, None)
+        return self._slots.pop(lease, None)
+
+    async def release(self, lease: Lease, *, ran: bool = True) -> None:
+        """Free the delivery's slots: its handler ended (any outcome) or it must wait.
+        A failure is logged; the slots then free when their lease expires."""
+        slots = self._forget(lease)
         if not slots:
             return
         try:
@@ -288,11 +293,7 @@ class LimitGate:
         """:meth:`release` without waiting for it (the handler's slot frees now). The
         release is queued at once, so the next fetch (usually built in this very loop
         turn, for the worker slot this task frees) carries it."""
-        self._fetched.discard(lease)
-        pooled = self._pooled.pop(lease, None)
-        if pooled is not None:
-            self._broker.limits.put_back(pooled)
-        slots = self._slots.pop(lease, None)
+        slots = self._forget(lease)
         if not slots:
             return
         sent = self._broker.limits.release_soon(slots, ran=lease.ran)

@@ -91,6 +91,7 @@ class TakeAhead:
         self._pools: dict[str, Pool] = {}
         self._fetching = 0  # fetches in flight
         self._fresh_s = broker.config.claim_stale_after_s / 2
+        self._lease_ms = int(broker.config.claim_stale_after_s * 1000)
         self._check_due = False  # an idle check is scheduled
 
     def take(self, limit: Limit) -> bool:
@@ -151,8 +152,7 @@ class TakeAhead:
                 self._seq += 1
                 members = [f"{self._tag}{self._seq}.{i}" for i in range(n - free)]
                 pool.taking, pool.taking_sent = len(members), sent
-                lease_ms = int(self._broker.config.claim_stale_after_s * 1000)
-                args: list[Arg] = ["c", pool.limit.limit, lease_ms, *members]
+                args: list[Arg] = ["c", pool.limit.limit, self._lease_ms, *members]
                 calls.append(((script, pool.keys, args), (pool, members)))
         if not wanted or fetched <= 0:
             return calls
